@@ -1,0 +1,85 @@
+"""The student-side end of the bridge: runs inside the sandboxed kernel.
+
+Its source (together with `extract.py`) is sent into the kernel after the notebook
+has run; `grader` itself is not importable there. It resolves names in the student
+namespace, calls them, and publishes the encoded result as one display message.
+Nothing here is trusted: a student may replace it, which changes only the values
+their own code returns, never a verdict (verdicts are computed in the grader).
+"""
+
+import sys
+import traceback
+
+MIME = "application/vnd.grade.bridge+json"
+
+
+class _Agent:
+    def __init__(self, namespace, extract):
+        self.namespace = namespace
+        self.extract = extract
+        self.objects = {0: namespace}
+        self.next_id = 1
+
+    def _handle(self, obj):
+        for key, known in self.objects.items():
+            if known is obj:
+                return self.extract.Handle(key, type(obj).__name__)
+        key = self.next_id
+        self.next_id += 1
+        self.objects[key] = obj
+        return self.extract.Handle(key, type(obj).__name__)
+
+    def _resolve(self, key, type_name):
+        if key not in self.objects:
+            raise LookupError(f"the grader referred to an object that no longer exists ({type_name})")
+        return self.objects[key]
+
+    def serve(self, request_text):
+        from IPython.display import publish_display_data
+
+        try:
+            request = self.extract.decode(request_text, self._resolve)
+            value = self._perform(request)
+            reply = self.extract.encode({"ok": True, "value": value}, self._handle)
+        except BaseException as error:  # noqa: BLE001 - everything becomes a message to the grader
+            reply = self.extract.encode({"ok": False, "error": _describe(error)})
+        publish_display_data({MIME: reply})
+
+    def _perform(self, request):
+        op = request["op"]
+        target = request["target"]
+        if op == "getattr":
+            name = request["name"]
+            if target is self.namespace:
+                if name not in self.namespace:
+                    raise NameError(f"name '{name}' is not defined")
+                return self.namespace[name]
+            return getattr(target, name)
+        if op == "call":
+            return target(*request["args"], **request["kwargs"])
+        if op == "release":
+            self.objects = {k: v for k, v in self.objects.items() if k == 0 or v is not target}
+            return None
+        raise ValueError(f"unknown bridge operation {op!r}")
+
+
+def _describe(error):
+    """Type, message and the student's own frames of an exception, as plain strings."""
+    frames = traceback.extract_tb(error.__traceback__)
+    student_frames = [f for f in frames if "kernel_agent" not in f.filename and "extract" not in f.filename]
+    location = ""
+    if student_frames:
+        last = student_frames[-1]
+        location = f"line {last.lineno}: {(last.line or '').strip()}"[:300]
+    return {"type": type(error).__name__, "message": str(error)[:2000], "location": location}
+
+
+def install(namespace, extract_source):
+    """Build the agent in the kernel; called once, by source sent from the grader."""
+    import types
+
+    extract = types.ModuleType("_grade_extract")
+    exec(compile(extract_source, "<grade-extract>", "exec"), extract.__dict__)
+    agent = _Agent(namespace, extract)
+    sys.modules["_grade_agent"] = types.SimpleNamespace(serve=agent.serve)
+    return agent

@@ -1,0 +1,251 @@
+"""The isolation boundary: bubblewrap namespaces, a dropped uid, and resource limits.
+
+Student code runs only in a process started through `Sandbox.wrap(...)`:
+- bubblewrap: new user/pid/net/ipc/uts/cgroup namespaces (no network at all), a
+  read-only view of the system and of the Python installation, a private /tmp,
+  and exactly two writable folders: the student's own copy of their submission
+  and the kernel's socket folder. `reference/`, `rubrics/`, the database and
+  other students' work are simply not in the sandbox's file system.
+- setpriv: a distinct non-root uid per sandbox slot, all capabilities dropped
+  (bwrap run as root keeps them otherwise), no_new_privs.
+- prlimit: address space, processes (per uid, hence the distinct uids), file size,
+  CPU time as a backstop; wall-clock limits come from the grader process.
+- cgroup v1 memory and pids controllers when they are writable (the better caps).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.errors import SandboxUnavailable
+
+SANDBOX_UID_BASE = 61000
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+GiB = 1024**3
+MiB = 1024**2
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one submission; every one of them is enforced, none is advisory."""
+
+    cell_timeout_s: float = 60.0
+    submission_timeout_s: float = 300.0
+    call_timeout_s: float = 30.0
+    memory_bytes: int = 4 * GiB  # cgroup memory cap (resident)
+    address_space_bytes: int = 16 * GiB  # RLIMIT_AS: generous, torch reserves far more than it touches
+    max_processes: int = 256  # RLIMIT_NPROC counts threads too
+    max_file_bytes: int = 256 * MiB
+    max_output_bytes: int = 16 * MiB  # beyond this the kernel is stopped
+    kept_output_bytes: int = 64 * 1024  # excerpt kept for the report
+    cpu_seconds: int = 3600
+    torch_threads: int = 1
+
+
+@dataclass(frozen=True)
+class SandboxPaths:
+    workdir: Path  # the student's writable copy (becomes the kernel's cwd)
+    runtime: Path  # sockets and the connection file; writable by the sandbox uid
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+def _ro_python_paths() -> list[Path]:
+    """The Python installation the kernel needs, and nothing else of the host's."""
+    paths = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    return sorted(paths)
+
+
+class Sandbox:
+    """Builds the command line that starts a process inside the sandbox for one slot."""
+
+    def __init__(self, slot: int, limits: Limits) -> None:
+        self.slot = slot
+        self.limits = limits
+        self.uid = SANDBOX_UID_BASE + slot
+        self._cgroups: list[Path] = []
+
+    # -- setup -------------------------------------------------------------------------
+    def prepare(self, paths: SandboxPaths) -> None:
+        """Give the sandbox uid its two writable folders, and a passwd entry to be named by."""
+        for root in (paths.workdir, paths.runtime):
+            os.chown(root, self.uid, self.uid)
+            for dirpath, dirnames, filenames in os.walk(root):
+                for name in dirnames + filenames:
+                    os.chown(os.path.join(dirpath, name), self.uid, self.uid, follow_symlinks=False)
+        (paths.runtime.parent / "passwd").write_text(
+            f"root:x:0:0:root:/root:/usr/sbin/nologin\nstudent:x:{self.uid}:{self.uid}:student:/tmp:/usr/sbin/nologin\n"
+        )
+        (paths.runtime.parent / "group").write_text(f"root:x:0:\nstudent:x:{self.uid}:\n")
+        self._cgroups = self._make_cgroups()
+
+    def _make_cgroups(self) -> list[Path]:
+        made = []
+        for controller, settings in (
+            ("memory", {"memory.limit_in_bytes": self.limits.memory_bytes, "memory.memsw.limit_in_bytes": None}),
+            ("pids", {"pids.max": self.limits.max_processes}),
+        ):
+            group = CGROUP_ROOT / controller / "grade" / f"slot{self.slot}-{os.getpid()}"
+            try:
+                group.mkdir(parents=True, exist_ok=True)
+                for key, value in settings.items():
+                    if value is not None:
+                        (group / key).write_text(str(value))
+                made.append(group)
+            except OSError:
+                continue  # no writable cgroup here: prlimit still caps address space and processes
+        return made
+
+    def memory_limit_hit(self) -> bool:
+        """True when the cgroup memory cap was reached (the kernel was OOM-killed)."""
+        for group in self._cgroups:
+            failcnt = group / "memory.failcnt"
+            if failcnt.exists():
+                try:
+                    return int(failcnt.read_text().strip() or 0) > 0
+                except (OSError, ValueError):
+                    return False
+        return False
+
+    def cleanup(self) -> None:
+        for group in self._cgroups:
+            try:
+                procs = (group / "cgroup.procs").read_text().split()
+                for pid in procs:
+                    try:
+                        os.kill(int(pid), 9)
+                    except (ProcessLookupError, ValueError):
+                        pass
+                group.rmdir()
+            except OSError:
+                pass
+        self._cgroups = []
+
+    # -- the command -------------------------------------------------------------------
+    def wrap(self, argv: list[str], paths: SandboxPaths, env: dict[str, str]) -> list[str]:
+        """The full command line: cgroup join -> prlimit -> bwrap -> setpriv -> argv."""
+        bwrap = bwrap_path()
+        if bwrap is None:
+            raise SandboxUnavailable("bubblewrap (bwrap) is not installed: apt-get install -y bubblewrap")
+        limits = self.limits
+        command = [
+            bwrap,
+            # No user namespace: the uid switch below must be a real host uid, so that
+            # RLIMIT_NPROC counts per sandbox and files it writes belong to it.
+            "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+            "--die-with-parent",
+            "--new-session",
+            "--ro-bind", "/usr", "/usr",
+            "--symlink", "usr/bin", "/bin",
+            "--symlink", "usr/sbin", "/sbin",
+            "--symlink", "usr/lib", "/lib",
+            "--symlink", "usr/lib64", "/lib64",
+            "--proc", "/proc",
+            "--dev", "/dev",
+            "--tmpfs", "/tmp",
+            "--perms", "0755", "--dir", "/etc",
+        ]
+        for etc in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "mime.types"):
+            if Path("/etc", etc).exists():
+                command += ["--ro-bind", f"/etc/{etc}", f"/etc/{etc}"]
+        command += ["--ro-bind", str(paths.runtime.parent / "passwd"), "/etc/passwd"]
+        command += ["--ro-bind", str(paths.runtime.parent / "group"), "/etc/group"]
+        for python_path in _ro_python_paths():
+            command += _parents(python_path) + ["--ro-bind", str(python_path), str(python_path)]
+        for writable in (paths.workdir, paths.runtime):
+            command += _parents(writable) + ["--bind", str(writable), str(writable)]
+        command += ["--chdir", str(paths.workdir), "--clearenv"]
+        for key, value in sorted(env.items()):
+            command += ["--setenv", key, value]
+        command += [
+            "--",
+            "setpriv",
+            f"--reuid={self.uid}",
+            f"--regid={self.uid}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--no-new-privs",
+            "--",
+            *argv,
+        ]
+        prlimit = [
+            "prlimit",
+            f"--as={limits.address_space_bytes}",
+            f"--nproc={limits.max_processes}",
+            f"--fsize={limits.max_file_bytes}",
+            f"--cpu={limits.cpu_seconds}",
+            "--core=0",
+            "--",
+        ]
+        joins = " ".join(f"echo $$ > {g / 'cgroup.procs'};" for g in self._cgroups)
+        return ["/bin/sh", "-c", f'{joins} exec "$@"', "sandbox", *prlimit, *command]
+
+    def environment(self, home: Path) -> dict[str, str]:
+        threads = str(self.limits.torch_threads)
+        return {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(home),
+            "LANG": "C.UTF-8",
+            "TMPDIR": "/tmp",
+            "IPYTHONDIR": "/tmp/.ipython",
+            "MPLCONFIGDIR": "/tmp/.matplotlib",
+            "MPLBACKEND": "Agg",
+            "OMP_NUM_THREADS": threads,
+            "MKL_NUM_THREADS": threads,
+            "TORCH_NUM_THREADS": threads,
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "HF_HOME": "/tmp/.hf",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        }
+
+
+def _parents(path: Path) -> list[str]:
+    """bwrap creates missing parents mode 0700, unreadable by the sandbox uid: make them 0755."""
+    args: list[str] = []
+    for parent in reversed(path.parents):
+        if str(parent) in ("/", "/usr", "/tmp"):
+            continue
+        args += ["--perms", "0755", "--dir", str(parent)]
+    return args
+
+
+def probe(limits: Limits | None = None) -> None:
+    """Start `true` in a sandbox; raise SandboxUnavailable with the reason if it cannot run."""
+    if os.geteuid() != 0:
+        raise SandboxUnavailable(
+            "the sandbox needs root to switch to a dedicated uid; run as root or pass --no-sandbox "
+            "(only for your own code)"
+        )
+    if bwrap_path() is None:
+        raise SandboxUnavailable(
+            "bubblewrap is not installed, so student code cannot be isolated: "
+            "apt-get install -y bubblewrap (or pass --no-sandbox for your own code only)"
+        )
+    sandbox = Sandbox(slot=999, limits=limits or Limits())
+    with tempfile.TemporaryDirectory(prefix="grade-probe-") as tmp:
+        paths = SandboxPaths(workdir=Path(tmp, "work"), runtime=Path(tmp, "run"))
+        paths.workdir.mkdir()
+        paths.runtime.mkdir()
+        sandbox.prepare(paths)
+        command = sandbox.wrap([sys.executable, "-c", "print('ok')"], paths, sandbox.environment(paths.workdir))
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        finally:
+            sandbox.cleanup()
+        if done.returncode != 0 or done.stdout.strip() != "ok":
+            raise SandboxUnavailable(
+                "bubblewrap is installed but could not start a sandbox "
+                f"(exit {done.returncode}: {done.stderr.strip()[:300]}); "
+                "user namespaces may be disabled. Pass --no-sandbox only for trusted code."
+            )
