@@ -1,0 +1,492 @@
+"""The gradebook: SQLAlchemy models and every query. The only module that opens a session.
+
+A grading run is recorded with what each result was computed against (the hashes of
+the submission, tests, reference and rubric, and the grader's version), so a grade can
+be explained and reproduced later, and an unchanged submission is not graded twice.
+SQLite by default (WAL, so reports can be read while a run writes); any SQLAlchemy URL
+works. The schema only ever changes through the Alembic migrations in grader/migrations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    Select,
+    func,
+    select,
+)
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload, sessionmaker
+
+from grader import __version__
+from grader.errors import GradeError
+from grader.models import CellError, Execution, Fingerprint, Grade, Status, TestResult
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+RUN_STATUSES = ("running", "finished", "interrupted", "failed")
+# Statuses whose result depends on more than the fingerprint (a flaky machine, say) and
+# so must be graded again. Empty today: every Status is a pure function of the inputs,
+# a timeout or a rejection included. A status added later is not reused until listed.
+TRANSIENT: frozenset[Status] = frozenset()
+REUSABLE: frozenset[Status] = frozenset(Status) - TRANSIENT
+
+
+class Base(DeclarativeBase):
+    # Named constraints: Alembic's SQLite batch mode can only drop what has a name.
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    __table_args__ = (CheckConstraint("status IN ('running', 'finished', 'interrupted', 'failed')", name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))
+    pid: Mapped[int]
+    host: Mapped[str] = mapped_column(String(255))
+    grader_version: Mapped[str] = mapped_column(String(64))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class SubmissionRow(Base):
+    __tablename__ = "submissions"
+    __table_args__ = (UniqueConstraint("student", "assignment", "content_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student: Mapped[str] = mapped_column(String(255))
+    assignment: Mapped[str] = mapped_column(String(255))
+    content_hash: Mapped[str] = mapped_column(String(128))
+
+
+class ResultRow(Base):
+    """One Grade. The execution_* columns are all NULL when nothing was executed."""
+
+    __tablename__ = "results"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    score: Mapped[float] = mapped_column(Float)
+    max_score: Mapped[float] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(Text)
+    tests_hash: Mapped[str] = mapped_column(String(128))
+    reference_hash: Mapped[str] = mapped_column(String(128))
+    rubric_hash: Mapped[str] = mapped_column(String(128))
+    grader_version: Mapped[str] = mapped_column(String(64))
+    execution_status: Mapped[str | None] = mapped_column(String(16))
+    execution_message: Mapped[str | None] = mapped_column(Text)
+    output_excerpt: Mapped[str | None] = mapped_column(Text)
+    cell_errors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    sandboxed: Mapped[bool | None]
+    execution_duration_s: Mapped[float | None] = mapped_column(Float)
+    duration_s: Mapped[float] = mapped_column(Float)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reused_from_result_id: Mapped[int | None] = mapped_column(ForeignKey("results.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    submission: Mapped[SubmissionRow] = relationship()
+    tests: Mapped[list[ResultTestRow]] = relationship(
+        order_by="ResultTestRow.id", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class ResultTestRow(Base):
+    __tablename__ = "test_results"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), index=True)
+    test_id: Mapped[str] = mapped_column(String(255))
+    part: Mapped[str] = mapped_column(String(255))
+    outcome: Mapped[str] = mapped_column(String(16))
+    points: Mapped[float] = mapped_column(Float)
+    max_points: Mapped[float] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(Text)
+    duration_s: Mapped[float] = mapped_column(Float)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One grading run, as listed by `Gradebook.runs()`. Times are UTC."""
+
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    pid: int
+    host: str
+    grader_version: str
+    options: dict[str, Any]
+
+
+class Gradebook:
+    """The grades database. `Gradebook("grades.db")` or `Gradebook("postgresql://...")`."""
+
+    def __init__(self, db: str | os.PathLike[str]) -> None:
+        self._engine = _engine_for(str(db))
+        # Writes on SQLite start with BEGIN IMMEDIATE: a deferred transaction that reads
+        # and then writes fails at once with "database is locked" if another writer got
+        # in between, whereas IMMEDIATE waits its turn under busy_timeout.
+        self._write = sessionmaker(self._engine.execution_options(grader_immediate=True), expire_on_commit=False)
+        self._read = sessionmaker(self._engine, expire_on_commit=False)
+        try:
+            self._migrate()
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    def __enter__(self) -> Gradebook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def _migrate(self) -> None:
+        """Bring the schema to head with Alembic, in one transaction, on our own connection."""
+        from alembic import command
+        from alembic.config import Config
+        from alembic.util import CommandError
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self._engine.execution_options(grader_immediate=True).connect() as conn:
+            # Batch migrations rebuild SQLite tables; with foreign keys enforced that
+            # would cascade. The pragma only takes effect outside a transaction.
+            _sqlite_pragma(conn, "PRAGMA foreign_keys=OFF")
+            try:
+                with conn.begin():
+                    config.attributes["connection"] = conn
+                    command.upgrade(config, "head")
+            except CommandError as err:
+                raise GradeError(
+                    f"cannot migrate the gradebook at {self._engine.url!r}: {err}; "
+                    "if a newer grader wrote it, upgrade grader to read it"
+                ) from err
+            finally:
+                _sqlite_pragma(conn, "PRAGMA foreign_keys=ON")
+
+    # -- runs ------------------------------------------------------------------------
+
+    def start_run(self, options: dict[str, Any]) -> int:
+        """Record a new run; earlier runs left `running` by a dead process become `interrupted`."""
+        now = _now()
+        host = socket.gethostname()
+        with self._write.begin() as session:
+            stale = session.scalars(select(RunRow).where(RunRow.status == "running", RunRow.host == host))
+            for old in stale:
+                if not _process_alive(old.pid, _as_utc(old.started_at)):
+                    old.status = "interrupted"  # finished_at stays empty: when it died is unknown
+            run = RunRow(
+                started_at=now,
+                status="running",
+                pid=os.getpid(),
+                host=host,
+                grader_version=__version__,
+                options=json.loads(json.dumps(options, default=str)),  # Paths and the like as text
+            )
+            session.add(run)
+            session.flush()
+            return run.id
+
+    def finish_run(self, run_id: int, status: str = "finished") -> None:
+        if status not in RUN_STATUSES or status == "running":
+            raise ValueError(f"a run finishes as one of finished, interrupted, failed, not {status!r}")
+        with self._write.begin() as session:
+            run = session.get(RunRow, run_id)
+            if run is None:
+                raise KeyError(f"no run {run_id} in the gradebook")
+            run.status = status
+            run.finished_at = _now()
+
+    def runs(self) -> list[RunInfo]:
+        with self._read() as session:
+            rows = session.scalars(select(RunRow).order_by(RunRow.id))
+            return [
+                RunInfo(
+                    id=r.id,
+                    started_at=_as_utc(r.started_at),
+                    finished_at=None if r.finished_at is None else _as_utc(r.finished_at),
+                    status=r.status,
+                    pid=r.pid,
+                    host=r.host,
+                    grader_version=r.grader_version,
+                    options=dict(r.options),
+                )
+                for r in rows
+            ]
+
+    # -- results ---------------------------------------------------------------------
+
+    def record(self, run_id: int, grade: Grade, reused_from: int | None = None) -> int:
+        """Store one grade with its tests in one transaction; returns the result's id."""
+        try:
+            return self._record(run_id, grade, reused_from)
+        except IntegrityError:
+            # Another process inserted the same submission between our select and insert;
+            # the transaction rolled back whole, and this time the select finds it.
+            return self._record(run_id, grade, reused_from)
+
+    def _record(self, run_id: int, grade: Grade, reused_from: int | None) -> int:
+        fp, ex = grade.fingerprint, grade.execution
+        with self._write.begin() as session:
+            submission = session.scalars(
+                select(SubmissionRow).filter_by(
+                    student=grade.student, assignment=grade.assignment, content_hash=fp.submission_hash
+                )
+            ).one_or_none()
+            if submission is None:
+                submission = SubmissionRow(
+                    student=grade.student, assignment=grade.assignment, content_hash=fp.submission_hash
+                )
+            row = ResultRow(
+                run_id=run_id,
+                submission=submission,
+                status=str(grade.status),
+                score=grade.score,
+                max_score=grade.max_score,
+                message=grade.message,
+                tests_hash=fp.tests_hash,
+                reference_hash=fp.reference_hash,
+                rubric_hash=fp.rubric_hash,
+                grader_version=fp.grader_version,
+                execution_status=None if ex is None else str(ex.status),
+                execution_message=None if ex is None else ex.message,
+                output_excerpt=None if ex is None else ex.output_excerpt,
+                cell_errors=None if ex is None else [asdict(c) for c in ex.cell_errors],
+                sandboxed=None if ex is None else ex.sandboxed,
+                execution_duration_s=None if ex is None else ex.duration_s,
+                duration_s=grade.duration_s,
+                extra=json.loads(json.dumps(grade.extra, default=str)),
+                reused_from_result_id=reused_from,
+                created_at=_now(),
+                tests=[
+                    ResultTestRow(
+                        test_id=t.test_id,
+                        part=t.part,
+                        outcome=t.outcome,
+                        points=t.points,
+                        max_points=t.max_points,
+                        message=t.message,
+                        duration_s=t.duration_s,
+                    )
+                    for t in grade.tests
+                ],
+            )
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def find_reusable(self, student: str, assignment: str, fingerprint: Fingerprint) -> Grade | None:
+        """The stored grade for exactly these inputs, if any: same input gives same output."""
+        found = self.find_reusable_result(student, assignment, fingerprint)
+        return None if found is None else found[1]
+
+    def find_reusable_result(
+        self, student: str, assignment: str, fingerprint: Fingerprint
+    ) -> tuple[int, Grade] | None:
+        """Like `find_reusable`, with the id to pass as `record(..., reused_from=)`.
+
+        The id is that of the result where the grade was first computed, so reuse
+        chains stay one step long and always point at the run that did the work.
+        """
+        query = (
+            _full_results()
+            .join(ResultRow.submission)
+            .where(
+                SubmissionRow.student == student,
+                SubmissionRow.assignment == assignment,
+                SubmissionRow.content_hash == fingerprint.submission_hash,
+                ResultRow.tests_hash == fingerprint.tests_hash,
+                ResultRow.reference_hash == fingerprint.reference_hash,
+                ResultRow.rubric_hash == fingerprint.rubric_hash,
+                ResultRow.grader_version == fingerprint.grader_version,
+                ResultRow.status.in_([str(s) for s in REUSABLE]),
+            )
+            .order_by(ResultRow.id.desc())
+            .limit(1)
+        )
+        with self._read() as session:
+            row = session.scalars(query).one_or_none()
+            if row is None:
+                return None
+            return row.reused_from_result_id or row.id, _to_grade(row)
+
+    def latest_grades(self) -> list[Grade]:
+        """The newest result per (student, assignment), sorted by student then assignment."""
+        latest = (
+            select(func.max(ResultRow.id))
+            .join(ResultRow.submission)
+            .group_by(SubmissionRow.student, SubmissionRow.assignment)
+        )
+        query = (
+            _full_results()
+            .join(ResultRow.submission)
+            .where(ResultRow.id.in_(latest))
+            .order_by(SubmissionRow.student, SubmissionRow.assignment)
+        )
+        with self._read() as session:
+            return [_to_grade(row) for row in session.scalars(query)]
+
+
+def _full_results() -> Select[Any]:
+    return select(ResultRow).options(selectinload(ResultRow.tests), selectinload(ResultRow.submission))
+
+
+def _to_grade(row: ResultRow) -> Grade:
+    execution = None
+    if row.execution_status is not None:
+        execution = Execution(
+            status=Status(row.execution_status),
+            message=row.execution_message or "",
+            cell_errors=tuple(CellError(**c) for c in row.cell_errors or ()),
+            output_excerpt=row.output_excerpt or "",
+            duration_s=row.execution_duration_s or 0.0,
+            sandboxed=bool(row.sandboxed),
+        )
+    return Grade(
+        student=row.submission.student,
+        assignment=row.submission.assignment,
+        status=Status(row.status),
+        score=row.score,
+        max_score=row.max_score,
+        message=row.message,
+        fingerprint=Fingerprint(
+            submission_hash=row.submission.content_hash,
+            tests_hash=row.tests_hash,
+            reference_hash=row.reference_hash,
+            rubric_hash=row.rubric_hash,
+            grader_version=row.grader_version,
+        ),
+        tests=tuple(
+            TestResult(
+                test_id=t.test_id,
+                part=t.part,
+                outcome=t.outcome,
+                points=t.points,
+                max_points=t.max_points,
+                message=t.message,
+                duration_s=t.duration_s,
+            )
+            for t in row.tests
+        ),
+        execution=execution,
+        duration_s=row.duration_s,
+        extra=dict(row.extra),
+    )
+
+
+# -- engine and platform details ---------------------------------------------------------
+
+
+def _engine_for(db: str) -> Engine:
+    """An engine for a URL, or for a SQLite file at a path (its folder created)."""
+    if "://" in db:
+        engine = create_engine(db)
+    else:
+        path = Path(db).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(URL.create("sqlite", database=str(path)))
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Hand transaction control to SQLAlchemy (see _sqlite_begin); pysqlite's own
+    # implicit BEGIN cannot be made IMMEDIATE and swallows pragmas.
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers (reports) never block the writer
+    cursor.execute("PRAGMA foreign_keys=ON")  # off by default in SQLite, per connection
+    cursor.execute("PRAGMA busy_timeout=30000")  # wait for another writer instead of failing
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get("grader_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _sqlite_pragma(conn: Connection, pragma: str) -> None:
+    """Run a pragma outside any transaction (where foreign_keys has effect)."""
+    if conn.dialect.name == "sqlite":
+        conn.connection.driver_connection.execute(pragma)  # type: ignore[union-attr]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _process_alive(pid: int, since: datetime) -> bool:
+    """Whether the process that started a run at `since` may still be running it.
+
+    A pid can be reused (in a container the grader is often pid 1 every time), so
+    on Linux a live pid whose process started after the run did counts as dead.
+    """
+    if pid <= 0:
+        return False
+    if os.name != "posix":
+        return True  # os.kill(pid, 0) terminates the process on Windows; stay conservative
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, owned by another user
+    started = _process_start(pid)
+    return started is None or started <= since + timedelta(seconds=2)  # btime is whole seconds
+
+
+def _process_start(pid: int) -> datetime | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(line for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime"))
+        # Field 22 is the start time in clock ticks after boot; the name (field 2) may hold spaces.
+        ticks = int(stat.rpartition(")")[2].split()[19])
+        return datetime.fromtimestamp(int(boot.split()[1]) + ticks / os.sysconf("SC_CLK_TCK"), UTC)
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
