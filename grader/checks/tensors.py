@@ -1,0 +1,154 @@
+"""Assertion helpers for hidden tests: each failure message is written for the student.
+
+Every helper raises AssertionError with a message that says what was expected,
+what came back (type, shape, dtype, the largest error and where), and, when the
+wrong value matches a known mistake computed by the test, which mistake it looks
+like. Values returned through the bridge may be `RemoteObject` handles instead of
+tensors (a student function returned a non-data object); they are reported by
+their type name and never compared.
+
+Tolerances: attention in float32 on the small inputs the tests use accumulates
+rounding errors around 1e-6 (matmul vs einsum, fused vs unfused softmax), while
+the common mistakes (a missing scale, the wrong softmax dim, a mask applied after
+the softmax) change values by 1e-2 or more. ATOL = 1e-5 and RTOL = 1e-4 sit
+between the two: |actual - expected| <= ATOL + RTOL * |expected|, elementwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Sequence
+
+import torch
+
+ATOL = 1e-5
+RTOL = 1e-4
+
+
+def type_name(value: Any) -> str:
+    """The type of a value as the student would name it (a RemoteObject knows its type)."""
+    remote = getattr(type(value), "type_name", None)
+    if isinstance(remote, property):
+        return str(value.type_name)
+    return type(value).__name__
+
+
+def shape_text(shape: Sequence[int] | torch.Size) -> str:
+    return "(" + ", ".join(str(int(n)) for n in shape) + ")"
+
+
+def describe(value: Any) -> str:
+    """A one-line description: a tensor's shape and dtype, or an object's type."""
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {shape_text(value.shape)} and dtype {value.dtype}"
+    return f"a {type_name(value)} object"
+
+
+def assert_tensor(actual: Any, *, what: str, shape: Sequence[int] | None = None,
+                  dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Fail unless `actual` is a tensor (of `shape` and `dtype` when given); returns it."""
+    if not isinstance(actual, torch.Tensor):
+        raise AssertionError(f"{what}: returned {describe(actual)}, expected a tensor")
+    if shape is not None and tuple(actual.shape) != tuple(shape):
+        raise AssertionError(
+            f"{what} has shape {shape_text(actual.shape)}, expected {shape_text(shape)}"
+        )
+    if dtype is not None and actual.dtype != dtype:
+        raise AssertionError(f"{what} has dtype {actual.dtype}, expected {dtype}")
+    return actual
+
+
+def unpack(result: Any, names: Sequence[str], *, what: str) -> tuple[Any, ...]:
+    """Fail unless `result` is a tuple (or list) of len(names) values; returns it as a tuple."""
+    wanted = "(" + ", ".join(names) + ")"
+    if not isinstance(result, (tuple, list)):
+        raise AssertionError(f"{what} returned {describe(result)}; it must return a tuple {wanted}")
+    if len(result) != len(names):
+        raise AssertionError(
+            f"{what} returned a tuple of {len(result)} values; it must return {len(names)}: {wanted}"
+        )
+    return tuple(result)
+
+
+def is_close(actual: Any, expected: torch.Tensor, *, atol: float = ATOL, rtol: float = RTOL) -> bool:
+    """True when `actual` is a real tensor of `expected`'s shape with every value within tolerance."""
+    if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape or actual.is_complex():
+        return False
+    a = actual.detach().to(torch.float64)
+    e = expected.detach().to(torch.float64)
+    return bool(torch.isclose(a, e, atol=atol, rtol=rtol, equal_nan=True).all())
+
+
+def assert_close(actual: Any, expected: torch.Tensor, *, what: str, atol: float = ATOL, rtol: float = RTOL,
+                 diagnoses: Mapping[str, torch.Tensor] | None = None,
+                 alternatives: Iterable[torch.Tensor] = ()) -> None:
+    """Fail unless `actual` matches `expected` within atol + rtol * |expected|, elementwise.
+
+    diagnoses: known wrong values, keyed by the sentence that explains the mistake;
+        when `actual` matches one, that sentence ends the failure message.
+    alternatives: other values that also pass. A test lists a mistake here when
+        another test already penalises it, so that one mistake costs points once.
+    """
+    if any(is_close(actual, other, atol=atol, rtol=rtol) for other in alternatives):
+        return
+    diagnosis = _diagnose(actual, diagnoses or {}, atol=atol, rtol=rtol)
+    if not isinstance(actual, torch.Tensor):
+        raise AssertionError(f"{what}: returned {describe(actual)}, expected a tensor{diagnosis}")
+    if tuple(actual.shape) != tuple(expected.shape):
+        raise AssertionError(
+            f"{what} has shape {shape_text(actual.shape)}, expected {shape_text(expected.shape)}{diagnosis}"
+        )
+    if actual.is_complex():
+        raise AssertionError(f"{what} is a complex tensor, expected {expected.dtype}")
+    a = actual.detach().to(torch.float64)
+    e = expected.detach().to(torch.float64)
+    close = torch.isclose(a, e, atol=atol, rtol=rtol, equal_nan=True)
+    if bool(close.all()):
+        return
+    bad_nan = torch.isnan(a) & ~torch.isnan(e)
+    if bool(bad_nan.any()):
+        raise AssertionError(
+            f"{what} contains NaN at {int(bad_nan.sum())} of {a.numel()} positions (first at "
+            f"{_index(bad_nan.nonzero()[0])}) where finite values were expected; a softmax over a row "
+            f"that is entirely -inf gives NaN{diagnosis}"
+        )
+    error = torch.where(close, torch.zeros_like(a), (a - e).abs().nan_to_num(nan=float("inf")))
+    worst = error.flatten().argmax()
+    position = _index(torch.stack(torch.unravel_index(worst, a.shape)))
+    dtype_note = f", your dtype {actual.dtype}" if actual.dtype != expected.dtype else ""
+    raise AssertionError(
+        f"{what} does not match the expected values: {int((~close).sum())} of {a.numel()} elements differ; "
+        f"the largest error is {float(error.flatten()[worst]):.3g} at {position} "
+        f"(got {float(a.flatten()[worst]):.6g}, expected {float(e.flatten()[worst]):.6g}; "
+        f"shape {shape_text(a.shape)}{dtype_note}; tolerance {atol:g} + {rtol:g} * |expected|){diagnosis}"
+    )
+
+
+def assert_equal(actual: Any, expected: torch.Tensor, *, what: str) -> None:
+    """Fail unless `actual` has `expected`'s shape, dtype and exactly its values (masks, indices)."""
+    assert_tensor(actual, what=what, shape=expected.shape, dtype=expected.dtype)
+    wrong = actual != expected
+    if bool(wrong.any()):
+        first = tuple(int(i) for i in wrong.nonzero()[0])
+        raise AssertionError(
+            f"{what} is wrong at {int(wrong.sum())} of {wrong.numel()} positions, first at {list(first)} "
+            f"(got {actual[first].item()}, expected {expected[first].item()})"
+            f"\ngot:\n{_small(actual)}\nexpected:\n{_small(expected)}"
+        )
+
+
+def _diagnose(actual: Any, diagnoses: Mapping[str, torch.Tensor], *, atol: float, rtol: float) -> str:
+    for sentence, wrong in diagnoses.items():
+        if is_close(actual, wrong, atol=atol, rtol=rtol):
+            return f"\nIt matches a known mistake: {sentence}"
+    return ""
+
+
+def _index(position: torch.Tensor) -> str:
+    return "[" + ", ".join(str(int(i)) for i in position) + "]"
+
+
+def _small(tensor: torch.Tensor) -> str:
+    """The tensor itself when it is small enough to read, else its shape."""
+    if tensor.numel() <= 64:
+        return str(tensor.to(torch.int8) if tensor.dtype == torch.bool else tensor)
+    return f"(a tensor of shape {shape_text(tensor.shape)})"
