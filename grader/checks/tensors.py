@@ -40,7 +40,10 @@ def describe(value: Any) -> str:
     """A one-line description: a tensor's shape and dtype, or an object's type."""
     if isinstance(value, torch.Tensor):
         return f"a tensor of shape {shape_text(value.shape)} and dtype {value.dtype}"
-    return f"a {type_name(value)} object"
+    if value is None:
+        return "None"
+    name = type_name(value)
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name} object"
 
 
 def assert_tensor(actual: Any, *, what: str, shape: Sequence[int] | None = None,
@@ -49,11 +52,9 @@ def assert_tensor(actual: Any, *, what: str, shape: Sequence[int] | None = None,
     if not isinstance(actual, torch.Tensor):
         raise AssertionError(f"{what}: returned {describe(actual)}, expected a tensor")
     if shape is not None and tuple(actual.shape) != tuple(shape):
-        raise AssertionError(
-            f"{what} has shape {shape_text(actual.shape)}, expected {shape_text(shape)}"
-        )
+        raise AssertionError(f"{what}: got shape {shape_text(actual.shape)}, expected {shape_text(shape)}")
     if dtype is not None and actual.dtype != dtype:
-        raise AssertionError(f"{what} has dtype {actual.dtype}, expected {dtype}")
+        raise AssertionError(f"{what}: got dtype {actual.dtype}, expected {dtype}")
     return actual
 
 
@@ -95,10 +96,10 @@ def assert_close(actual: Any, expected: torch.Tensor, *, what: str, atol: float 
         raise AssertionError(f"{what}: returned {describe(actual)}, expected a tensor{diagnosis}")
     if tuple(actual.shape) != tuple(expected.shape):
         raise AssertionError(
-            f"{what} has shape {shape_text(actual.shape)}, expected {shape_text(expected.shape)}{diagnosis}"
+            f"{what}: got shape {shape_text(actual.shape)}, expected {shape_text(expected.shape)}{diagnosis}"
         )
     if actual.is_complex():
-        raise AssertionError(f"{what} is a complex tensor, expected {expected.dtype}")
+        raise AssertionError(f"{what}: got a complex tensor, expected {expected.dtype}")
     a = actual.detach().to(torch.float64)
     e = expected.detach().to(torch.float64)
     close = torch.isclose(a, e, atol=atol, rtol=rtol, equal_nan=True)
@@ -107,16 +108,17 @@ def assert_close(actual: Any, expected: torch.Tensor, *, what: str, atol: float 
     bad_nan = torch.isnan(a) & ~torch.isnan(e)
     if bool(bad_nan.any()):
         raise AssertionError(
-            f"{what} contains NaN at {int(bad_nan.sum())} of {a.numel()} positions (first at "
+            f"{what}: NaN at {int(bad_nan.sum())} of {a.numel()} positions (first at "
             f"{_index(bad_nan.nonzero()[0])}) where finite values were expected; a softmax over a row "
             f"that is entirely -inf gives NaN{diagnosis}"
         )
-    error = torch.where(close, torch.zeros_like(a), (a - e).abs().nan_to_num(nan=float("inf")))
+    error = (a - e).abs()
+    error = torch.where(close, torch.zeros_like(a), torch.where(torch.isnan(error), float("inf"), error))
     worst = error.flatten().argmax()
     position = _index(torch.stack(torch.unravel_index(worst, a.shape)))
     dtype_note = f", your dtype {actual.dtype}" if actual.dtype != expected.dtype else ""
     raise AssertionError(
-        f"{what} does not match the expected values: {int((~close).sum())} of {a.numel()} elements differ; "
+        f"{what}: {int((~close).sum())} of {a.numel()} values differ from the expected ones; "
         f"the largest error is {float(error.flatten()[worst]):.3g} at {position} "
         f"(got {float(a.flatten()[worst]):.6g}, expected {float(e.flatten()[worst]):.6g}; "
         f"shape {shape_text(a.shape)}{dtype_note}; tolerance {atol:g} + {rtol:g} * |expected|){diagnosis}"
@@ -130,7 +132,7 @@ def assert_equal(actual: Any, expected: torch.Tensor, *, what: str) -> None:
     if bool(wrong.any()):
         first = tuple(int(i) for i in wrong.nonzero()[0])
         raise AssertionError(
-            f"{what} is wrong at {int(wrong.sum())} of {wrong.numel()} positions, first at {list(first)} "
+            f"{what}: wrong at {int(wrong.sum())} of {wrong.numel()} positions, first at {list(first)} "
             f"(got {actual[first].item()}, expected {expected[first].item()})"
             f"\ngot:\n{_small(actual)}\nexpected:\n{_small(expected)}"
         )

@@ -250,7 +250,7 @@ def test_causal_attention_ignores_future(student):
     """With causal_mask, later tokens do not change earlier outputs, and every output sees the first token."""
     T = 6
     g = torch.Generator().manual_seed(51)
-    x = torch.randn(2, T, 8, generator=g)  # (B, T, d): self-attention, q = k = v = x
+    x = 0.5 * torch.randn(2, T, 8, generator=g)  # (B, T, d): self-attention, q = k = v = x, softmax unsaturated
     mask = assert_tensor(student.causal_mask(T), what=f"causal_mask({T})", shape=(T, T))
     what = f"the output of scaled_dot_product_attention(x, x, x, mask=causal_mask({T})) for x of shape (2, 6, 8)"
     output, _ = call_sdpa(student, x, x, x, mask)
@@ -258,7 +258,7 @@ def test_causal_attention_ignores_future(student):
     assert bool(torch.isfinite(output).all()), f"{what} contains NaN or inf: does every query have a key to attend to?"
 
     future = x.clone()
-    future[:, 4:] = torch.randn(2, T - 4, 8, generator=g)  # change tokens 4 and 5 only
+    future[:, 4:] = 0.5 * torch.randn(2, T - 4, 8, generator=g)  # change tokens 4 and 5 only
     changed, _ = call_sdpa(student, future, future, future, mask)
     assert_tensor(changed, what=what, shape=(2, T, 8))
     assert is_close(changed[:, :4], output[:, :4]), (
@@ -267,13 +267,12 @@ def test_causal_attention_ignores_future(student):
         "before the softmax)"
     )
     first = x.clone()
-    first[:, 0] = torch.randn(2, 8, generator=g)  # change token 0 only
+    first[:, 0] = 0.5 * torch.randn(2, 8, generator=g)  # change token 0 only
     changed, _ = call_sdpa(student, first, first, first, mask)
     assert_tensor(changed, what=what, shape=(2, T, 8))
-    unchanged = ((changed - output).abs().amax(dim=-1) < 1e-6)[:, 1:]  # (B, T - 1)
-    assert not bool(unchanged.any()), (
-        "changing token 0 did not change the outputs at some later positions, although every position may "
-        "attend to token 0: the output must be the softmax-weighted average of the values"
+    assert not is_close(changed[:, 1:], output[:, 1:], atol=1e-6, rtol=0), (
+        "changing token 0 did not change the outputs at positions 1..5, although they may attend to token 0: "
+        "the output must be the softmax-weighted average of the values of all the keys a query may see"
     )
 
 
@@ -287,8 +286,9 @@ def random_parameters(d_model, seed):
             * bound for name in PARAMETER_NAMES}
 
 
-def check_parameter_names(state, d_model, num_heads):
+def check_parameter_names(state, d_model, num_heads, *, loading=False):
     call = f"MultiHeadAttention({d_model}, {num_heads}).state_dict()"
+    why = "; the grader loads its own weights into them by name, so it cannot run this check" if loading else ""
     assert isinstance(state, dict), f"{call} returned a {type(state).__name__}: is MultiHeadAttention an nn.Module?"
     missing = [name for name in PARAMETER_NAMES if name not in state]
     unexpected = [name for name in state if name not in PARAMETER_NAMES]
@@ -296,6 +296,7 @@ def check_parameter_names(state, d_model, num_heads):
         f"{call} has the parameters {sorted(state) or 'none'}; expected exactly {PARAMETER_NAMES}: four "
         "nn.Linear(d_model, d_model) layers with bias, named w_q, w_k, w_v and w_o"
         + (f" (missing: {missing})" if missing else "") + (f" (unexpected: {unexpected})" if unexpected else "")
+        + why
     )
     for name in PARAMETER_NAMES:
         expected = (d_model, d_model) if name.endswith("weight") else (d_model,)
@@ -305,7 +306,7 @@ def check_parameter_names(state, d_model, num_heads):
 def loaded_mha(student, d_model, num_heads, seed):
     """The student's module with our weights loaded (and checked to be loaded), in eval mode."""
     mha = student.MultiHeadAttention(d_model, num_heads)
-    check_parameter_names(mha.state_dict(), d_model, num_heads)
+    check_parameter_names(mha.state_dict(), d_model, num_heads, loading=True)
     parameters = random_parameters(d_model, seed)
     mha.load_state_dict(parameters)
     mha.eval()  # a student's dropout must not change the verdict
