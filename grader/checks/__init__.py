@@ -1,0 +1,1 @@
+"""Hidden-test running and assertion helpers; everything here runs in the trusted process."""
