@@ -6,6 +6,7 @@ bridge calls of every check, and is killed afterwards (with everything it spawne
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -16,7 +17,9 @@ from typing import Any
 
 import nbformat
 import zmq
+import zmq.asyncio
 from jupyter_client import KernelManager
+from jupyter_client.asynchronous import AsyncKernelClient
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
@@ -25,6 +28,7 @@ from grader.models import CellError, Execution, Status
 from grader.sandbox import Limits, Sandbox, SandboxPaths
 
 KERNEL_START_TIMEOUT_S = 60.0
+MAX_MESSAGE_BYTES = 80 * 1024 * 1024  # above the bridge's payload bound
 
 
 class OutputLimitExceeded(Exception):
@@ -102,7 +106,7 @@ class KernelSession:
         km.sandbox_paths = self.paths
         # Every socket of ours refuses a single message above the payload bound.
         km.context = zmq.Context()
-        km.context.setsockopt(zmq.MAXMSGSIZE, 80 * 1024 * 1024)
+        km.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         self.km = km
         try:
             env = {"PATH": os.environ.get("PATH", "")} if self.sandbox else _unsandboxed_env(self.limits)
@@ -143,12 +147,31 @@ class KernelSession:
     # -- the notebook -----------------------------------------------------------------
     def run_notebook(self, nb: nbformat.NotebookNode) -> Execution:
         """Execute every code cell in order; errors in a cell do not stop the later cells."""
-        started = time.monotonic()
         client = LimitedNotebookClient(
             nb, km=self.km, limits=self.limits, allow_errors=True, timeout=int(self.limits.cell_timeout_s),
             record_timing=False, iopub_timeout=10, shutdown_kernel="immediate",
         )
-        client.kc = self.kc
+        return asyncio.run(self._run_with_async_client(nb, client))
+
+    async def _run_with_async_client(self, nb: nbformat.NotebookNode, client: "LimitedNotebookClient") -> Execution:
+        """nbclient needs an asynchronous client, made inside the loop that runs it: with a
+        blocking one its output polling blocks the loop and a silent endless loop never
+        reaches the cell timeout."""
+        async_context = zmq.asyncio.Context()
+        async_context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        async_client = AsyncKernelClient(context=async_context)
+        async_client.load_connection_info(self.km.get_connection_info())
+        async_client.session.key = self.km.session.key
+        async_client.start_channels()
+        client.kc = async_client
+        try:
+            return await self._run_cells(nb, client)
+        finally:
+            async_client.stop_channels()
+            async_context.destroy(linger=0)
+
+    async def _run_cells(self, nb: nbformat.NotebookNode, client: "LimitedNotebookClient") -> Execution:
+        started = time.monotonic()
         cell_errors: list[CellError] = []
         status, message = Status.GRADED, ""
         code_number = 0
@@ -162,7 +185,7 @@ class KernelSession:
                 break
             client.timeout = int(max(1, min(self.limits.cell_timeout_s, remaining)))
             try:
-                client.execute_cell(cell, index)
+                await client.async_execute_cell(cell, index)
             except CellTimeoutError:
                 whole = remaining < self.limits.cell_timeout_s
                 status, message = Status.TIMEOUT, self._timeout_message(code_number, whole=whole)
