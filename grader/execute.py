@@ -192,20 +192,16 @@ class KernelSession:
                 self._kill()
                 break
             except OutputLimitExceeded:
-                status = Status.ERROR
-                message = (
-                    f"cell {code_number} printed more than {self.limits.max_output_bytes // (1024 * 1024)} MiB "
-                    "of output; print less (e.g. shapes instead of whole tensors)"
-                )
+                status, message = Status.ERROR, self._flood_message(code_number)
                 self._kill()
                 break
             except DeadKernelError:
-                status, message = Status.ERROR, self._death_message(code_number)
+                status = Status.ERROR
+                message = self._flood_message(code_number) if client.flooded else self._death_message(code_number)
                 break
             except Exception as error:  # noqa: BLE001 - nbclient can fail in many ways on hostile kernels
                 if client.flooded:
-                    status = Status.ERROR
-                    message = f"cell {code_number} printed more output than the limit allows; print less"
+                    status, message = Status.ERROR, self._flood_message(code_number)
                 elif not self.alive:
                     status, message = Status.ERROR, self._death_message(code_number)
                 else:
@@ -229,6 +225,10 @@ class KernelSession:
             duration_s=time.monotonic() - started,
             sandboxed=self.sandbox is not None,
         )
+
+    def _flood_message(self, cell: int) -> str:
+        return (f"cell {cell} printed more than {self.limits.max_output_bytes // (1024 * 1024)} MiB of output; "
+                "print less (e.g. shapes instead of whole tensors)")
 
     def _timeout_message(self, cell: int, *, whole: bool) -> str:
         if whole:
