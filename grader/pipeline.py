@@ -166,17 +166,19 @@ def _same_isolation(grade: Grade, options: GradingOptions) -> bool:
 
 
 def _run_pool(todo: list[Submission], course: Course, options: GradingOptions):  # type: ignore[no-untyped-def]
-    """Yield grades as they finish; a crashed worker costs only its own submission."""
+    """Yield grades as they finish. When a worker process dies (the host's OOM killer, say),
+    the submissions it took down with it are graded again in a fresh pool; one that breaks
+    a pool twice gets a grader-failure result, so a run always ends."""
     if not todo:
         return
     context = multiprocessing.get_context("forkserver")
     pending = list(todo)
+    breaks: dict[tuple[str, str], int] = {}
     while pending:
         slots = context.Queue()
         jobs = max(1, min(options.jobs, len(pending)))
         for slot in range(jobs):
             slots.put(slot)
-        broken = False
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
                                  initargs=(slots,)) as pool:
             futures: dict[Future[Grade], Submission] = {
@@ -190,8 +192,9 @@ def _run_pool(todo: list[Submission], course: Course, options: GradingOptions): 
                     try:
                         yield future.result()
                     except BrokenProcessPool as error:
-                        if broken:
-                            pending.append(submission)  # innocent bystander of the crash: retry
-                        else:
-                            broken = True
+                        key = (submission.student, submission.assignment)
+                        breaks[key] = breaks.get(key, 0) + 1
+                        if breaks[key] >= 2:
                             yield grader_failure(submission, course.assignments[submission.assignment], error)
+                        else:
+                            pending.append(submission)

@@ -20,6 +20,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +74,7 @@ class Sandbox:
         self.limits = limits
         self.uid = SANDBOX_UID_BASE + slot
         self._cgroups: list[Path] = []
+        self._serial = uuid.uuid4().hex[:12]
 
     # -- setup -------------------------------------------------------------------------
     def prepare(self, paths: SandboxPaths) -> None:
@@ -93,7 +96,9 @@ class Sandbox:
             ("memory", {"memory.limit_in_bytes": self.limits.memory_bytes, "memory.memsw.limit_in_bytes": None}),
             ("pids", {"pids.max": self.limits.max_processes}),
         ):
-            group = CGROUP_ROOT / controller / "grade" / f"slot{self.slot}-{os.getpid()}"
+            # A fresh group per submission: memory charged by the previous one (page cache,
+            # a kernel still being reaped) must not count against the next.
+            group = CGROUP_ROOT / controller / "grade" / f"slot{self.slot}-{os.getpid()}-{self._serial}"
             try:
                 group.mkdir(parents=True, exist_ok=True)
                 for key, value in settings.items():
@@ -124,9 +129,14 @@ class Sandbox:
                         os.kill(int(pid), 9)
                     except (ProcessLookupError, ValueError):
                         pass
-                group.rmdir()
             except OSError:
                 pass
+            for _ in range(50):  # killed processes leave the group only once reaped
+                try:
+                    group.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.05)
         self._cgroups = []
 
     # -- the command -------------------------------------------------------------------
