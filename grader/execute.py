@@ -242,25 +242,17 @@ class KernelSession:
         if self.sandbox is not None and self.sandbox.memory_limit_hit():
             return (f"the kernel was killed while running cell {cell}: it used more than the "
                     f"{self.limits.memory_bytes // (1024 ** 3)} GiB memory limit; use smaller tensors or batches")
-        if code is not None and code < 0:
-            name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
-            hint = {"SIGSEGV": "a segmentation fault (e.g. ctypes or a native extension misused)",
-                    "SIGKILL": "killed, most likely for using too much memory or too many processes"}.get(name, name)
+        # A signal shows as a negative code, or as 128 + signal when bwrap passes it on.
+        signum = -code if code is not None and code < 0 else code - 128 if code is not None and code > 128 else None
+        if signum is not None:
+            name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
+            hint = {"SIGSEGV": "a segmentation fault (SIGSEGV; e.g. ctypes or a native extension misused)",
+                    "SIGKILL": "killed (SIGKILL), most likely for using too much memory or too many processes",
+                    }.get(name, f"signal {name}")
             return f"the kernel died while running cell {cell}: {hint}"
-        if code is not None and code >= 128:
-            return self._death_message_for_signal(cell, code - 128)
         detail = f" with exit code {code}" if code is not None else ""
         return (f"the kernel exited{detail} while running cell {cell}; "
                 "do not call os._exit, sys.exit or kill the kernel from the notebook")
-
-    def _death_message_for_signal(self, cell: int, signum: int) -> str:
-        name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
-        if name == "SIGSEGV":
-            return f"the kernel died while running cell {cell}: a segmentation fault (SIGSEGV)"
-        if name == "SIGKILL":
-            return (f"the kernel was killed while running cell {cell} (SIGKILL): most likely it used too "
-                    "much memory or started too many processes")
-        return f"the kernel died while running cell {cell}: signal {name}"
 
     def _exit_code(self) -> int | None:
         provisioner = getattr(self.km, "provisioner", None)
