@@ -9,14 +9,16 @@ rejected here, before anything runs, as that student's result.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import json
 import os
 import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from grader.course import Course
+from grader.course import Assignment, Course
 from grader.models import Submission, SubmissionKind
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -39,7 +41,7 @@ def discover(root: Path, course: Course, only: set[str] | None = None) -> list[S
         for assignment in course.assignments.values():
             if only and assignment.name not in only:
                 continue
-            submissions.append(_find(folder, assignment.name, assignment.notebook))
+            submissions.append(_find(folder, assignment, course))
     return submissions
 
 
@@ -133,23 +135,69 @@ def extract_zip(path: Path, dest: Path) -> Path:
     return dest
 
 
-def _find(folder: StudentFolder, assignment: str, notebook: str) -> Submission:
+def _find(folder: StudentFolder, assignment: Assignment, course: Course) -> Submission:
+    name, notebook = assignment.name, assignment.notebook
     if folder.problem:
-        return Submission(folder.student, assignment, SubmissionKind.NOTEBOOK, folder.path, "", folder.problem)
+        return Submission(folder.student, name, SubmissionKind.NOTEBOOK, folder.path, "", folder.problem)
+    model_dir = str(assignment.rubric.settings.get("model_dir", "model"))
     if folder.path.suffix == ".zip" and folder.path.is_file():
         names = _zip_names(folder.path)
         stems = {PurePosixPath(n).parts[-1] for n in names} | {p for n in names for p in PurePosixPath(n).parts}
-        kind = _kind_from_names(stems, assignment, notebook)
+        if assignment.rubric.kind == "model":
+            kind = SubmissionKind.MODEL if model_dir in stems else None
+        else:
+            kind = _kind_from_names(stems, name, notebook)
         if kind is None:
-            return Submission(folder.student, assignment, SubmissionKind.NOTEBOOK, folder.path, "", "")
-        return Submission(folder.student, assignment, kind, folder.path, _hash_file(folder.path))
+            return Submission(folder.student, name, SubmissionKind.NOTEBOOK, folder.path, "", "")
+        return Submission(folder.student, name, kind, folder.path, _hash_file(folder.path))
+    if assignment.rubric.kind == "model":
+        model = folder.path / model_dir
+        if model.is_dir():
+            return Submission(folder.student, name, SubmissionKind.MODEL, model, _hash_tree(model))
+        return Submission(folder.student, name, SubmissionKind.MODEL, folder.path, "", "")
     if (folder.path / notebook).is_file():
         path = folder.path / notebook
-        return Submission(folder.student, assignment, SubmissionKind.NOTEBOOK, path, _hash_file(path))
-    for package in (folder.path / f"{assignment}.py", folder.path / assignment):
+        return Submission(folder.student, name, SubmissionKind.NOTEBOOK, path, _hash_file(path))
+    for package in (folder.path / f"{name}.py", folder.path / name):
         if package.exists():
-            return Submission(folder.student, assignment, SubmissionKind.PACKAGE, package, _hash_tree(package))
-    return Submission(folder.student, assignment, SubmissionKind.NOTEBOOK, folder.path, "", "")
+            return Submission(folder.student, name, SubmissionKind.PACKAGE, package, _hash_tree(package))
+    return _find_renamed(folder, assignment, course)
+
+
+def _find_renamed(folder: StudentFolder, assignment: Assignment, course: Course) -> Submission:
+    """A notebook under another file name: claimed by the assignment its metadata names
+    (`metadata.grade.assignment`, which the released notebooks carry), or, failing that,
+    rejected when its name is close to the expected one, so the student learns the right name."""
+    expected = {a.notebook for a in course.assignments.values()}
+    strays = [p for p in sorted(folder.path.glob("*.ipynb")) if p.name not in expected and p.is_file()
+              and not p.is_symlink()]
+    for path in strays:
+        if notebook_assignment(path) == assignment.name:
+            return Submission(folder.student, assignment.name, SubmissionKind.NOTEBOOK, path, _hash_file(path))
+    claimed = {p for p in strays if notebook_assignment(p) in course.assignments}
+    for path in strays:
+        if path in claimed:
+            continue
+        close = difflib.get_close_matches(path.stem, [Path(n).stem for n in expected], n=1, cutoff=0.6)
+        if close and close[0] == Path(assignment.notebook).stem:
+            return Submission(
+                folder.student, assignment.name, SubmissionKind.NOTEBOOK, path, _hash_file(path),
+                f"found {path.name}, but this assignment must be handed in as {assignment.notebook}; "
+                "rename it (or keep the notebook metadata of the released notebook)",
+            )
+    return Submission(folder.student, assignment.name, SubmissionKind.NOTEBOOK, folder.path, "", "")
+
+
+def notebook_assignment(path: Path) -> str | None:
+    """The assignment a notebook's metadata names, without trusting it to be valid JSON or small."""
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return None
+        metadata = json.loads(path.read_bytes()).get("metadata", {})
+        value = metadata.get("grade", {}).get("assignment")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def is_missing(submission: Submission) -> bool:

@@ -25,6 +25,7 @@ class Status(StrEnum):
 class SubmissionKind(StrEnum):
     NOTEBOOK = "notebook"
     PACKAGE = "package"  # Python modules instead of a notebook
+    MODEL = "model"  # a saved model folder (the homework): config, safetensors weights, tokenizer
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from grader.course import Assignment, Course
 from grader.discover import is_missing
 from grader.errors import SubmissionRejected
 from grader.execute import KernelSession
-from grader.models import Execution, Fingerprint, Grade, Status, Submission
+from grader.models import Fingerprint, Grade, Status, Submission
 from grader.prepare import materialize
 from grader.reference import load_reference
 from grader.sandbox import Limits, Sandbox, SandboxPaths
@@ -46,6 +46,10 @@ def fingerprint(submission: Submission, assignment: Assignment) -> Fingerprint:
 def grade_submission(submission: Submission, assignment: Assignment, options: GradingOptions,
                      slot: int = 0) -> Grade:
     """Grade one (student, assignment). Never raises for anything the student did."""
+    if assignment.rubric.kind == "model":
+        from grader.homework.grade import grade_model  # torch/transformers only where a model is scored
+
+        return grade_model(submission, assignment, options, slot)
     started = time.monotonic()
     rubric = assignment.rubric
     base = Grade(student=submission.student, assignment=submission.assignment, status=Status.GRADED,

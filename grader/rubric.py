@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import yaml
 
@@ -24,6 +24,8 @@ class Rubric:
     title: str
     notebook: str  # the file name students hand in, e.g. 05_attention_mechanism.ipynb
     parts: tuple[RubricPart, ...]
+    kind: str = "notebook"  # notebook: run it and the tests; model: score a saved model (the homework)
+    settings: dict[str, Any] = field(default_factory=dict)  # kind-specific, e.g. the homework's metric thresholds
 
     @property
     def tests(self) -> dict[str, tuple[str, float]]:
@@ -82,6 +84,16 @@ def load_rubric(path: Path) -> Rubric:
                 tests.append((str(test), float(points)))
             parts.append(RubricPart(name=str(part["name"]), tests=tuple(tests)))
         return Rubric(assignment=str(data["assignment"]), title=str(data.get("title", data["assignment"])),
-                      notebook=str(data.get("notebook", f"{data['assignment']}.ipynb")), parts=tuple(parts))
+                      notebook=str(data.get("notebook", f"{data['assignment']}.ipynb")), parts=tuple(parts),
+                      kind=_kind(path, data.get("kind", "notebook")), settings=dict(data.get("settings") or {}))
     except (KeyError, TypeError) as error:
         raise RubricError(f"rubric {path} is missing a field: {error}") from error
+
+
+KINDS = ("notebook", "model")
+
+
+def _kind(path: Path, kind: object) -> str:
+    if kind not in KINDS:
+        raise RubricError(f"rubric {path}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    return str(kind)

@@ -1,0 +1,1 @@
+"""One module per `grade` sub-command; grader.cli imports them all."""

@@ -1,0 +1,100 @@
+"""Validity of every notebook's checks, through the real pipeline and sandbox.
+
+For each assignment with tests/fixtures/mutants/<assignment>/mutants.yaml: each mutant (a
+realistic mistake applied to the reference notebook) must fail exactly the tests its entry
+names and lose exactly their points; each correct alternative, written differently from
+the reference, must get full marks; the reference itself gets full marks; and the notebook
+as released to students (solutions stripped) gets 0, quickly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from grader.course import load_course
+from grader.discover import discover
+from grader.models import Grade
+from grader.pipeline import GradingOptions, grade_class
+from grader.release import strip_solutions
+from grader.sandbox import Limits
+from grader.store import Gradebook
+from tests.conftest import REPO, requires_sandbox
+
+pytestmark = [pytest.mark.sandbox, requires_sandbox]
+SPECS = {path.parent.name: yaml.safe_load(path.read_text())
+         for path in sorted((REPO / "tests/fixtures/mutants").glob("*/mutants.yaml"))}
+RELEASED_SECONDS = 10.0  # the issue's bound for grading an unfilled notebook
+
+
+def reference_notebook(assignment: str) -> nbformat.NotebookNode:
+    return nbformat.read(REPO / "reference" / assignment / f"{assignment}.ipynb", as_version=4)
+
+
+def apply(assignment: str, find: str, replace: str) -> nbformat.NotebookNode:
+    nb = reference_notebook(assignment)
+    hits = [c for c in nb.cells if c.cell_type == "code" and find in c.source]
+    assert len(hits) == 1 and hits[0].source.count(find) == 1, f"snippet not unique: {find[:60]!r}"
+    hits[0].source = hits[0].source.replace(find, replace)
+    return nb
+
+
+@pytest.fixture(scope="module")
+def graded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Grade]]:
+    """Grade the reference, the released notebook, every mutant and alternative of one assignment."""
+    assignment = request.param
+    spec = SPECS[assignment]
+    root = tmp_path_factory.mktemp(f"validity-{assignment}")
+    notebooks = {"_reference": reference_notebook(assignment),
+                 "_released": strip_solutions(reference_notebook(assignment), assignment)}
+    for entry in spec["mutants"] + spec["alternatives"]:
+        notebooks[entry["name"]] = apply(assignment, entry["find"], entry["replace"])
+    for student, nb in notebooks.items():
+        (root / "subs" / student).mkdir(parents=True)
+        nbformat.write(nb, root / "subs" / student / f"{assignment}.ipynb")
+    course = load_course(REPO)
+    with Gradebook(str(root / "g.db")) as store:
+        result = grade_class(discover(root / "subs", course, only={assignment}), course, store,
+                             GradingOptions(limits=Limits(cell_timeout_s=60, submission_timeout_s=180), jobs=2))
+    return assignment, {g.student: g for g in result.grades}
+
+
+def entries(kind: str) -> list:
+    """(assignment, entry) pairs; `graded` takes the assignment indirectly, so each
+    assignment's class is graded once for all of its entries."""
+    return [pytest.param(assignment, entry, id=f"{assignment}:{entry['name']}")
+            for assignment, spec in SPECS.items() for entry in spec[kind]]
+
+
+def test_the_spec_is_big_enough() -> None:
+    """The issue's bar: at least 8 realistic mutants and 2 alternatives per notebook."""
+    for assignment, spec in SPECS.items():
+        assert len(spec["mutants"]) >= 8 and len(spec["alternatives"]) >= 2, assignment
+
+
+@pytest.mark.parametrize("graded", sorted(SPECS), indirect=True)
+def test_reference_full_marks_and_released_notebook_zero(graded) -> None:
+    assignment, grades = graded
+    reference, released = grades["_reference"], grades["_released"]
+    assert reference.score == reference.max_score, [(t.test_id, t.message) for t in reference.tests if t.points == 0]
+    assert released.status.value == "graded" and released.score == 0, released.message
+    assert released.duration_s < RELEASED_SECONDS, f"{assignment}: released notebook took {released.duration_s:.1f} s"
+
+
+@pytest.mark.parametrize("graded,mutant", entries("mutants"), indirect=["graded"])
+def test_mutant_is_caught_by_the_intended_tests(graded, mutant: dict) -> None:
+    grade = graded[1][mutant["name"]]
+    failed = {t.test_id for t in grade.tests if t.outcome != "passed"}
+    assert failed == set(mutant["fails"]), grade.message
+    lost = sum(t.max_points for t in grade.tests if t.test_id in failed)
+    assert grade.score == grade.max_score - lost
+    assert all(t.message for t in grade.tests if t.outcome != "passed"), "every failure says why"
+
+
+@pytest.mark.parametrize("graded,alternative", entries("alternatives"), indirect=["graded"])
+def test_correct_alternative_gets_full_marks(graded, alternative: dict) -> None:
+    grade = graded[1][alternative["name"]]
+    assert grade.score == grade.max_score, [(t.test_id, t.message) for t in grade.tests if t.outcome != "passed"]
