@@ -90,7 +90,8 @@ def test_mutant_is_caught_by_the_intended_tests(graded, mutant: dict) -> None:
     failed = {t.test_id for t in grade.tests if t.outcome != "passed"}
     assert failed == set(mutant["fails"]), grade.message
     lost = sum(t.max_points for t in grade.tests if t.test_id in failed)
-    assert grade.score == grade.max_score - lost
+    deducted = -sum(t.points for t in grade.tests if t.points < 0)  # from-scratch rules
+    assert grade.score == grade.max_score - lost - deducted
     assert all(t.message for t in grade.tests if t.outcome != "passed"), "every failure says why"
 
 

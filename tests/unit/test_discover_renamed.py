@@ -1,0 +1,58 @@
+"""A notebook under another file name is matched by its metadata, or rejected with the expected name."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from grader.course import load_course
+from grader.discover import discover
+from grader.models import SubmissionKind
+from grader.release import strip_solutions
+from tests.conftest import REPO
+
+ASSIGNMENT = "05_attention_mechanism"
+COURSE = load_course(REPO)
+
+
+def released() -> nbformat.NotebookNode:
+    nb = nbformat.read(REPO / "reference" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    return strip_solutions(nb, ASSIGNMENT)
+
+
+def found(root: Path) -> dict[str, object]:
+    return {s.student: s for s in discover(root, COURSE, only={ASSIGNMENT})}
+
+
+def test_a_renamed_notebook_is_claimed_by_its_metadata(tmp_path: Path) -> None:
+    (tmp_path / "ana").mkdir()
+    nbformat.write(released(), tmp_path / "ana" / "attention (1).ipynb")
+    submission = found(tmp_path)["ana"]
+    assert submission.kind is SubmissionKind.NOTEBOOK and submission.content_hash and not submission.problem
+    assert submission.source.name == "attention (1).ipynb"
+
+
+def test_a_close_name_without_metadata_is_rejected_with_the_expected_name(tmp_path: Path) -> None:
+    (tmp_path / "ben").mkdir()
+    nb = released()
+    del nb.metadata["grade"]
+    nbformat.write(nb, tmp_path / "ben" / "05_attention_mechanisms.ipynb")
+    submission = found(tmp_path)["ben"]
+    assert f"must be handed in as {ASSIGNMENT}.ipynb" in submission.problem
+    assert "05_attention_mechanisms.ipynb" in submission.problem
+
+
+def test_an_unrelated_notebook_leaves_the_assignment_missing(tmp_path: Path) -> None:
+    (tmp_path / "cy").mkdir()
+    nbformat.write(nbformat.v4.new_notebook(), tmp_path / "cy" / "scratchpad.ipynb")
+    (tmp_path / "cy" / "broken.ipynb").write_text("{not json")
+    submission = found(tmp_path)["cy"]
+    assert not submission.content_hash and not submission.problem  # missing, not an error
+
+
+def test_the_exact_name_wins_over_metadata(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "submissions" / "ada_lovelace", tmp_path / "ada")
+    nbformat.write(released(), tmp_path / "ada" / "copy.ipynb")
+    assert found(tmp_path)["ada"].source.name == f"{ASSIGNMENT}.ipynb"
