@@ -19,6 +19,7 @@ from typing import Callable
 
 from grader import __version__
 from grader.bridge import student_namespace
+from grader.checks.from_scratch import rule_outcomes
 from grader.checks.runner import run_checks
 from grader.course import Assignment, Course
 from grader.discover import is_missing
@@ -83,7 +84,7 @@ def grade_submission(submission: Submission, assignment: Assignment, options: Gr
                     raise RuntimeError(f"the tests of {assignment.name} could not be collected: "
                                        f"{plugin.collection_errors[0]}")
                 rubric.check_covers(plugin.collected)
-                tests = rubric.score(plugin.outcomes)
+                tests = rubric.score({**plugin.outcomes, **rule_outcomes(rubric.rules, notebook)})
             else:
                 tests = rubric.not_run(execution.message)
         score = round(sum(t.points for t in tests), 4)
