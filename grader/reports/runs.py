@@ -1,0 +1,128 @@
+"""One page per grading run: what changed against the result each pair had before the run.
+
+For every (student, assignment) the run stored a result for, the previous result is the newest
+one stored by an earlier run. A pair with none is new; a different submission hash is a
+resubmission; the same hash graded again (tests, reference, rubric or grader changed, or
+--force) is a regrade; a reused result changed nothing and is only counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from grader.models import Grade
+from grader.reports.contexts import ChangeRow, Detail, RunLink, RunPageContext, TestChange
+from grader.reports.text import anchor, clean, points, run_page, score, student_page, timestamp
+from grader.store import RunInfo, StoredResult
+
+STYLESHEET = "../static/style.css"
+
+
+def run_changes(history: Sequence[StoredResult]) -> dict[int, tuple[list[ChangeRow], int]]:
+    """Per run, in one pass over the history: its changes, and how many results it reused unchanged."""
+    previous: dict[tuple[str, str], Grade] = {}
+    out: dict[int, tuple[list[ChangeRow], int]] = {}
+    for stored in sorted(history, key=lambda r: (r.run_id, r.result_id)):
+        key = (stored.grade.student, stored.grade.assignment)
+        rows, reused = out.get(stored.run_id, ([], 0))
+        if stored.reused_from is not None:
+            reused += 1
+        else:
+            rows.append(_change(previous.get(key), stored.grade))
+        out[stored.run_id] = (rows, reused)
+        previous[key] = stored.grade
+    for rows, _ in out.values():
+        rows.sort(key=lambda r: (r.assignment, r.student.casefold(), r.student))
+    return out
+
+
+def _change(before: Grade | None, after: Grade) -> ChangeRow:
+    if before is None:
+        kind = "new"
+    elif before.fingerprint.submission_hash != after.fingerprint.submission_hash:
+        kind = "resubmitted"
+    else:
+        kind = "regraded"
+    old_tests = {t.test_id: t for t in before.tests} if before else {}
+    new_tests = {t.test_id: t for t in after.tests}
+    tests = []
+    if before is not None:
+        for test_id in sorted(old_tests.keys() | new_tests.keys()):
+            old, new = old_tests.get(test_id), new_tests.get(test_id)
+            was = f"{old.outcome} {points(old.points)}" if old else "—"
+            now = f"{new.outcome} {points(new.points)}" if new else "—"
+            if was != now:
+                tests.append(TestChange(test_id=clean(test_id), before=was, after=now))
+    delta = after.score - before.score if before else after.score
+    return ChangeRow(
+        student=clean(after.student),
+        href=f"../{student_page(after.student)}#{anchor(after.assignment)}",
+        assignment=clean(after.assignment),
+        kind=kind,
+        status_before=before.status.value if before else "",
+        status_after=after.status.value,
+        before=score(before.score, before.max_score) if before else "—",
+        after=score(after.score, after.max_score),
+        delta=("+" if delta > 0 else "") + points(delta) if before else "",
+        changed=before is None or before.score != after.score or before.status != after.status,
+        tests=tuple(tests),
+    )
+
+
+def run_context(
+    run: RunInfo,
+    runs: Sequence[RunInfo],
+    changes_by_run: dict[int, tuple[list[ChangeRow], int]],
+    *,
+    title: str,
+    generated_at: str,
+) -> RunPageContext:
+    changes, reused = changes_by_run.get(run.id, ([], 0))
+    ids = [r.id for r in runs]
+    at = ids.index(run.id)
+    kinds = [c.kind for c in changes]
+    return RunPageContext(
+        page_title=f"Run {run.id} · {clean(title)}",
+        stylesheet=STYLESHEET,
+        generated_at=generated_at,
+        report_title=clean(title),
+        index_href="../index.html",
+        run_id=run.id,
+        summary=(
+            Detail("Started", timestamp(run.started_at)),
+            Detail("Finished", timestamp(run.finished_at) if run.finished_at else "—"),
+            Detail("Status", run.status),
+            Detail("Host", clean(run.host)),
+            Detail("Grader version", clean(run.grader_version)),
+        ),
+        previous_href=f"run-{ids[at - 1]}.html" if at > 0 else "",
+        next_href=f"run-{ids[at + 1]}.html" if at + 1 < len(ids) else "",
+        counts=(
+            Detail("New submissions", str(kinds.count("new"))),
+            Detail("Resubmitted", str(kinds.count("resubmitted"))),
+            Detail("Regraded", str(kinds.count("regraded"))),
+            Detail("Scores changed", str(sum(c.changed and c.kind != "new" for c in changes))),
+            Detail("Unchanged (reused)", str(reused)),
+        ),
+        changes=tuple(changes),
+        changed_scores=tuple(c for c in changes if c.changed and c.kind != "new"),
+    )
+
+
+def run_links(runs: Sequence[RunInfo], changes_by_run: dict[int, tuple[list[ChangeRow], int]]) -> tuple[RunLink, ...]:
+    """The runs for the class overview, newest first."""
+    links = []
+    for run in reversed(runs):
+        changes, reused = changes_by_run.get(run.id, ([], 0))
+        links.append(
+            RunLink(
+                run_id=run.id,
+                href=run_page(run.id),
+                started=timestamp(run.started_at),
+                status=run.status,
+                results=len(changes) + reused,
+                reused=reused,
+                changed=sum(c.changed for c in changes),
+            )
+        )
+    return tuple(links)
