@@ -42,6 +42,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship,
 from grader import __version__
 from grader.errors import GradeError
 from grader.models import CellError, Execution, Fingerprint, Grade, Status, TestResult
+from grader.overrides import Override, check_override
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 RUN_STATUSES = ("running", "finished", "interrupted", "failed")
@@ -134,6 +135,33 @@ class ResultTestRow(Base):
     max_points: Mapped[float] = mapped_column(Float)
     message: Mapped[str] = mapped_column(Text)
     duration_s: Mapped[float] = mapped_column(Float)
+
+
+class OverrideRow(Base):
+    """A grade fixed by hand (grader.overrides); results are never edited, so the original stays."""
+
+    __tablename__ = "overrides"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student: Mapped[str] = mapped_column(String(255))
+    assignment: Mapped[str] = mapped_column(String(255))
+    test_id: Mapped[str | None] = mapped_column(String(255))  # NULL: the whole assignment
+    points: Mapped[float] = mapped_column(Float)
+    original_points: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    result_id: Mapped[int | None] = mapped_column(ForeignKey("results.id"), index=True)
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """One stored result with where it sits in the history (for the per-run report pages)."""
+
+    result_id: int
+    run_id: int
+    reused_from: int | None
+    grade: Grade
 
 
 @dataclass(frozen=True)
@@ -360,6 +388,62 @@ class Gradebook:
         )
         with self._read() as session:
             return [_to_grade(row) for row in session.scalars(query)]
+
+
+    def latest_results(self) -> list[StoredResult]:
+        """Like `latest_grades`, with each result's id and run (what an override is made against)."""
+        latest = (
+            select(func.max(ResultRow.id))
+            .join(ResultRow.submission)
+            .group_by(SubmissionRow.student, SubmissionRow.assignment)
+        )
+        return self._stored(_full_results().where(ResultRow.id.in_(latest)))
+
+    def history(self) -> list[StoredResult]:
+        """Every stored result of every run, oldest first: what the per-run pages compare."""
+        return self._stored(_full_results())
+
+    def _stored(self, query: Select[Any]) -> list[StoredResult]:
+        with self._read() as session:
+            return [
+                StoredResult(result_id=row.id, run_id=row.run_id, reused_from=row.reused_from_result_id,
+                             grade=_to_grade(row))
+                for row in session.scalars(query.order_by(ResultRow.id))
+            ]
+
+    # -- overrides (grader.overrides) ------------------------------------------------
+
+    def add_override(self, student: str, assignment: str, test_id: str | None, points: float, *,
+                     reason: str, created_by: str) -> Override:
+        """Record a grade fixed by hand against the latest result of (student, assignment)."""
+        if not reason.strip():
+            raise GradeError("an override needs a --reason: say why the grade changes, for the audit trail")
+        found = [r for r in self.latest_results() if r.grade.student == student and r.grade.assignment == assignment]
+        if not found:
+            raise GradeError(
+                f"no grade for student {student!r}, assignment {assignment!r} in the gradebook; "
+                "check the spelling (`grade export --format csv` lists them) or grade the submission first"
+            )
+        original = check_override(found[0].grade, test_id, points)
+        with self._write.begin() as session:
+            row = OverrideRow(student=student, assignment=assignment, test_id=test_id or None, points=points,
+                              original_points=original, reason=reason.strip(), created_by=created_by,
+                              created_at=_now(), result_id=found[0].result_id)
+            session.add(row)
+            session.flush()
+            return _to_override(row)
+
+    def overrides(self) -> list[Override]:
+        """Every override ever made, oldest first (the audit trail; the newest per target is in force)."""
+        with self._read() as session:
+            return [_to_override(row) for row in session.scalars(select(OverrideRow).order_by(OverrideRow.id))]
+
+
+def _to_override(row: OverrideRow) -> Override:
+    return Override(id=row.id, student=row.student, assignment=row.assignment, test_id=row.test_id,
+                    points=row.points, reason=row.reason, created_by=row.created_by,
+                    created_at=_as_utc(row.created_at), result_id=row.result_id,
+                    original_points=row.original_points)
 
 
 def _full_results() -> Select[Any]:

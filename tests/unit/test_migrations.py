@@ -18,7 +18,7 @@ from grader import models as m
 from grader.errors import GradeError
 from grader.store import MIGRATIONS, Base, Gradebook
 
-TABLES = {"runs", "submissions", "results", "test_results"}
+TABLES = {"runs", "submissions", "results", "test_results", "overrides"}
 
 
 def cli_config(db: Path) -> Config:
