@@ -8,14 +8,16 @@ every result as soon as it arrives, so an interrupted run loses nothing it finis
 from __future__ import annotations
 
 import multiprocessing
+import os
 import shutil
 import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from grader import __version__
 from grader.bridge import student_namespace
@@ -28,8 +30,10 @@ from grader.execute import KernelSession
 from grader.models import Fingerprint, Grade, Status, Submission
 from grader.prepare import materialize
 from grader.reference import load_reference
-from grader.sandbox import Limits, Sandbox, SandboxPaths
+from grader.sandbox import Limits, Sandbox, SandboxPaths, claim_slot, die_with_parent, remove_stale_cgroups
 from grader.store import Gradebook
+
+SCRATCH_PREFIX = "grade-"
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,47 @@ class GradingOptions:
     limits: Limits = Limits()
     jobs: int = 1
     force: bool = False
+    cluster: str | None = None  # a Dask scheduler address, or "local:N"; None: the local pool
+
+
+STAGES = ("discover", "prepare", "execute", "checks", "score", "store", "report")
+
+
+class Stopwatch:
+    """Seconds spent per pipeline stage; one per submission in a worker, summed at the end."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._current: str | None = None
+        self._since = 0.0
+
+    def enter(self, stage: str | None) -> None:
+        """End the current stage (if any) and start `stage` (None: stop the clock)."""
+        now = time.monotonic()
+        if self._current is not None:
+            self.seconds[self._current] = self.seconds.get(self._current, 0.0) + now - self._since
+        self._current, self._since = stage, now
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        previous = self._current
+        self.enter(name)
+        try:
+            yield
+        finally:
+            self.enter(previous)
+
+    def add(self, seconds: dict[str, float]) -> None:
+        for stage, value in seconds.items():
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + value
+
+
+@dataclass(frozen=True)
+class Graded:
+    """What a worker hands back: the grade and where its time went."""
+
+    grade: Grade
+    stages: dict[str, float]
 
 
 def fingerprint(submission: Submission, assignment: Assignment) -> Fingerprint:
@@ -45,12 +90,17 @@ def fingerprint(submission: Submission, assignment: Assignment) -> Fingerprint:
 
 
 def grade_submission(submission: Submission, assignment: Assignment, options: GradingOptions,
-                     slot: int = 0) -> Grade:
-    """Grade one (student, assignment). Never raises for anything the student did."""
+                     slot: int = 0, stopwatch: Stopwatch | None = None) -> Grade:
+    """Grade one (student, assignment). Never raises for anything the student did.
+
+    One kernel per submission: it runs the notebook once and then serves every check.
+    """
+    clock = stopwatch or Stopwatch()
     if assignment.rubric.kind == "model":
         from grader.homework.grade import grade_model  # torch/transformers only where a model is scored
 
-        return grade_model(submission, assignment, options, slot)
+        with clock.stage("score"):
+            return grade_model(submission, assignment, options, slot)
     started = time.monotonic()
     rubric = assignment.rubric
     base = Grade(student=submission.student, assignment=submission.assignment, status=Status.GRADED,
@@ -62,7 +112,9 @@ def grade_submission(submission: Submission, assignment: Assignment, options: Gr
     if submission.problem:
         return replace(base, status=Status.REJECTED, message=submission.problem,
                        tests=rubric.not_run("the submission was rejected"))
-    scratch = Path(tempfile.mkdtemp(prefix="grade-"))
+    clock.enter("prepare")
+    # The pid in the name lets the next run remove what a killed worker left behind.
+    scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
     try:
         paths = SandboxPaths(workdir=scratch / "work", runtime=scratch / "run")
         paths.workdir.mkdir()
@@ -74,8 +126,10 @@ def grade_submission(submission: Submission, assignment: Assignment, options: Gr
                            tests=rubric.not_run("the submission was rejected"),
                            duration_s=time.monotonic() - started)
         sandbox = Sandbox(slot, options.limits) if options.sandbox else None
+        clock.enter("execute")  # kernel start, the notebook, and the kernel's shutdown
         with KernelSession(paths, options.limits, sandbox) as session:
             execution = session.run_notebook(notebook)
+            clock.enter("checks")
             if execution.status is Status.GRADED:
                 plugin = run_checks(assignment.test_files(), student=student_namespace(session.bridge),
                                     reference=load_reference(assignment.reference_notebook),
@@ -87,11 +141,13 @@ def grade_submission(submission: Submission, assignment: Assignment, options: Gr
                 tests = rubric.score({**plugin.outcomes, **rule_outcomes(rubric.rules, notebook)})
             else:
                 tests = rubric.not_run(execution.message)
+            clock.enter("execute")
         score = round(sum(t.points for t in tests), 4)
         return replace(base, status=execution.status, score=score, tests=tests, execution=execution,
                        message=execution.message, duration_s=time.monotonic() - started)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        clock.enter(None)
 
 
 def grader_failure(submission: Submission, assignment: Assignment, error: BaseException) -> Grade:
@@ -106,18 +162,34 @@ def grader_failure(submission: Submission, assignment: Assignment, error: BaseEx
 
 # -- a pool of sandboxed workers ---------------------------------------------------------
 _worker_slot = 0
+# Imported once in the forkserver, so each worker forks with them loaded instead of
+# importing torch, pytest and jupyter_client again (about 1.5 s of CPU per worker).
+WORKER_PRELOAD = ["grader.pipeline", "torch", "numpy", "grader.checks.tensors"]
 
 
-def _init_worker(slots: "multiprocessing.Queue[int]") -> None:
+def init_worker(torch_threads: int) -> None:
+    """Runs first in every worker: die with the coordinator, take a sandbox slot, size torch."""
     global _worker_slot
-    _worker_slot = slots.get()
+    die_with_parent()
+    _worker_slot, _lock_fd = claim_slot()  # the lock is held for the worker's life
+    import torch
+
+    torch.set_num_threads(max(1, torch_threads))  # the trusted side (reference, checks) shares the CPUs too
 
 
-def _grade_in_worker(submission: Submission, assignment: Assignment, options: GradingOptions) -> Grade:
+def grade_and_time(submission: Submission, assignment: Assignment, options: GradingOptions,
+                   slot: int) -> Graded:
+    """grade_submission with its stage timings; a crash of the grader itself becomes a result."""
+    clock = Stopwatch()
     try:
-        return grade_submission(submission, assignment, options, slot=_worker_slot)
+        grade = grade_submission(submission, assignment, options, slot=slot, stopwatch=clock)
     except Exception as error:  # noqa: BLE001 - one submission's failure must not stop the class
-        return grader_failure(submission, assignment, error)
+        grade = grader_failure(submission, assignment, error)
+    return Graded(grade, clock.seconds)
+
+
+def _grade_in_worker(submission: Submission, assignment: Assignment, options: GradingOptions) -> Graded:
+    return grade_and_time(submission, assignment, options, _worker_slot)
 
 
 @dataclass(frozen=True)
@@ -127,15 +199,24 @@ class ClassResult:
     reused: int
     graded: int
     seconds: float
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, summed over workers
 
 
 def grade_class(submissions: list[Submission], course: Course, store: Gradebook, options: GradingOptions,
                 *, on_start: Callable[[int], None] = lambda total: None,
                 on_grade: Callable[[Grade, bool], None] = lambda grade, reused: None) -> ClassResult:
-    """Grade every submission, reusing stored results whose fingerprint is unchanged."""
+    """Grade every submission, reusing stored results whose fingerprint is unchanged.
+
+    Each result is stored the moment it arrives, so a run killed half-way keeps what it
+    finished; the next run marks it interrupted, reuses those results, and grades the rest.
+    """
     started = time.monotonic()
+    clock = Stopwatch()
+    remove_stale_cgroups()
+    remove_stale_scratch()
     run_id = store.start_run({"jobs": options.jobs, "sandbox": options.sandbox, "force": options.force,
-                              "timeout": options.limits.submission_timeout_s})
+                              "timeout": options.limits.submission_timeout_s, "cluster": options.cluster,
+                              "torch_threads": options.limits.torch_threads})
     grades: list[Grade] = []
     todo: list[Submission] = []
     reused = 0
@@ -143,26 +224,37 @@ def grade_class(submissions: list[Submission], course: Course, store: Gradebook,
     try:
         for submission in submissions:
             assignment = course.assignments[submission.assignment]
-            found = None if options.force else store.find_reusable_result(
-                submission.student, submission.assignment, fingerprint(submission, assignment))
-            if found is not None and _same_isolation(found[1], options):
-                result_id, grade = found
-                store.record(run_id, grade, reused_from=result_id)
-                grades.append(grade)
-                reused += 1
+            with clock.stage("store"):
+                found = None if options.force else store.find_reusable_result(
+                    submission.student, submission.assignment, fingerprint(submission, assignment))
+                if found is not None and _same_isolation(found[1], options):
+                    result_id, grade = found
+                    store.record(run_id, grade, reused_from=result_id)
+                    grades.append(grade)
+                    reused += 1
+                else:
+                    found = None
+                    todo.append(submission)
+            if found is not None:
                 on_grade(grade, True)
-            else:
-                todo.append(submission)
-        for grade in _run_pool(todo, course, options):
-            store.record(run_id, grade)
-            grades.append(grade)
-            on_grade(grade, False)
+        if options.cluster:
+            from grader.cluster import run_on_cluster  # dask only when asked for
+
+            results: Iterator[Graded] = run_on_cluster(todo, course, options)
+        else:
+            results = _run_pool(todo, course, options)
+        for graded in results:
+            clock.add(graded.stages)
+            with clock.stage("store"):
+                store.record(run_id, graded.grade)
+            grades.append(graded.grade)
+            on_grade(graded.grade, False)
     except BaseException:
         store.finish_run(run_id, "interrupted")
         raise
     store.finish_run(run_id, "finished")
     return ClassResult(grades=grades, run_id=run_id, reused=reused, graded=len(todo),
-                       seconds=time.monotonic() - started)
+                       seconds=time.monotonic() - started, stages=clock.seconds)
 
 
 def _same_isolation(grade: Grade, options: GradingOptions) -> bool:
@@ -170,23 +262,39 @@ def _same_isolation(grade: Grade, options: GradingOptions) -> bool:
     return grade.execution is None or grade.execution.sandboxed or not options.sandbox
 
 
-def _run_pool(todo: list[Submission], course: Course, options: GradingOptions):  # type: ignore[no-untyped-def]
-    """Yield grades as they finish. When a worker process dies (the host's OOM killer, say),
+def remove_stale_scratch() -> None:
+    """Remove the scratch folders of grading workers that no longer exist (killed mid-run)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = folder.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and folder.is_dir() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _run_pool(todo: list[Submission], course: Course, options: GradingOptions) -> Iterator[Graded]:
+    """Yield results as they finish. When a worker process dies (the host's OOM killer, say),
     the submissions it took down with it are graded again in a fresh pool; one that breaks
     a pool twice gets a grader-failure result, so a run always ends."""
     if not todo:
         return
     context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(WORKER_PRELOAD)
     pending = list(todo)
     breaks: dict[tuple[str, str], int] = {}
     while pending:
-        slots = context.Queue()
         jobs = max(1, min(options.jobs, len(pending)))
-        for slot in range(jobs):
-            slots.put(slot)
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
-                                 initargs=(slots,)) as pool:
-            futures: dict[Future[Grade], Submission] = {
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=init_worker,
+                                 initargs=(options.limits.torch_threads,)) as pool:
+            futures: dict[Future[Graded], Submission] = {
                 pool.submit(_grade_in_worker, s, course.assignments[s.assignment], options): s for s in pending
             }
             pending = []
@@ -200,6 +308,7 @@ def _run_pool(todo: list[Submission], course: Course, options: GradingOptions): 
                         key = (submission.student, submission.assignment)
                         breaks[key] = breaks.get(key, 0) + 1
                         if breaks[key] >= 2:
-                            yield grader_failure(submission, course.assignments[submission.assignment], error)
+                            yield Graded(grader_failure(submission, course.assignments[submission.assignment],
+                                                        error), {})
                         else:
                             pending.append(submission)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-
-from rich.progress import Progress
+from typing import Callable
 
 from grader import sandbox
 from grader.course import load_course
@@ -16,6 +17,14 @@ from grader.pipeline import ClassResult, GradingOptions, grade_class
 from grader.report import write_reports
 from grader.sandbox import Limits
 from grader.store import Gradebook
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (a container's or a Slurm job's share, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,7 @@ class RunRequest:
     force: bool = False
     only: frozenset[str] = frozenset()
     course_dir: Path = Path(".")
+    cluster: str | None = None  # a Dask scheduler address, or "local:N"
 
 
 @dataclass(frozen=True)
@@ -37,36 +47,50 @@ class RunOutcome:
     result: ClassResult
     db: str
     index: Path
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, workers' summed
 
 
-def grade_folder(request: RunRequest, progress: Progress | None = None) -> RunOutcome:
+class ProgressListener:
+    """What a progress display is told: the total once, then each result as it is stored."""
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, grade: Grade, reused: bool) -> None: ...
+
+
+def torch_threads(jobs: int, cluster: str | None) -> int:
+    """Threads per sandbox so that the jobs side by side use the CPUs without oversubscribing."""
+    side_by_side = jobs
+    if cluster and cluster.startswith("local:") and cluster[6:].isdigit():
+        side_by_side = int(cluster[6:])
+    return max(1, cpu_count() // max(1, side_by_side))
+
+
+def grade_folder(request: RunRequest, progress: ProgressListener | None = None) -> RunOutcome:
+    started = time.monotonic()
     course = load_course(request.course_dir)
     unknown = request.only - set(course.assignments)
     if unknown:
         raise GradeError(f"unknown assignment(s) {', '.join(sorted(unknown))}; "
                          f"known: {', '.join(sorted(course.assignments))}")
     limits = Limits(submission_timeout_s=request.timeout_s,
-                    cell_timeout_s=min(request.cell_timeout_s, request.timeout_s))
+                    cell_timeout_s=min(request.cell_timeout_s, request.timeout_s),
+                    torch_threads=torch_threads(request.jobs, request.cluster))
     if request.sandbox:
         sandbox.probe(limits)
     submissions = discover(request.path, course, only=set(request.only) or None)
     if not submissions:
         raise GradeError(f"no submissions found in {request.path}: expected <student>/ folders or <student>.zip files")
-    options = GradingOptions(sandbox=request.sandbox, limits=limits, jobs=max(1, request.jobs), force=request.force)
+    discovered = time.monotonic() - started
+    options = GradingOptions(sandbox=request.sandbox, limits=limits, jobs=max(1, request.jobs), force=request.force,
+                             cluster=request.cluster)
+    listener = progress or ProgressListener()
+    on_start: Callable[[int], None] = listener.start
     with Gradebook(request.db) as store:
-        if progress is None:
-            result = grade_class(submissions, course, store, options)
-        else:
-            with progress:
-                task = progress.add_task("grading", total=len(submissions), rate="")
-
-                def advance(grade: Grade, reused: bool) -> None:
-                    done = progress.tasks[0].completed + 1
-                    elapsed = progress.tasks[0].elapsed or 1e-9
-                    progress.update(task, advance=1, rate=f"{done / elapsed:.2f}/s")
-
-                result = grade_class(submissions, course, store, options, on_grade=advance)
+        result = grade_class(submissions, course, store, options, on_start=on_start, on_grade=listener.advance)
         grades = store.latest_grades()
+    reporting = time.monotonic()
     index = write_reports([g for g in grades if g.assignment in course.assignments], request.reports_dir,
                           title="Deep Learning & NLP Foundations")
-    return RunOutcome(result=result, db=request.db, index=index)
+    stages = {"discover": discovered, **result.stages, "report": time.monotonic() - reporting}
+    return RunOutcome(result=result, db=request.db, index=index, stages=stages)

@@ -15,8 +15,12 @@ Student code runs only in a process started through `Sandbox.wrap(...)`:
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -28,7 +32,10 @@ from pathlib import Path
 from grader.errors import SandboxUnavailable
 
 SANDBOX_UID_BASE = 61000
+MAX_SLOTS = 512
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+SLOT_LOCKS = Path(tempfile.gettempdir()) / "grade-slots"
+_CGROUP_NAME = re.compile(r"slot\d+-(\d+)(?:-[0-9a-f]+)?")
 GiB = 1024**3
 MiB = 1024**2
 
@@ -218,6 +225,94 @@ class Sandbox:
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         }
+
+
+# -- slots and the lifecycle of sandboxes -------------------------------------------------
+
+
+def claim_slot(first: int = 0) -> tuple[int, int]:
+    """Take the lowest free sandbox slot on this machine; returns (slot, lock fd).
+
+    A slot is held by an flock on its file for as long as the fd stays open (the whole
+    life of a worker), and is freed by the kernel when the process dies, even by SIGKILL.
+    So every grader on the machine (two runs side by side, a pool and Dask workers)
+    gets distinct slots, hence distinct uids: RLIMIT_NPROC counts per uid machine-wide.
+    """
+    SLOT_LOCKS.mkdir(mode=0o700, exist_ok=True)
+    for slot in range(first, MAX_SLOTS):
+        fd = os.open(SLOT_LOCKS / f"slot{slot}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return slot, fd
+    raise SandboxUnavailable(f"all {MAX_SLOTS} sandbox slots on this machine are taken; run fewer jobs")
+
+
+def die_with_parent() -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux PR_SET_PDEATHSIG).
+
+    Called first thing in every grading worker: if the coordinator is killed (SIGKILL,
+    the OOM killer), the workers die too, and with them their sandboxes (bwrap runs
+    with --die-with-parent, and the sandbox's pid namespace dies with its init).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) != 0:  # 1 = PR_SET_PDEATHSIG
+        return
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def remove_stale_cgroups() -> int:
+    """Kill what is left in, and remove, the cgroups of grading workers that no longer exist.
+
+    A worker killed with SIGKILL cannot remove its submission's cgroups; its name
+    (`slot<N>-<worker pid>-<serial>`) says whose it was. Groups of live workers (another
+    grader on this machine) are left alone. Returns how many groups were removed.
+    """
+    removed = 0
+    for controller in ("memory", "pids"):
+        parent = CGROUP_ROOT / controller / "grade"
+        try:
+            groups = [g for g in parent.iterdir() if g.is_dir()]
+        except OSError:
+            continue
+        for group in groups:
+            match = _CGROUP_NAME.fullmatch(group.name)
+            if match is None or _pid_alive(int(match.group(1))):
+                continue
+            try:
+                for pid in (group / "cgroup.procs").read_text().split():
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except (ProcessLookupError, ValueError):
+                        pass
+            except OSError:
+                pass
+            for _ in range(40):  # killed processes leave the group only once reaped
+                try:
+                    group.rmdir()
+                    removed += 1
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.05)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _parents(path: Path) -> list[str]:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import os
+import time
 from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from grader.cli import console, guard, main
+from grader.models import Grade
 
 
 @main.command("run")
@@ -21,32 +22,89 @@ from grader.cli import console, guard, main
 @click.option("--timeout", type=float, default=300.0, show_default=True,
               help="Wall-clock seconds per submission (each cell gets at most --cell-timeout).")
 @click.option("--cell-timeout", type=float, default=60.0, show_default=True, help="Seconds per notebook cell.")
-@click.option("--jobs", type=int, default=os.cpu_count() or 1, show_default="CPU count",
-              help="Sandboxes side by side.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, show_default="CPU count",
+              help="Sandboxes side by side; torch in each gets CPUs / jobs threads.")
+@click.option("--cluster", default=None, metavar="ADDRESS",
+              help="Grade on a Dask scheduler (tcp://host:8786), or local:N for a LocalCluster of N workers.")
 @click.option("--no-sandbox", is_flag=True, help="Run student code unisolated (only for your own code).")
 @click.option("--force", is_flag=True, help="Grade again even if nothing changed.")
 @click.option("--only", multiple=True, help="Grade only these assignments (repeatable).")
 @click.option("--course", "course_dir", default=".", show_default=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="The course repository (holding rubrics/ and reference/).")
-def run_command(path: Path, db: str, reports_dir: Path, timeout: float, cell_timeout: float, jobs: int,
-                no_sandbox: bool, force: bool, only: tuple[str, ...], course_dir: Path) -> None:
+def run_command(path: Path, db: str, reports_dir: Path, timeout: float, cell_timeout: float, jobs: int | None,
+                cluster: str | None, no_sandbox: bool, force: bool, only: tuple[str, ...], course_dir: Path) -> None:
     """Grade every submission under PATH, store the results, write the reports."""
-    from grader.run import RunRequest, grade_folder
+    from grader.run import RunRequest, cpu_count, grade_folder
 
     request = RunRequest(path=path, db=db, reports_dir=reports_dir, timeout_s=timeout,
-                         cell_timeout_s=cell_timeout, jobs=jobs, sandbox=not no_sandbox, force=force,
-                         only=frozenset(only), course_dir=course_dir)
-    guard(lambda: _print_summary(grade_folder(request, progress=_progress())))
+                         cell_timeout_s=cell_timeout, jobs=jobs or cpu_count(), sandbox=not no_sandbox, force=force,
+                         only=frozenset(only), course_dir=course_dir, cluster=cluster)
+
+    def run() -> None:
+        with ProgressBar() as bar:
+            outcome = grade_folder(request, progress=bar)
+        _print_summary(outcome, request)
+
+    guard(run)
 
 
-def _progress() -> Progress:
-    return Progress(TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
-                    transient=False)
+class ProgressBar:
+    """A live bar: done/total, throughput and ETA from graded submissions only.
+
+    Reused results complete at once; counting them in the rate would promise an ETA
+    the real grading cannot keep, so they move the bar but not the clock.
+    """
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(), TextColumn("{task.fields[eta]}"), console=console, transient=False)
+        self.task = self.progress.add_task("grading", total=None, rate="", eta="", start=False)
+        self.reused = 0
+        self.graded = 0
+        self.total = 0
+        self.first_result_at: float | None = None
+        self.started_at = time.monotonic()
+
+    def __enter__(self) -> "ProgressBar":
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def start(self, total: int) -> None:
+        self.total = total
+        self.started_at = time.monotonic()
+        self.progress.update(self.task, total=total)
+        self.progress.start_task(self.task)
+
+    def advance(self, grade: Grade, reused: bool) -> None:
+        if reused:
+            self.reused += 1
+            self.started_at = time.monotonic()  # grading proper starts after the reused ones
+        else:
+            self.graded += 1
+        left = self.total - self.reused - self.graded
+        rate = eta = ""
+        elapsed = time.monotonic() - self.started_at
+        if self.graded and elapsed > 0:
+            per_second = self.graded / elapsed
+            rate = f"{per_second * 60:.1f}/min"
+            eta = f"eta {_clock(left / per_second)}" if left else ""
+        if self.reused:
+            rate = f"{self.reused} reused · {rate}" if rate else f"{self.reused} reused"
+        self.progress.update(self.task, advance=1, rate=rate, eta=eta)
 
 
-def _print_summary(outcome) -> None:  # type: ignore[no-untyped-def]
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds + 0.5), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}"
+
+
+def _print_summary(outcome, request) -> None:  # type: ignore[no-untyped-def]
     table = Table(title="grade summary", show_lines=False)
     for column in ("student", "assignment", "status", "score", "message"):
         table.add_column(column, overflow="fold", max_width=70 if column == "message" else None)
@@ -59,3 +117,13 @@ def _print_summary(outcome) -> None:  # type: ignore[no-untyped-def]
         f"{outcome.result.graded} graded, {outcome.result.reused} unchanged (reused) in "
         f"{outcome.result.seconds:.1f} s; database {outcome.db}; report {outcome.index}"
     )
+    console.print(stage_summary(outcome.stages, request))
+
+
+def stage_summary(stages: dict[str, float], request) -> str:  # type: ignore[no-untyped-def]
+    """One line: seconds per stage. Worker stages are summed over the jobs running side by side."""
+    from grader.pipeline import STAGES
+
+    where = f"cluster {request.cluster}" if request.cluster else f"{request.jobs} jobs"
+    parts = [f"{stage} {stages[stage]:.1f} s" for stage in STAGES if stage in stages]
+    return f"time per stage (summed over {where}): " + " · ".join(parts)
