@@ -8,6 +8,8 @@ and page file names are slugs plus a hash, so no id can name a path outside ``ou
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import secrets
@@ -22,7 +24,14 @@ import jinja2
 
 from grader.models import Grade
 from grader.overrides import Override, apply_with_audit
-from grader.reports.contexts import IndexContext, RunPageContext, StudentPageContext, TestPageContext
+from grader.reports.contexts import (
+    FeedbackContext,
+    IndexContext,
+    RunPageContext,
+    StudentPageContext,
+    TestPageContext,
+)
+from grader.reports.feedback import feedback_context
 from grader.reports.overview import by_student, index_context
 from grader.reports.runs import run_changes, run_context, run_links
 from grader.reports.student import override_notes, student_context
@@ -43,7 +52,8 @@ from grader.reports.text import (
 
 __all__ = [
     "EXCERPT_LIMIT", "IndexContext", "RunPageContext", "StudentPageContext", "TestPageContext",
-    "environment", "index_context", "page_name", "student_context", "write_reports", "write_store_reports",
+    "environment", "index_context", "page_name", "student_context", "write_feedback", "write_reports",
+    "write_store_reports",
     "_anchor", "_percent",
 ]
 
@@ -55,6 +65,7 @@ TEMPLATES = {
     StudentPageContext: "student.html",
     TestPageContext: "test.html",
     RunPageContext: "run.html",
+    FeedbackContext: "feedback.html",
 }
 
 
@@ -125,6 +136,48 @@ def write_store_reports(store: Any, out_dir: Path, *, title: str = "Grade report
     grades = [g for g in store.latest_grades() if wanted is None or g.assignment in wanted]
     return write_reports(grades, out_dir, title=title, overrides=store.overrides(), runs=store.runs(),
                          history=store.history())
+
+
+def write_feedback(
+    grades: Sequence[Grade],
+    out_dir: Path,
+    *,
+    title: str = "Feedback",
+    overrides: Iterable[Override] = (),
+    generated_at: datetime | None = None,
+) -> list[Path]:
+    """One page per student (their points and messages, no hidden test code or expected values).
+
+    Pages are named like the report's student pages; ``index.csv`` maps each student id to
+    their page, for whoever sends them out. No page links to another student's.
+    """
+    out_dir = Path(out_dir)
+    when = timestamp(generated_at or datetime.now(timezone.utc))
+    audited = apply_with_audit(list(grades), overrides)
+    groups: dict[str, list[tuple[Grade, Any]]] = {}
+    for after, audit in audited:
+        groups.setdefault(after.student, []).append((after, audit))
+    env = environment()
+    pages = {
+        page_name(student): _render(env, "feedback.html",
+                                    feedback_context(student, groups[student], title=title, generated_at=when))
+        for student in by_student([g for g, _ in audited])
+    }
+    pages["style.css"] = (resources.files("grader") / "templates" / STYLESHEET).read_text("utf-8")
+    listing = io.StringIO(newline="")
+    writer = csv.writer(listing, lineterminator="\n")
+    writer.writerow(["student", "page"])
+    writer.writerows([_csv_safe(student), page_name(student)] for student in by_student([g for g, _ in audited]))
+    pages["index.csv"] = listing.getvalue()
+    for relative, text in pages.items():
+        _write_atomic(out_dir / relative, text)
+    return [out_dir / name for name in pages if name.endswith(".html")]
+
+
+def _csv_safe(text: str) -> str:
+    from grader.export import FORMULA_STARTS
+
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def environment() -> jinja2.Environment:

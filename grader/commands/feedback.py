@@ -1,0 +1,28 @@
+"""`grade feedback --out DIR`: one page per student to send them, no hidden tests or expected values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from grader.cli import console, guard, main
+
+
+@main.command("feedback")
+@click.option("--db", default="grade.db", show_default=True, help="SQLite file or SQLAlchemy URL.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the pages (one per student) and index.csv mapping students to pages.")
+@click.option("--title", default="Deep Learning & NLP Foundations", show_default=True)
+def feedback_command(db: str, out: Path, title: str) -> None:
+    """Write each student's points and messages, overrides applied, to a page of their own."""
+    from grader.commands.export import open_gradebook
+    from grader.report import write_feedback
+
+    def feedback() -> None:
+        with open_gradebook(db) as store:
+            grades, overrides = store.latest_grades(), store.overrides()
+        pages = write_feedback(grades, out, title=title, overrides=overrides)
+        console.print(f"{len(pages)} feedback pages in {out}; index.csv says whose is which")
+
+    guard(feedback)

@@ -1,0 +1,101 @@
+"""Feedback pages for students: their points and messages, nothing of the hidden tests.
+
+A student sees their own grade, each test's points and message, their cell errors and any
+adjustment made by hand. Messages come from the trusted check stage, which states what was
+expected; `redact` removes the expected values (numbers, tensors, printed expected blocks)
+and paths of course files from them, so the hidden suite cannot be reverse-engineered from
+feedback. Test code never reaches a message (pytest runs with --assert=plain).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from grader.models import Grade
+from grader.overrides import AppliedOverride
+from grader.reports.contexts import CellErrorRow, Detail, FeedbackContext, FeedbackSection, FeedbackTestRow
+from grader.reports.student import split_extra
+from grader.reports.text import anchor, clean, outcome_css, points, score, shorten, status_css
+
+STYLESHEET = "style.css"
+HIDDEN = "[hidden]"
+# A printed expected tensor (grader.checks.tensors.assert_equal) runs to the end of the message.
+_EXPECTED_BLOCK = re.compile(r"\n\s*expected:\s*\n.*", re.DOTALL | re.IGNORECASE)
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?|[-+]?inf|nan|True|False"
+# "expected 0.25", "expected tensor([...])", "expected value 3": the value goes, the words stay.
+_EXPECTED_VALUE = re.compile(
+    rf"\b(expected(?: value| result)?\s*(?:=|:)?\s*)(?:tensor\([^)]*\)|\[[-+0-9.,\s e]*\]|{_NUMBER})",
+    re.IGNORECASE,
+)
+# got 0.17 and "the largest error is 0.83" give the expected value away as well.
+_ERROR_SIZE = re.compile(
+    r"\b((?:largest|max(?:imum)?) (?:absolute )?(?:error|difference) is\s*)[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?",
+    re.IGNORECASE,
+)
+_COURSE_PATH = re.compile(r"(?:/[^\s'\"]*)?/(?:reference|rubrics|tests/hidden)/[^\s'\":,)]*")
+
+
+def redact(message: str, limit: int = 1000) -> str:
+    """A check message fit for a student: expected values and course paths removed, cleaned, bounded."""
+    text = _EXPECTED_BLOCK.sub("", clean(message))
+    text = _EXPECTED_VALUE.sub(lambda m: m.group(1) + HIDDEN, text)
+    text = _ERROR_SIZE.sub(lambda m: m.group(1) + HIDDEN, text)
+    text = _COURSE_PATH.sub("[course file]", text)
+    return shorten(text, limit)
+
+
+def feedback_context(
+    student: str,
+    graded: Sequence[tuple[Grade, Sequence[AppliedOverride]]],
+    *,
+    title: str,
+    generated_at: str,
+) -> FeedbackContext:
+    """`graded` holds one student's grades after overrides, with the overrides applied to each."""
+    graded = sorted(graded, key=lambda item: item[0].assignment)
+    return FeedbackContext(
+        page_title=f"{clean(title)}: feedback for {clean(student)}",
+        stylesheet=STYLESHEET,
+        generated_at=generated_at,
+        student=clean(student),
+        total=score(sum(g.score for g, _ in graded), sum(g.max_score for g, _ in graded)),
+        sections=tuple(_section(g, audit) for g, audit in graded),
+    )
+
+
+def _section(grade: Grade, audit: Sequence[AppliedOverride]) -> FeedbackSection:
+    execution = grade.execution
+    metrics, _, _ = split_extra(grade.extra)
+    return FeedbackSection(
+        assignment=clean(grade.assignment),
+        anchor=anchor(grade.assignment),
+        status=grade.status.value,
+        css=status_css(grade.status),
+        score=score(grade.score, grade.max_score),
+        message=redact(grade.message),
+        cell_errors=tuple(
+            CellErrorRow(cell=e.cell, ename=shorten(e.ename, 200), evalue=redact(e.evalue))
+            for e in (execution.cell_errors if execution else ())
+        ),
+        tests=tuple(
+            FeedbackTestRow(
+                part=clean(t.part),
+                name=clean(t.test_id),
+                outcome=clean(t.outcome),
+                css=outcome_css(t.outcome),
+                points=score(t.points, t.max_points),
+                message=redact(t.message),
+            )
+            for t in grade.tests
+        ),
+        adjustments=tuple(
+            Detail(
+                name=(f"{clean(a.override.test_id)}" if a.override.test_id else "whole assignment"),
+                value=f"{points(a.before)} → {points(a.after)} points: {shorten(a.override.reason, 500)}",
+            )
+            for a in audit
+            if a.applied
+        ),
+        metrics=metrics,
+    )
