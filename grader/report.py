@@ -46,7 +46,7 @@ from grader.reports.text import (
     percent as _percent,
     run_page,
     student_page,
-    test_page,
+    page_of_test,
     timestamp,
 )
 
@@ -103,7 +103,7 @@ def write_reports(
         pages[student_page(student)] = _render(env, "student.html", context)
     for assignment, test_id in test_keys(final):
         context = test_context(assignment, test_id, final, title=title, generated_at=when)
-        pages[test_page(assignment, test_id)] = _render(env, "test.html", context)
+        pages[page_of_test(assignment, test_id)] = _render(env, "test.html", context)
     changes = run_changes(history)
     for run in runs:
         pages[run_page(run.id)] = _render(env, "run.html", run_context(run, runs, changes, title=title,

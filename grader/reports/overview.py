@@ -32,7 +32,7 @@ from grader.reports.text import (
     shorten,
     status_css,
     student_page,
-    test_page,
+    page_of_test,
 )
 
 STYLESHEET = "static/style.css"
@@ -158,7 +158,7 @@ def pass_rates(grades: Sequence[Grade], assignments: Sequence[str]) -> tuple[Pas
                 passed=passed,
                 total=total,
                 percent=percent(passed, total),
-                href=test_page(assignment, test_id),
+                href=page_of_test(assignment, test_id),
             )
             for test_id, (part, passed, total) in tally.items()
         )

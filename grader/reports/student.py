@@ -28,7 +28,7 @@ from grader.reports.text import (
     shorten,
     status_css,
     student_page,
-    test_page,
+    page_of_test,
     timestamp,
     value,
 )
@@ -87,7 +87,7 @@ def section(grade: Grade, audit: Sequence[AppliedOverride] = (), original: Grade
                 css=outcome_css(t.outcome),
                 points=score(t.points, t.max_points),
                 message=shorten(t.message),
-                href=f"../{test_page(grade.assignment, t.test_id)}",
+                href=f"../{page_of_test(grade.assignment, t.test_id)}",
                 overridden=t.test_id in overridden_tests,
             )
             for t in grade.tests

@@ -119,7 +119,7 @@ def student_page(student: str) -> str:
     return f"{STUDENTS_DIR}/{page_name(student)}"
 
 
-def test_page(assignment: str, test_id: str) -> str:
+def page_of_test(assignment: str, test_id: str) -> str:
     """A test's page, relative to the report root; NUL cannot occur in either name."""
     return f"{TESTS_DIR}/{page_name(assignment + chr(0) + test_id)}"
 
