@@ -170,11 +170,31 @@ WORKER_PRELOAD = ["grader.pipeline", "torch", "numpy", "grader.checks.tensors"]
 def init_worker(torch_threads: int) -> None:
     """Runs first in every worker: die with the coordinator, take a sandbox slot, size torch."""
     global _worker_slot
-    die_with_parent()
+    die_with_parent()  # the parent is the forkserver...
+    _let_forkserver_see_the_coordinator_die()  # ...which exits when the coordinator does
     _worker_slot, _lock_fd = claim_slot()  # the lock is held for the worker's life
     import torch
 
     torch.set_num_threads(max(1, torch_threads))  # the trusted side (reference, checks) shares the CPUs too
+
+
+def _let_forkserver_see_the_coordinator_die() -> None:
+    """Close this worker's copy of the forkserver's liveness pipe.
+
+    The forkserver exits when the write ends of that pipe are all closed, and hands one
+    to every worker it forks: left open, a SIGKILLed coordinator would leave the
+    forkserver (and so the workers, whose parent it is) running forever.
+    """
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if fd is not None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+        server._forkserver_alive_fd = None  # type: ignore[union-attr]
 
 
 def grade_and_time(submission: Submission, assignment: Assignment, options: GradingOptions,

@@ -34,7 +34,8 @@ from grader.errors import SandboxUnavailable
 SANDBOX_UID_BASE = 61000
 MAX_SLOTS = 512
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-SLOT_LOCKS = Path(tempfile.gettempdir()) / "grade-slots"
+# Fixed, not $TMPDIR: every grader on the machine must see the same locks.
+SLOT_LOCKS = Path("/tmp/grade-slots" if os.geteuid() == 0 else f"/tmp/grade-slots-{os.geteuid()}")
 _CGROUP_NAME = re.compile(r"slot\d+-(\d+)(?:-[0-9a-f]+)?")
 GiB = 1024**3
 MiB = 1024**2
