@@ -499,7 +499,7 @@ def _to_grade(row: ResultRow) -> Grade:
 def _engine_for(db: str) -> Engine:
     """An engine for a URL, or for a SQLite file at a path (its folder created)."""
     if "://" in db:
-        engine = create_engine(db)
+        engine = create_engine(_with_driver(db))
     else:
         path = Path(db).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -508,6 +508,13 @@ def _engine_for(db: str) -> Engine:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _with_driver(url: str) -> str:
+    """`postgresql://` means psycopg 3 (what we install), not SQLAlchemy's default psycopg2."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
 
 
 def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:

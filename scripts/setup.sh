@@ -5,6 +5,10 @@ cd "$(dirname "$0")/.."
 if ! command -v bwrap >/dev/null || ! command -v setpriv >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap util-linux >/dev/null
 fi
+# The report tests: a private PostgreSQL server (marker postgres) and a headless chromium (marker browser).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v chromium >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql chromium >/dev/null
+fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 # torch first and pinned: an unpinned torch pulls a multi-GB CUDA build.
 .venv/bin/pip install -q --disable-pip-version-check torch==2.13.0
