@@ -37,6 +37,10 @@ def release_command(out: Path, course_dir: Path, grade_requirement: str | None, 
             console.print(f"  {assignment.notebook}: {assignment.total:g} points"
                           + (f", public tests in {assignment.tests}" if assignment.tests else "")
                           + (f", data {', '.join(assignment.data)}" if assignment.data else ""))
+        if not grade_requirement:
+            console.print(f"[yellow]note:[/] students install grade with `{options.grade_requirement}`; publish that "
+                          "version (the name `grade` on PyPI is another project) or pass --grade-requirement, "
+                          "e.g. 'grade @ git+https://github.com/ORG/grade@v0.1.0'")
         console.print(f"release written to {result.root} ({len(result.files)} files); "
                       f"public tests sha256 {result.public_tests_sha256}")
 
