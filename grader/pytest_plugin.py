@@ -26,8 +26,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(INI, "set by `grade release`: run the public tests on this repo's notebooks", type="bool",
                   default=False)
     group = parser.getgroup("grade")
-    group.addoption("--notebooks", default=None, help="folder holding your notebooks (default: the repo root)")
-    group.addoption("--no-sandbox", action="store_true", default=False,
+    group.addoption("--grade-notebooks", default=None, help="folder holding your notebooks (default: the repo root)")
+    group.addoption("--grade-no-sandbox", action="store_true", default=False,
                     help="run your notebooks without the sandbox even where one exists")
 
 
@@ -43,9 +43,9 @@ class StudentNotebooks:
         self.root = config.rootpath
         manifest = json.loads((self.root / ".grade" / "release.json").read_text())
         self.notebooks = {entry["name"]: entry["notebook"] for entry in manifest["assignments"]}
-        option = config.getoption("--notebooks")
+        option = config.getoption("--grade-notebooks")
         self.folder = Path(option).resolve() if option else self.root
-        self.force_off = bool(config.getoption("--no-sandbox"))
+        self.force_off = bool(config.getoption("--grade-no-sandbox"))
         self.sessions: dict[str, Any] = {}  # assignment -> (KernelSession, student proxy) or the failure message
         self.scratch: list[Path] = []
         self.sandbox_note = ""

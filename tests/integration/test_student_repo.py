@@ -33,7 +33,7 @@ def run_pytest(repo: Path, notebooks: Path | None, tmp_path: Path, *args: str) -
     junit = tmp_path / "junit.xml"
     command = [sys.executable, "-m", "pytest", f"--junitxml={junit}", *args]
     if notebooks is not None:
-        command.append(f"--notebooks={notebooks}")
+        command.append(f"--grade-notebooks={notebooks}")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=300, env=env)
     assert junit.is_file(), done.stdout[-3000:] + done.stderr[-3000:]
