@@ -8,6 +8,7 @@ every result as soon as it arrives, so an interrupted run loses nothing it finis
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.util
 import os
 import shutil
 import tempfile
@@ -31,9 +32,8 @@ from grader.models import Fingerprint, Grade, Status, Submission
 from grader.prepare import materialize
 from grader.reference import load_reference
 from grader.sandbox import Limits, Sandbox, SandboxPaths, claim_slot, die_with_parent, remove_stale_cgroups
+from grader.spare_kernel import SCRATCH_PREFIX, SpareKernel, SpareKernels, new_scratch
 from grader.store import Gradebook
-
-SCRATCH_PREFIX = "grade-"
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class GradingOptions:
     jobs: int = 1
     force: bool = False
     cluster: str | None = None  # a Dask scheduler address, or "local:N"; None: the local pool
+    spare_kernels: bool | None = None  # start each worker's next kernel ahead; None: when CPUs are idle
 
 
 STAGES = ("discover", "prepare", "execute", "checks", "score", "store", "report")
@@ -90,10 +91,12 @@ def fingerprint(submission: Submission, assignment: Assignment) -> Fingerprint:
 
 
 def grade_submission(submission: Submission, assignment: Assignment, options: GradingOptions,
-                     slot: int = 0, stopwatch: Stopwatch | None = None) -> Grade:
+                     slot: int = 0, stopwatch: Stopwatch | None = None, spare: SpareKernel | None = None) -> Grade:
     """Grade one (student, assignment). Never raises for anything the student did.
 
     One kernel per submission: it runs the notebook once and then serves every check.
+    `spare`: a kernel already started (see grader/spare_kernel.py) to use instead of
+    starting one; it is closed here either way.
     """
     clock = stopwatch or Stopwatch()
     if assignment.rubric.kind == "model":
@@ -113,41 +116,47 @@ def grade_submission(submission: Submission, assignment: Assignment, options: Gr
         return replace(base, status=Status.REJECTED, message=submission.problem,
                        tests=rubric.not_run("the submission was rejected"))
     clock.enter("prepare")
-    # The pid in the name lets the next run remove what a killed worker left behind.
-    scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
+    session = spare.session if spare is not None else None
+    scratch, paths = (spare.scratch, spare.paths) if spare is not None else new_scratch()
     try:
-        paths = SandboxPaths(workdir=scratch / "work", runtime=scratch / "run")
-        paths.workdir.mkdir()
-        paths.runtime.mkdir()
         try:
             notebook = materialize(submission, rubric.notebook, paths.workdir, scratch)
         except SubmissionRejected as error:
             return replace(base, status=Status.REJECTED, message=str(error),
                            tests=rubric.not_run("the submission was rejected"),
                            duration_s=time.monotonic() - started)
-        sandbox = Sandbox(slot, options.limits) if options.sandbox else None
         clock.enter("execute")  # kernel start, the notebook, and the kernel's shutdown
-        with KernelSession(paths, options.limits, sandbox) as session:
-            execution = session.run_notebook(notebook)
-            clock.enter("checks")
-            if execution.status is Status.GRADED:
-                plugin = run_checks(assignment.test_files(), student=student_namespace(session.bridge),
-                                    reference=load_reference(assignment.reference_notebook),
-                                    rootdir=assignment.root)
-                if plugin.collection_errors:
-                    raise RuntimeError(f"the tests of {assignment.name} could not be collected: "
-                                       f"{plugin.collection_errors[0]}")
-                rubric.check_covers(plugin.collected)
-                tests = rubric.score({**plugin.outcomes, **rule_outcomes(rubric.rules, notebook)})
-            else:
-                tests = rubric.not_run(execution.message)
-            clock.enter("execute")
+        if spare is not None:
+            session = spare.adopt(options.limits)
+        else:
+            sandbox = Sandbox(slot, options.limits) if options.sandbox else None
+            session = KernelSession(paths, options.limits, sandbox).__enter__()
+        execution = session.run_notebook(notebook)
+        clock.enter("checks")
+        if execution.status is Status.GRADED:
+            plugin = run_checks(assignment.test_files(), student=student_namespace(session.bridge),
+                                reference=load_reference(assignment.reference_notebook),
+                                rootdir=assignment.root)
+            if plugin.collection_errors:
+                raise RuntimeError(f"the tests of {assignment.name} could not be collected: "
+                                   f"{plugin.collection_errors[0]}")
+            rubric.check_covers(plugin.collected)
+            tests = rubric.score({**plugin.outcomes, **rule_outcomes(rubric.rules, notebook)})
+        else:
+            tests = rubric.not_run(execution.message)
         score = round(sum(t.points for t in tests), 4)
         return replace(base, status=execution.status, score=score, tests=tests, execution=execution,
                        message=execution.message, duration_s=time.monotonic() - started)
     finally:
+        if session is not None:
+            clock.enter("execute")
+            session.__exit__(None, None, None)  # kills the kernel and all it spawned
         shutil.rmtree(scratch, ignore_errors=True)
         clock.enter(None)
+
+
+def needs_kernel(submission: Submission, assignment: Assignment) -> bool:
+    return assignment.rubric.kind != "model" and not is_missing(submission) and not submission.problem
 
 
 def grader_failure(submission: Submission, assignment: Assignment, error: BaseException) -> Grade:
@@ -162,6 +171,7 @@ def grader_failure(submission: Submission, assignment: Assignment, error: BaseEx
 
 # -- a pool of sandboxed workers ---------------------------------------------------------
 _worker_slot = 0
+_spares: SpareKernels | None = None
 # Imported once in the forkserver, so each worker forks with them loaded instead of
 # importing torch, pytest and jupyter_client again (about 1.5 s of CPU per worker).
 WORKER_PRELOAD = ["grader.pipeline", "torch", "numpy", "grader.checks.tensors"]
@@ -172,7 +182,11 @@ def init_worker(torch_threads: int) -> None:
     global _worker_slot
     die_with_parent()  # the parent is the forkserver...
     _let_forkserver_see_the_coordinator_die()  # ...which exits when the coordinator does
-    _worker_slot, _lock_fd = claim_slot()  # the lock is held for the worker's life
+    global _spares
+    _worker_slot, _lock_fd = claim_slot()  # the locks are held for the worker's life
+    spare_slot, _spare_lock_fd = claim_slot()
+    _spares = SpareKernels((_worker_slot, spare_slot))
+    multiprocessing.util.Finalize(None, _spares.close, exitpriority=10)  # runs when the pool shuts down
     import torch
 
     torch.set_num_threads(max(1, torch_threads))  # the trusted side (reference, checks) shares the CPUs too
@@ -198,18 +212,26 @@ def _let_forkserver_see_the_coordinator_die() -> None:
 
 
 def grade_and_time(submission: Submission, assignment: Assignment, options: GradingOptions,
-                   slot: int) -> Graded:
+                   slot: int, spare: SpareKernel | None = None) -> Graded:
     """grade_submission with its stage timings; a crash of the grader itself becomes a result."""
     clock = Stopwatch()
     try:
-        grade = grade_submission(submission, assignment, options, slot=slot, stopwatch=clock)
+        grade = grade_submission(submission, assignment, options, slot=slot, stopwatch=clock, spare=spare)
     except Exception as error:  # noqa: BLE001 - one submission's failure must not stop the class
         grade = grader_failure(submission, assignment, error)
     return Graded(grade, clock.seconds)
 
 
-def _grade_in_worker(submission: Submission, assignment: Assignment, options: GradingOptions) -> Graded:
-    return grade_and_time(submission, assignment, options, _worker_slot)
+def _grade_in_worker(submission: Submission, assignment: Assignment, options: GradingOptions,
+                     prefetch: bool) -> Graded:
+    """One task of the pool. With `prefetch`, the next submission's kernel starts now, beside this one."""
+    if _spares is None or not needs_kernel(submission, assignment):
+        return grade_and_time(submission, assignment, options, _spares.free_slot() if _spares else _worker_slot)
+    spare = _spares.take()
+    slot = spare.slot if spare is not None else _spares.slots[0]
+    if prefetch:
+        _spares.start(slot, options.limits, options.sandbox)
+    return grade_and_time(submission, assignment, options, slot, spare)
 
 
 @dataclass(frozen=True)
@@ -277,6 +299,14 @@ def grade_class(submissions: list[Submission], course: Course, store: Gradebook,
                        seconds=time.monotonic() - started, stages=clock.seconds)
 
 
+def cpu_count() -> int:
+    """CPUs this process may run on (a container's or a Slurm job's share, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 def _same_isolation(grade: Grade, options: GradingOptions) -> bool:
     """A result from an unsandboxed run is not reused by a sandboxed one."""
     return grade.execution is None or grade.execution.sandboxed or not options.sandbox
@@ -314,8 +344,13 @@ def _run_pool(todo: list[Submission], course: Course, options: GradingOptions) -
         jobs = max(1, min(options.jobs, len(pending)))
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=init_worker,
                                  initargs=(options.limits.torch_threads,)) as pool:
+            # A spare kernel per worker only when the pool leaves CPUs idle (fewer jobs than
+            # CPUs) and more work is coming; with every CPU busy it would only compete.
+            spare_cpus = jobs < cpu_count() if options.spare_kernels is None else options.spare_kernels
             futures: dict[Future[Graded], Submission] = {
-                pool.submit(_grade_in_worker, s, course.assignments[s.assignment], options): s for s in pending
+                pool.submit(_grade_in_worker, s, course.assignments[s.assignment], options,
+                            spare_cpus and index < len(pending) - jobs): s
+                for index, s in enumerate(pending)
             }
             pending = []
             while futures:

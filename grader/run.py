@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,18 +12,10 @@ from grader.course import load_course
 from grader.discover import discover
 from grader.errors import GradeError
 from grader.models import Grade
-from grader.pipeline import ClassResult, GradingOptions, grade_class
+from grader.pipeline import ClassResult, GradingOptions, cpu_count, grade_class
 from grader.report import write_reports
 from grader.sandbox import Limits
 from grader.store import Gradebook
-
-
-def cpu_count() -> int:
-    """CPUs this process may run on (a container's or a Slurm job's share, not the host's)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -89,8 +80,9 @@ def grade_folder(request: RunRequest, progress: ProgressListener | None = None) 
     with Gradebook(request.db) as store:
         result = grade_class(submissions, course, store, options, on_start=on_start, on_grade=listener.advance)
         grades = store.latest_grades()
+        overrides, runs, history = store.overrides(), store.runs(), store.history()
     reporting = time.monotonic()
     index = write_reports([g for g in grades if g.assignment in course.assignments], request.reports_dir,
-                          title="Deep Learning & NLP Foundations")
+                          title="Deep Learning & NLP Foundations", overrides=overrides, runs=runs, history=history)
     stages = {"discover": discovered, **result.stages, "report": time.monotonic() - reporting}
     return RunOutcome(result=result, db=request.db, index=index, stages=stages)

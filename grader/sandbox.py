@@ -88,15 +88,20 @@ class Sandbox:
     def prepare(self, paths: SandboxPaths) -> None:
         """Give the sandbox uid its two writable folders, and a passwd entry to be named by."""
         for root in (paths.workdir, paths.runtime):
-            os.chown(root, self.uid, self.uid)
-            for dirpath, dirnames, filenames in os.walk(root):
-                for name in dirnames + filenames:
-                    os.chown(os.path.join(dirpath, name), self.uid, self.uid, follow_symlinks=False)
+            self.hand_over(root)
         (paths.runtime.parent / "passwd").write_text(
             f"root:x:0:0:root:/root:/usr/sbin/nologin\nstudent:x:{self.uid}:{self.uid}:student:/tmp:/usr/sbin/nologin\n"
         )
         (paths.runtime.parent / "group").write_text(f"root:x:0:\nstudent:x:{self.uid}:\n")
         self._cgroups = self._make_cgroups()
+
+    def hand_over(self, root: Path) -> None:
+        """Make a folder and everything in it the sandbox uid's (files copied in after `prepare`
+        too: a spare kernel is started before its submission's files arrive)."""
+        os.chown(root, self.uid, self.uid)
+        for dirpath, dirnames, filenames in os.walk(root):
+            for name in dirnames + filenames:
+                os.chown(os.path.join(dirpath, name), self.uid, self.uid, follow_symlinks=False)
 
     def _make_cgroups(self) -> list[Path]:
         made = []

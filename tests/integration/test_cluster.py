@@ -1,4 +1,7 @@
-"""`--cluster local:2` gives the same grades as the local pool, and leaves no process behind."""
+"""`--cluster local:2` gives the same grades as the local pool, and leaves no process behind.
+
+The pool side runs with spare kernels (each worker's next kernel started ahead), so the
+comparison also shows a kernel started before its submission grades like a fresh one."""
 
 from __future__ import annotations
 
@@ -47,7 +50,7 @@ def test_local_cluster_grades_like_the_local_pool(tmp_path: Path) -> None:
     submissions = discover(tmp_path / "class", course, only={ASSIGNMENT})
     limits = Limits(submission_timeout_s=120, torch_threads=1)
     with Gradebook(tmp_path / "pool.db") as store:
-        pool = grade_class(submissions, course, store, GradingOptions(jobs=2, limits=limits))
+        pool = grade_class(submissions, course, store, GradingOptions(jobs=2, limits=limits, spare_kernels=True))
     assert leftovers() == []
     with Gradebook(tmp_path / "cluster.db") as store:
         cluster = grade_class(submissions, course, store, GradingOptions(cluster="local:2", limits=limits))
