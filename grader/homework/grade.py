@@ -1,0 +1,168 @@
+"""One student's homework Grade: find the model -> validate -> infer in the sandbox -> metrics -> points.
+
+Never raises for anything the student did: a missing folder, a refused model, a crash or a
+timeout during inference each become that student's result with a message and 0 points.
+It raises only for the grader's own faults (a rubric that names an unknown metric, a
+held-out file that cannot be read), which the pipeline records as a grader failure.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from grader.course import Assignment
+from grader.discover import extract_zip, is_missing
+from grader.errors import RubricError
+from grader.homework.data import HeldOut, load_heldout
+from grader.homework.score import (InferenceFailed, InferenceSettings, InferenceTimeout, compute_metrics,
+                                   run_inference)
+from grader.homework.validate import ModelCheck, ModelRejected, validate_model
+from grader.models import Execution, Grade, Status, Submission, TestResult
+from grader.sandbox import Sandbox
+
+VALID_TEST = "model_valid"  # the rubric test that pays for a model that loads and runs
+
+
+def grade_model(submission: Submission, assignment: Assignment, options: Any, slot: int = 0) -> Grade:
+    from grader.pipeline import fingerprint  # the pipeline imports this module lazily; no cycle at import
+
+    started = time.monotonic()
+    rubric = assignment.rubric
+    settings = rubric.settings
+    scoring = _scoring(assignment)
+    model_dir = str(settings.get("model_dir", "model"))
+    base = Grade(student=submission.student, assignment=submission.assignment, status=Status.GRADED, score=0.0,
+                 max_score=rubric.max_score, message="", fingerprint=fingerprint(submission, assignment))
+    if is_missing(submission):
+        return replace(base, status=Status.MISSING, tests=rubric.not_run("no submission"),
+                       message=f"no {model_dir}/ folder found in your submission")
+    if submission.problem:
+        return replace(base, status=Status.REJECTED, message=submission.problem,
+                       tests=rubric.not_run("the submission was rejected"))
+    heldout = load_heldout(settings, assignment.root.parent.parent)
+    extra: dict[str, Any] = {"split_hash": heldout.split_hash, "n_heldout": len(heldout.texts),
+                             "heldout": heldout.source, "majority_accuracy": round(heldout.majority_accuracy, 4)}
+    scratch = Path(tempfile.mkdtemp(prefix="grade-model-"))
+    try:
+        try:
+            folder = _model_folder(submission, model_dir, scratch)
+            check = validate_model(folder, settings)
+        except ModelRejected as error:
+            return _failed(base, assignment, Status.REJECTED, str(error), extra, started, options)
+        extra |= {"architecture": check.architecture, "parameters": check.parameters,
+                  "weights_mib": round(check.weight_bytes / 2**20, 1)}
+        files = scratch / "files"
+        files.mkdir()
+        for name in check.files:  # only the allowlisted files enter the sandbox
+            shutil.copyfile(folder / name, files / name)
+        run = InferenceSettings.from_settings(settings, options.limits)
+        sandbox = Sandbox(slot, options.limits) if options.sandbox else None
+        try:
+            inference = run_inference(files, heldout.texts, run, sandbox=sandbox, limits=options.limits)
+        except InferenceTimeout as error:
+            return _failed(base, assignment, Status.TIMEOUT, str(error), extra, started, options)
+        except InferenceFailed as error:
+            return _failed(base, assignment, Status.ERROR, str(error), extra, started, options)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    predictions = _predictions(inference.logits, check, heldout)
+    metrics = compute_metrics(predictions, heldout)
+    extra |= {"accuracy": round(metrics["accuracy"], 4), "macro_f1": round(metrics["macro_f1"], 4),
+              "per_class_f1": [round(x, 4) for x in metrics["per_class_f1"]],
+              "confusion_matrix": metrics["confusion_matrix"], "labels": list(heldout.label_names),
+              "device": inference.facts.get("device"), "dtype": inference.facts.get("dtype"),
+              "inference_s": round(inference.seconds, 2), "reviews_per_s": round(len(heldout.texts) / max(
+                  float(inference.facts.get("infer_s") or 0), 1e-9), 1)}
+    tests = _score_tests(assignment, scoring, metrics, heldout)
+    score = round(sum(t.points for t in tests), 2)
+    message = (f"accuracy {metrics['accuracy']:.3f}, macro F1 {metrics['macro_f1']:.3f} on {len(heldout.texts)} "
+               f"held-out reviews (majority-class baseline {heldout.majority_accuracy:.3f})")
+    duration = time.monotonic() - started
+    extra["seconds"] = round(duration, 2)
+    return replace(base, score=score, tests=tests, message=message, extra=extra, duration_s=duration,
+                   execution=Execution(status=Status.GRADED, message=message, duration_s=round(inference.seconds, 3),
+                                       sandboxed=options.sandbox))
+
+
+def _model_folder(submission: Submission, model_dir: str, scratch: Path) -> Path:
+    """The model folder on disk: the submission's own, or found inside its extracted zip."""
+    source = submission.source
+    if source.suffix != ".zip" or not source.is_file():
+        return source
+    try:
+        root = extract_zip(source, scratch / "unzipped")
+    except (ValueError, OSError) as error:
+        raise ModelRejected(f"{source.name} could not be unpacked: {error}") from error
+    candidates = sorted((p for p in (scratch / "unzipped").rglob(model_dir) if p.is_dir()),
+                        key=lambda p: len(p.parts))
+    return candidates[0] if candidates else root / model_dir
+
+
+def _scoring(assignment: Assignment) -> dict[str, dict[str, Any]]:
+    """settings.scoring: rubric test -> {metric, full, zero}; every other rubric test must be model_valid."""
+    scoring = dict(assignment.rubric.settings.get("scoring") or {})
+    for test in assignment.rubric.tests:
+        if test != VALID_TEST and test not in scoring:
+            raise RubricError(f"rubric {assignment.name}: test {test} has no entry under settings.scoring")
+        if test in scoring and scoring[test].get("metric") not in ("accuracy", "macro_f1"):
+            raise RubricError(f"rubric {assignment.name}: test {test} needs metric: accuracy or macro_f1")
+    return scoring
+
+
+def _predictions(logits: list[list[float]], check: ModelCheck, heldout: HeldOut) -> list[int]:
+    """argmax per review; when the model names the task's labels (in any order) the names decide."""
+    names = heldout.label_names
+    by_name = set(check.id2label) == set(names)
+    predictions = []
+    for row in logits:
+        best = max(range(len(row)), key=row.__getitem__)
+        predictions.append(names.index(check.id2label[best]) if by_name else best)
+    return predictions
+
+
+def linear_points(value: float, full: float, zero: float, points: float) -> float:
+    """Full points at `full` or better, none at `zero` or worse, linear in between."""
+    if full <= zero:
+        return points if value >= full else 0.0
+    return round(points * min(1.0, max(0.0, (value - zero) / (full - zero))), 2)
+
+
+def _score_tests(assignment: Assignment, scoring: dict[str, dict[str, Any]], metrics: dict[str, Any],
+                 heldout: HeldOut) -> tuple[TestResult, ...]:
+    results = []
+    for part in assignment.rubric.parts:
+        for test, points in part.tests:
+            if test == VALID_TEST:
+                results.append(TestResult(test, part.name, "passed", points, points,
+                                          "the model passed validation and ran on the held-out set"))
+                continue
+            spec = scoring[test]
+            value = float(metrics[spec["metric"]])
+            zero = heldout.majority_accuracy if spec.get("zero", "majority") == "majority" else float(spec["zero"])
+            full = float(spec["full"])
+            got = linear_points(value, full, zero, points)
+            message = (f"{spec['metric']} {value:.4f}: {got:g}/{points:g} points "
+                       f"(full points at {full:g}, none at or below {zero:.4f})")
+            results.append(TestResult(test, part.name, "passed" if got >= points else "failed", got, points, message))
+    return tuple(results)
+
+
+def _failed(base: Grade, assignment: Assignment, status: Status, message: str, extra: dict[str, Any],
+            started: float, options: Any) -> Grade:
+    """A model that was refused or failed to run: its message on every test, 0 points."""
+    tests = []
+    for part in assignment.rubric.parts:
+        for test, points in part.tests:
+            outcome = "failed" if test == VALID_TEST else "error"
+            text = message if test == VALID_TEST else f"not scored: {message}"
+            tests.append(TestResult(test, part.name, outcome, 0.0, points, text))
+    duration = time.monotonic() - started
+    return replace(base, status=status, score=0.0, tests=tuple(tests), message=message, duration_s=duration,
+                   extra=extra | {"seconds": round(duration, 2)},
+                   execution=Execution(status=status, message=message, duration_s=round(duration, 3),
+                                       sandboxed=options.sandbox))
