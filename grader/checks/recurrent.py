@@ -87,9 +87,9 @@ def gate_order_variants(step: Callable[..., State], params: Params, order: str, 
 
 
 def gate_order_sentence(read_as: str, order: str) -> str:
-    return (f"the gates are read in the order {', '.join(read_as)}; PyTorch stacks them as "
-            f"{', '.join(order)} (chunk k of the {len(order)} blocks of weight_ih, weight_hh and the biases "
-            f"is gate {order[0]} for k = 0, ...)")
+    chunks = ", ".join(f"chunk {k} is {gate}" for k, gate in enumerate(order))
+    return (f"the gates are read in the order {', '.join(read_as)}; PyTorch stacks them as {', '.join(order)} "
+            f"(in weight_ih, weight_hh and both biases, {chunks})")
 
 
 def state_h(state: State) -> torch.Tensor:

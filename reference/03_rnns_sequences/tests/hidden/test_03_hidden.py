@@ -279,17 +279,14 @@ RUN_MISTAKES = {
 }
 
 
-def run_diagnoses(step, x, lengths, state, index: int) -> dict[str, object]:
-    variants = {"ignores_lengths": dict(use_lengths=False), "not_zeroed": dict(zero_outputs=False),
-                "state_at_end": dict(freeze_state=False), "off_by_one": dict(off_by_one=True)}
+def run_diagnoses(step, x, lengths, state, index: int, part: int | None = None) -> dict[str, torch.Tensor]:
+    """The wrong outputs (index 0) or states (index 1; `part` 0 = h, 1 = c of an LSTM state)."""
+    variants = {"state_at_end": dict(freeze_state=False), "ignores_lengths": dict(use_lengths=False),
+                "not_zeroed": dict(zero_outputs=False), "off_by_one": dict(off_by_one=True)}
     found = {}
     for key, knobs in variants.items():
         value = unroll(step, x, lengths, state, **knobs)[index]
-        if index == 1 and isinstance(value, tuple):
-            found[RUN_MISTAKES[key] + " (h)"] = value[0]
-            found[RUN_MISTAKES[key] + " (c)"] = value[1]
-        else:
-            found[RUN_MISTAKES[key]] = value
+        found[RUN_MISTAKES[key]] = value[part] if part is not None else value
     return found
 
 
@@ -328,11 +325,11 @@ def test_run_rnn_lstm_state(student):
     for seed, lengths in ((61, (3, 6, 1, 4)), (62, (2, 5, 5, 1, 3))):
         call, (_, state), expected, own, args = run_case(student, "LSTMCell", seed, with_state=False, lengths=lengths)
         h, c = unpack(state, ("h", "c"), what=f"the state returned by {call} (an LSTM cell's state is a pair)")
-        diagnoses = run_diagnoses(*args, index=1)
         for index, actual, name in ((0, h, "h"), (1, c, "c")):
             assert_close(actual, expected[1][index],
                          what=f"{name} of the state returned by {call} (compared with nn.LSTM's h_n, c_n)",
-                         diagnoses=diagnoses, alternatives=[own[1][index]] if own else [])
+                         diagnoses=run_diagnoses(*args, index=1, part=index),
+                         alternatives=[own[1][index]] if own else [])
 
 
 def run_variants(step, x, lengths, state, index: int) -> list:
