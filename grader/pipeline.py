@@ -20,20 +20,25 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
+from typing import TYPE_CHECKING
+
 from grader import __version__
-from grader.bridge import student_namespace
-from grader.checks.from_scratch import rule_outcomes
-from grader.checks.runner import run_checks
 from grader.course import Assignment, Course
 from grader.discover import is_missing
 from grader.errors import SubmissionRejected
-from grader.execute import KernelSession
 from grader.models import Fingerprint, Grade, Status, Submission
-from grader.prepare import materialize
-from grader.reference import load_reference
-from grader.sandbox import Limits, Sandbox, SandboxPaths, claim_slot, die_with_parent, remove_stale_cgroups
+from grader.sandbox import Limits, Sandbox, claim_slot, die_with_parent, process_alive, remove_stale_cgroups
 from grader.spare_kernel import SCRATCH_PREFIX, SpareKernel, SpareKernels, new_scratch
-from grader.store import Gradebook
+
+if TYPE_CHECKING:
+    from grader.store import Gradebook
+
+# What only a worker needs (torch, pytest, jupyter_client: seconds of imports) is imported
+# where it is used, so a coordinator with nothing to grade starts and finishes in a blink.
+# Workers fork from a forkserver that imported all of it once.
+WORKER_PRELOAD = ["grader.execute", "grader.bridge", "grader.checks.runner", "grader.checks.from_scratch",
+                  "grader.reference", "grader.prepare", "grader.checks.tensors", "torch", "numpy",
+                  "grader.pipeline"]
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,13 @@ def grade_submission(submission: Submission, assignment: Assignment, options: Gr
     if submission.problem:
         return replace(base, status=Status.REJECTED, message=submission.problem,
                        tests=rubric.not_run("the submission was rejected"))
+    from grader.bridge import student_namespace
+    from grader.checks.from_scratch import rule_outcomes
+    from grader.checks.runner import run_checks
+    from grader.execute import KernelSession
+    from grader.prepare import materialize
+    from grader.reference import load_reference
+
     clock.enter("prepare")
     session = spare.session if spare is not None else None
     scratch, paths = (spare.scratch, spare.paths) if spare is not None else new_scratch()
@@ -172,9 +184,6 @@ def grader_failure(submission: Submission, assignment: Assignment, error: BaseEx
 # -- a pool of sandboxed workers ---------------------------------------------------------
 _worker_slot = 0
 _spares: SpareKernels | None = None
-# Imported once in the forkserver, so each worker forks with them loaded instead of
-# importing torch, pytest and jupyter_client again (about 1.5 s of CPU per worker).
-WORKER_PRELOAD = ["grader.pipeline", "torch", "numpy", "grader.checks.tensors"]
 
 
 def init_worker(torch_threads: int) -> None:
@@ -316,18 +325,8 @@ def remove_stale_scratch() -> None:
     """Remove the scratch folders of grading workers that no longer exist (killed mid-run)."""
     for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
         pid = folder.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and folder.is_dir() and not _alive(int(pid)):
+        if pid.isdigit() and folder.is_dir() and not process_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _run_pool(todo: list[Submission], course: Course, options: GradingOptions) -> Iterator[Graded]:

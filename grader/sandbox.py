@@ -289,7 +289,7 @@ def remove_stale_cgroups() -> int:
             continue
         for group in groups:
             match = _CGROUP_NAME.fullmatch(group.name)
-            if match is None or _pid_alive(int(match.group(1))):
+            if match is None or process_alive(int(match.group(1))):
                 continue
             try:
                 for pid in (group / "cgroup.procs").read_text().split():
@@ -311,14 +311,19 @@ def remove_stale_cgroups() -> int:
     return removed
 
 
-def _pid_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process is running; a zombie (dead, not yet reaped: in a container whose
+    init does not reap, the killed workers stay zombies) counts as dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _parents(path: Path) -> list[str]:

@@ -18,9 +18,12 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from grader.execute import KernelSession
 from grader.sandbox import Limits, Sandbox, SandboxPaths
+
+if TYPE_CHECKING:
+    from grader.execute import KernelSession
 
 WARM_UP = "import torch"
 WARM_UP_TIMEOUT_S = 60.0
@@ -58,6 +61,8 @@ class SpareKernel:
 
 
 def start_spare(slot: int, limits: Limits, sandboxed: bool) -> SpareKernel:
+    from grader.execute import KernelSession
+
     scratch, paths = new_scratch()
     try:
         sandbox = Sandbox(slot, limits) if sandboxed else None

@@ -79,7 +79,7 @@ def test_sigkill_mid_run_then_rerun_keeps_finished_results_once(tmp_path: Path,
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     command = [sys.executable, "-c", "from grader.cli import main; main()", "run", str(tmp_path / "class"), "--db", str(db),
-               "--reports", str(tmp_path / "reports"), "--only", ASSIGNMENT, "--jobs", "2",
+               "--reports", str(tmp_path / "reports"), "--only", ASSIGNMENT, "--jobs", "1",
                "--course", str(REPO), "--timeout", "120"]
     grader = subprocess.Popen(command, cwd=REPO, env={**os.environ, "TMPDIR": str(scratch)},
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
