@@ -66,8 +66,9 @@ class Inference:
 
 
 def run_inference(model_files: Path, texts: tuple[str, ...], run: InferenceSettings, *,
-                  sandbox: Sandbox | None, limits: Limits) -> Inference:
-    """Start infer.py (sandboxed unless sandbox is None) on the texts; return the checked logits."""
+                  sandbox: Sandbox | None, limits: Limits, script: Path = INFER_SCRIPT) -> Inference:
+    """Start infer.py (sandboxed unless sandbox is None) on the texts; return the checked logits.
+    `script` is replaceable only so the tests can probe the sandbox with their own code."""
     scratch = Path(tempfile.mkdtemp(prefix="grade-hw-"))
     try:
         paths = SandboxPaths(workdir=scratch / "work", runtime=scratch / "run")
@@ -76,7 +77,7 @@ def run_inference(model_files: Path, texts: tuple[str, ...], run: InferenceSetti
         inputs = scratch / "inputs"  # root-owned, read-only to the sandbox uid
         inputs.mkdir()
         shutil.copytree(model_files, inputs / "model")
-        shutil.copy2(INFER_SCRIPT, inputs / "infer.py")
+        shutil.copy2(script, inputs / "infer.py")
         (inputs / "texts.json").write_text(json.dumps(list(texts)), encoding="utf-8")
         _read_only(inputs)
         out = paths.workdir / "out"
