@@ -243,6 +243,8 @@ def check_names(state, expected: dict[str, tuple[int, ...]], call: str, *, loadi
     assert not missing and not unexpected, (
         f"{call} has the parameters {sorted(state) or 'none'}; expected exactly {sorted(expected)}"
         + (f" (missing: {missing})" if missing else "") + (f" (unexpected: {unexpected})" if unexpected else "")
+        + ("; keep the positional encoding out of the state: register_buffer(..., persistent=False)"
+           if any(name.split(".")[-1] in ("pe", "positional_encoding") for name in unexpected) else "")
         + why
     )
     for name, shape in expected.items():
