@@ -29,7 +29,7 @@ import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from grader.checks.recurrent import (GRU_ORDER, LSTM_ORDER, gate_order_sentence, gate_order_variants, gru_step,
-                                     lstm_step, state_h, unroll)
+                                     lstm_step, unroll)
 from grader.checks.tensors import assert_close, assert_equal, assert_tensor, is_close, shape_text, unpack
 
 CELL_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -473,7 +473,8 @@ def test_seq2seq_teacher_forcing(student):
         g = generator(seed + 100)
         src, tgt_in = torch.randint(0, V, (B, S), generator=g), torch.randint(0, V, (B, T), generator=g)
         expected = teacher_forced(params, src, tgt_in, *torch_steps(params))
-        call = f"Seq2Seq({V}, {E}, {H})(src, tgt_in) with src {shape_text(src.shape)}, tgt_in {shape_text(tgt_in.shape)}"
+        call = (f"Seq2Seq({V}, {E}, {H})(src, tgt_in) with src {shape_text(src.shape)}, "
+                f"tgt_in {shape_text(tgt_in.shape)}")
         actual = model(src, tgt_in)
         encoder, decoder = remote_step(model.encoder, "LSTMCell"), remote_step(model.decoder, "LSTMCell")
         own = attempt(teacher_forced, params, src, tgt_in, encoder, decoder)  # the right wiring of the student's cells
