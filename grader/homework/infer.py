@@ -57,6 +57,8 @@ def predict(model_dir: Path, texts: list[str], *, max_length: int, max_tokens: i
         model_dir, local_files_only=True, trust_remote_code=False, use_safetensors=True, dtype=dtype)
     model.eval().to(device)
     loaded = time.perf_counter()
+    positions = getattr(model.config, "max_position_embeddings", None) or max_length
+    max_length = min(max_length, positions)  # a model with fewer positions would index past its table
     encoded = tokenizer(texts, truncation=True, max_length=max_length, padding=False)
     keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded]
     rows = model.get_input_embeddings().weight.shape[0]
@@ -73,11 +75,8 @@ def predict(model_dir: Path, texts: list[str], *, max_length: int, max_tokens: i
             inputs = {}
             for key in keys:
                 fill = pad_id if key == "input_ids" else 0
-                block = torch.full((len(group), width), fill, dtype=torch.long)  # (B, T), padded to this batch
-                for row, index in enumerate(group):
-                    values = encoded[key][index]
-                    block[row, : len(values)] = torch.tensor(values, dtype=torch.long)
-                inputs[key] = block.to(device, non_blocking=True)
+                padded = [encoded[key][i] + [fill] * (width - len(encoded[key][i])) for i in group]
+                inputs[key] = torch.tensor(padded, dtype=torch.long).to(device, non_blocking=True)  # (B, T)
             out = model(**inputs).logits  # (B, C)
             logits[torch.tensor(group)] = out.float().cpu()
     facts = {"device": str(device), "dtype": str(dtype).replace("torch.", ""), "threads": threads,
