@@ -58,9 +58,9 @@ class ProgressBar:
 
     def __init__(self) -> None:
         self.progress = Progress(
-            TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
             TimeElapsedColumn(), TextColumn("{task.fields[eta]}"), console=console, transient=False)
-        self.task = self.progress.add_task("grading", total=None, rate="", eta="", start=False)
+        self.task = self.progress.add_task("discovering", total=None, rate="", eta="", start=False)
         self.reused = 0
         self.graded = 0
         self.total = 0
@@ -77,7 +77,7 @@ class ProgressBar:
     def start(self, total: int) -> None:
         self.total = total
         self.started_at = time.monotonic()
-        self.progress.update(self.task, total=total)
+        self.progress.update(self.task, total=total, description="grading")
         self.progress.start_task(self.task)
 
     def advance(self, grade: Grade, reused: bool) -> None:
