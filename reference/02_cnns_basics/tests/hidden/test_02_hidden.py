@@ -25,6 +25,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from grader.bridge import StudentCodeError
 from grader.checks.tensors import assert_close, assert_tensor, is_close, shape_text
 
 
@@ -238,11 +239,12 @@ def check_cnn_parameters(state, num_classes, *, loading=False):
 
 
 def cnn_parameters(num_classes, seed):
+    """PyTorch's default initialisation range, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn here from a seed."""
     g = torch.Generator().manual_seed(seed)
+    shapes = cnn_shapes(num_classes)
     parameters = {}
-    for name, shape in cnn_shapes(num_classes).items():
-        fan_in = math.prod(shape[1:]) if name.endswith("weight") else {"features.0": 9, "features.3": 72,
-                                                                       "head": 256}[name.rsplit(".", 1)[0]]
+    for name, shape in shapes.items():
+        fan_in = math.prod(shapes[name.rsplit(".", 1)[0] + ".weight"][1:])  # a bias shares its layer's fan-in
         parameters[name] = (torch.rand(shape, generator=g) * 2 - 1) / math.sqrt(fan_in)
     return parameters
 
@@ -336,7 +338,11 @@ def transfer_model(student, seed):
 def requires_grad(student, model, name):
     """model.<name>.requires_grad, read in the sandbox with operator.attrgetter: a Parameter that crosses the
     boundary arrives as a plain tensor, without its flag."""
-    attrgetter = student.torch.functional.operator.attrgetter
+    try:
+        attrgetter = student.torch.functional.operator.attrgetter
+    except StudentCodeError as error:
+        raise RuntimeError(f"grader self-check failed (operator.attrgetter not reachable in the sandbox: {error}); "
+                           "this is not your mistake: tell the course staff") from None
     return attrgetter(f"{name}.requires_grad")(model)
 
 
