@@ -54,7 +54,8 @@ class InferenceSettings:
             max_batch=int(settings.get("max_batch", 256)),
             threads=int(settings.get("threads", max(1, limits.torch_threads))),
             device=str(os.environ.get("GRADE_DEVICE", settings.get("device", "auto"))),
-            timeout_s=float(settings.get("inference_timeout_s", limits.submission_timeout_s)),
+            timeout_s=min(float(settings.get("inference_timeout_s", limits.submission_timeout_s)),
+                          limits.submission_timeout_s),  # grade --timeout caps it too
         )
 
 
