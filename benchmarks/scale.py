@@ -3,7 +3,8 @@
 Run: .venv/bin/python benchmarks/scale.py   (root, bubblewrap; about 4 minutes on 2 idle cores)
 
 Reports, every figure measured in this run:
-- `--jobs 1` vs `--jobs 2` on the class of 20 (target: >= 1.7x on 2 cores);
+- `--jobs 1` vs `--jobs 2` on the class of 20 (target: >= 1.7x on 2 cores); `--jobs 1` with
+  spare kernels (its default when CPUs are left idle) and without;
 - seconds per notebook, `grade --jobs 1` against plain `python` running the same code
   (the notebook's code cells as one script; target <= 1.3x); `grade` also runs the hidden
   tests through the bridge, in the sandbox, and writes the database;
@@ -60,13 +61,15 @@ def plain_python(folder: Path, scratch: Path) -> float:
     return (time.monotonic() - started) / len(notebooks)
 
 
-def timed_grade(folder: Path, db: Path, *, jobs: int = 1, cluster: str | None = None):  # type: ignore[no-untyped-def]
+def timed_grade(folder: Path, db: Path, *, jobs: int = 1, cluster: str | None = None,  # type: ignore[no-untyped-def]
+                spare_kernels: bool | None = None):
     course = load_course(REPO)
     submissions = discover(folder, course, only={ASSIGNMENT})
     limits = Limits(submission_timeout_s=120, cell_timeout_s=60, torch_threads=torch_threads(jobs, cluster))
     started = time.monotonic()
     with Gradebook(db) as store:
-        result = grade_class(submissions, course, store, GradingOptions(jobs=jobs, cluster=cluster, limits=limits))
+        result = grade_class(submissions, course, store, GradingOptions(jobs=jobs, cluster=cluster, limits=limits,
+                                                                        spare_kernels=spare_kernels))
     seconds = time.monotonic() - started
     statuses = sorted({g.status.value for g in result.grades})
     return seconds, result, statuses
@@ -86,6 +89,7 @@ def main() -> None:
 
         plain = plain_python(class20, work)
         one, r1, st1 = timed_grade(class20, work / "j1.db", jobs=1)
+        cold, r0, _ = timed_grade(class20, work / "j1cold.db", jobs=1, spare_kernels=False)
         two, r2, st2 = timed_grade(class20, work / "j2.db", jobs=2)
         print(f"\nclass of 20 ({ASSIGNMENT}), statuses {st1} / {st2}")
         print(f"  plain python           {plain:6.2f} s/notebook")
@@ -93,6 +97,9 @@ def main() -> None:
               f"   (target <= 1.3x)")
         print(f"  grade --jobs 2  {two:6.1f} s  {two / 20:6.2f} s/notebook  speedup {one / two:4.2f}x over --jobs 1"
               f"   (target >= 1.7x)")
+        print(f"  --jobs 1 without spare kernels {cold:6.1f} s  {cold / 20:6.2f} s/notebook  "
+              f"{cold / 20 / plain:5.2f}x plain python; --jobs 2 speedup over it {cold / two:4.2f}x")
+        print(f"  stages, --jobs 1 no spares (s, summed): {stage_line(r0.stages)}")
         print(f"  stages, --jobs 1 (s, summed): {stage_line(r1.stages)}")
         print(f"  stages, --jobs 2 (s, summed): {stage_line(r2.stages)}")
 
