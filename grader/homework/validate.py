@@ -90,6 +90,13 @@ def validate_model(folder: Path, settings: dict[str, Any]) -> ModelCheck:
         if _has_key(data, "auto_map"):
             raise ModelRejected(f"model/{name} has an auto_map: it asks for custom code, which is never run; "
                                 "use a standard transformers class (e.g. AutoModelForSequenceClassification)")
+    for key in ("custom_pipelines", "trust_remote_code"):
+        if _has_key(config, key) or _has_key(tokenizer_config, key):
+            raise ModelRejected(f"model/ config files set {key}: custom code is never run; save a standard model")
+    attention = config.get("_attn_implementation", config.get("attn_implementation"))
+    if attention not in (None, "eager", "sdpa"):  # other values can name kernels to fetch and run
+        raise ModelRejected(f"model/config.json asks for attention implementation {attention!r}; "
+                            "remove it (the grader uses the standard one)")
     architecture = _architecture(config)
     names = tuple(str(n) for n in settings.get("labels", ("rotten", "fresh")))
     id2label = _id2label(config)

@@ -87,6 +87,15 @@ def test_auto_map_in_config_or_tokenizer(tiny: Path, tmp_path: Path) -> None:
     assert "auto_map" in rejected(folder)
 
 
+def test_kernels_or_custom_pipelines_refused(tiny: Path, tmp_path: Path) -> None:
+    folder = variant(tiny, tmp_path)
+    edit_json(folder / "config.json", _attn_implementation="kernels-community/evil-attention")
+    assert "attention implementation" in rejected(folder)
+    folder = variant(tiny, tmp_path / "p")
+    edit_json(folder / "config.json", custom_pipelines={"text-classification": {"impl": "evil.Pipe"}})
+    assert "custom_pipelines" in rejected(folder)
+
+
 def test_architecture_not_allowed(tiny: Path, tmp_path: Path) -> None:
     folder = variant(tiny, tmp_path)
     edit_json(folder / "config.json", architectures=["MyCustomClassifier"])
