@@ -23,6 +23,7 @@ def expected_results() -> dict[tuple[str, str], tuple[str, object]]:
     for rubric in sorted((REPO / "rubrics").glob("*.yaml")):
         assignment = rubric.stem
         listed = yaml.safe_load((REPO / "tests/fixtures/demo" / f"{assignment}.yaml").read_text()) or {}
+        assert set(listed) <= set(students), f"{assignment}: no submission folder for {set(listed) - set(students)}"
         for student in students:
             status, score = listed.get(student, ("missing", 0))
             expected[(student, assignment)] = (status, tuple(score) if isinstance(score, list) else float(score))
