@@ -115,7 +115,7 @@ def assert_close(actual: Any, expected: torch.Tensor, *, what: str, atol: float 
     error = (a - e).abs()
     error = torch.where(close, torch.zeros_like(a), torch.where(torch.isnan(error), float("inf"), error))
     worst = error.flatten().argmax()
-    position = _index(torch.stack(torch.unravel_index(worst, a.shape)))
+    position = _index(torch.stack(torch.unravel_index(worst, a.shape))) if a.dim() else "[]"
     dtype_note = f", your dtype {actual.dtype}" if actual.dtype != expected.dtype else ""
     raise AssertionError(
         f"{what}: {int((~close).sum())} of {a.numel()} values differ from the expected ones; "

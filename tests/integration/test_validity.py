@@ -9,7 +9,6 @@ as released to students (solutions stripped) gets 0, quickly.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -42,10 +41,21 @@ def apply(assignment: str, find: str, replace: str) -> nbformat.NotebookNode:
     return nb
 
 
-@pytest.fixture(scope="module")
+_GRADED: dict[str, dict[str, Grade]] = {}  # assignment -> student -> grade, graded once per session
+
+
+@pytest.fixture
 def graded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Grade]]:
-    """Grade the reference, the released notebook, every mutant and alternative of one assignment."""
+    """The graded class of one assignment (reference, released, mutants, alternatives).
+    Cached by hand: a module-scoped parametrized fixture is rebuilt each time pytest's
+    order switches assignment, which graded every class three times."""
     assignment = request.param
+    if assignment not in _GRADED:
+        _GRADED[assignment] = grade_assignment_class(assignment, tmp_path_factory)
+    return assignment, _GRADED[assignment]
+
+
+def grade_assignment_class(assignment: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Grade]:
     spec = SPECS[assignment]
     root = tmp_path_factory.mktemp(f"validity-{assignment}")
     notebooks = {"_reference": reference_notebook(assignment),
@@ -59,7 +69,7 @@ def graded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     with Gradebook(str(root / "g.db")) as store:
         result = grade_class(discover(root / "subs", course, only={assignment}), course, store,
                              GradingOptions(limits=Limits(cell_timeout_s=60, submission_timeout_s=180), jobs=2))
-    return assignment, {g.student: g for g in result.grades}
+    return {g.student: g for g in result.grades}
 
 
 def entries(kind: str) -> list:

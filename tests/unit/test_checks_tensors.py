@@ -148,3 +148,13 @@ def test_assert_equal_checks_the_dtype_first():
     expected = torch.ones(2, 2, dtype=torch.bool)
     assert "got dtype torch.int64, expected torch.bool" in failure(assert_equal, torch.ones(2, 2, dtype=torch.long),
                                                                    expected, what="m")
+
+
+def test_assert_close_on_differing_scalars_says_by_how_much() -> None:
+    import pytest
+    import torch
+
+    from grader.checks.tensors import assert_close
+
+    with pytest.raises(AssertionError, match="largest error is 0.5"):
+        assert_close(torch.tensor(1.5), torch.tensor(1.0), what="loss")
