@@ -20,7 +20,7 @@ from nbclient import NotebookClient
 from grader.course import load_course
 from grader.discover import discover
 from grader.pipeline import GradingOptions, grade_class
-from grader.prepare import load_notebook, package_notebook
+from grader.prepare import load_notebook
 from grader.store import Gradebook
 
 REPO = Path(__file__).resolve().parent.parent

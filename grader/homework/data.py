@@ -19,6 +19,10 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # grader.course imports this module
+    from grader.course import Assignment
 
 LABELS = ("rotten", "fresh")  # label id 0, 1: negative, positive
 CORPUS_FILE = "rotten_tomatoes_corpus_full.csv.bz2"
@@ -155,7 +159,7 @@ def _read_csv(path: Path, names: tuple[str, ...]) -> tuple[tuple[str, ...], tupl
     return tuple(texts), tuple(labels)
 
 
-def heldout_fingerprint(assignment: "Assignment") -> str:  # noqa: F821 - grader.course imports this module
+def heldout_fingerprint(assignment: Assignment) -> str:
     """What a homework score depends on besides the submission and the rubric: the held-out
     split's hash and the inference script, so changing either re-grades every model."""
     heldout = load_heldout(assignment.rubric.settings, assignment.root.parent.parent)

@@ -11,7 +11,6 @@ the first problem with a fix, not a traceback.
 from __future__ import annotations
 
 import json
-import math
 import os
 import stat
 from dataclasses import dataclass
