@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import queue
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Callable
 
 from grader import extract
 from grader.extract import BoundaryError, Handle
 
-MIME = "application/vnd.grade.bridge+json"
+COMM_TARGET = "grade.bridge"
 AGENT_SOURCE = (Path(__file__).parent / "kernel_agent.py").read_text()
 EXTRACT_SOURCE = (Path(__file__).parent / "extract.py").read_text()
 INTERRUPT_GRACE_S = 5.0
@@ -47,17 +48,32 @@ class Bridge:
         self.kill = kill
         self.installed = False
         self.dead_reason = ""
+        self.comm_id = ""
 
     def install(self) -> None:
+        """Build the agent in the kernel and open its comm: every later call is one comm message.
+
+        A comm message skips IPython's cell machinery (compile, history, hooks), so a round
+        trip costs about a third of executing a cell.
+        """
         code = (
             "def __grade_install():\n"
             "    import types\n"
             "    agent = types.ModuleType('_grade_agent_src')\n"
             f"    exec(compile({AGENT_SOURCE!r}, '<grade-agent>', 'exec'), agent.__dict__)\n"
-            f"    agent.install(globals(), {EXTRACT_SOURCE!r})\n"
+            f"    agent.install(globals(), {EXTRACT_SOURCE!r}, {COMM_TARGET!r})\n"
             "__grade_install(); del __grade_install\n"
         )
-        self._execute(code, label="the grader's bridge", want_reply=False)
+        self._usable("the grader's bridge")
+        msg_id = self.kc.execute(code, silent=False, store_history=False, allow_stdin=False)
+        error = self._await(msg_id, "the grader's bridge", lambda kind, content: None)
+        if error:
+            raise StudentCodeError(f"the grader could not reach the notebook's code: {error}")
+        self.comm_id = uuid.uuid4().hex
+        opening = self.kc.session.msg("comm_open", {"comm_id": self.comm_id, "target_name": COMM_TARGET,
+                                                    "data": {}})
+        self.kc.shell_channel.send(opening)
+        self._await(opening["header"]["msg_id"], "the grader's bridge", lambda kind, content: None)
         self.installed = True
 
     def request(self, op: str, target: "RemoteObject", label: str, **fields: Any) -> Any:
@@ -68,8 +84,7 @@ class Bridge:
             text = extract.encode(message, make_handle=_handle_of)
         except BoundaryError as error:
             raise RuntimeError(f"the test sent a value that cannot cross the boundary: {error}") from error
-        code = f"import sys as _s; _s.modules['_grade_agent'].serve({text!r})"
-        reply_text = self._execute(code, label=label, want_reply=True)
+        reply_text = self._exchange(text, label)
         try:
             reply = extract.decode(reply_text, lambda key, type_name: RemoteObject(self, key, type_name, label))
         except (BoundaryError, ValueError) as error:
@@ -80,15 +95,41 @@ class Bridge:
             return reply.get("value")
         raise StudentCodeError(_explain(label, reply.get("error")))
 
-    def _execute(self, code: str, *, label: str, want_reply: bool) -> str:
+    def _exchange(self, request_text: str, label: str) -> str:
+        """Send one request over the comm and wait until the kernel is idle again."""
+        self._usable(label)
+        message = self.kc.session.msg("comm_msg", {"comm_id": self.comm_id, "data": {"request": request_text}})
+        self.kc.shell_channel.send(message)
+        replies: list[str] = []
+
+        def collect(kind: str, content: dict) -> None:
+            if kind == "comm_msg" and content.get("comm_id") == self.comm_id:
+                value = content.get("data", {}).get("reply")
+                if isinstance(value, str):
+                    replies.append(value)
+
+        error = self._await(message["header"]["msg_id"], label, collect)
+        if not replies:
+            raise StudentCodeError(
+                f"{label}: no answer came back from the kernel"
+                + (f" ({error})" if error else "") + "; did the notebook overwrite the grader's bridge?"
+            )
+        return replies[0]
+
+    def _usable(self, label: str) -> None:
         if self.dead_reason:
             raise KernelGone(f"{label} could not be called: {self.dead_reason}")
         if not self.is_alive():
             self.dead_reason = "the kernel is not running (it died earlier)"
             raise KernelGone(f"{label} could not be called: {self.dead_reason}")
-        msg_id = self.kc.execute(code, silent=False, store_history=False, allow_stdin=False)
+
+    def _await(self, msg_id: str, label: str, collect: Callable[[str, dict], None]) -> str | None:
+        """Pass the kernel's messages for `msg_id` to `collect` until it is idle; return any error.
+
+        Raises StudentTimeout after the call timeout (the kernel is interrupted, or stopped if
+        that fails) and KernelGone if the kernel dies meanwhile.
+        """
         deadline = time.monotonic() + self.call_timeout_s
-        reply: str | None = None
         error: str | None = None
         while True:
             remaining = deadline - time.monotonic()
@@ -108,22 +149,12 @@ class Bridge:
                 continue
             kind = msg.get("msg_type")
             content = msg.get("content", {})
-            if kind == "display_data" and MIME in content.get("data", {}):
-                value = content["data"][MIME]
-                if reply is None and isinstance(value, str):
-                    reply = value
-            elif kind == "error":
+            if kind == "error":
                 error = f"{content.get('ename', 'Error')}: {content.get('evalue', '')}"[:500]
             elif kind == "status" and content.get("execution_state") == "idle":
-                break
-        if want_reply and reply is None:
-            raise StudentCodeError(
-                f"{label}: no answer came back from the kernel"
-                + (f" ({error}); did the notebook overwrite the grader's bridge?" if error else "")
-            )
-        if not want_reply and error:
-            raise StudentCodeError(f"the grader could not reach the notebook's code: {error}")
-        return reply or ""
+                return error
+            else:
+                collect(kind, content)
 
     def _recover_from_timeout(self) -> None:
         """Interrupt the runaway call; if the kernel does not come back, stop it for good."""

@@ -41,6 +41,11 @@ class SandboxedKernelManager(KernelManager):
     sandbox_paths: SandboxPaths | None = None
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        # bwrap --new-session puts the kernel outside the process group that a SIGINT from
+        # here reaches, so an interrupt (cell timeout, bridge call timeout) is sent as an
+        # interrupt_request on the control channel instead: the kernel signals itself.
+        assert self.kernel_spec is not None
+        self.kernel_spec.interrupt_mode = "message"
         argv = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file]
         if self.sandbox is not None and self.sandbox_paths is not None:
             os.chown(self.connection_file, self.sandbox.uid, self.sandbox.uid)

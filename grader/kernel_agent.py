@@ -1,16 +1,14 @@
 """The student-side end of the bridge: runs inside the sandboxed kernel.
 
 Its source (together with `extract.py`) is sent into the kernel after the notebook
-has run; `grader` itself is not importable there. It resolves names in the student
-namespace, calls them, and publishes the encoded result as one display message.
+has run; `grader` itself is not importable there. It registers a comm target; each
+comm message from the grader is one request: it resolves names in the student
+namespace, calls them, and sends the encoded result back on the same comm.
 Nothing here is trusted: a student may replace it, which changes only the values
 their own code returns, never a verdict (verdicts are computed in the grader).
 """
 
-import sys
 import traceback
-
-MIME = "application/vnd.grade.bridge+json"
 
 
 class _Agent:
@@ -35,15 +33,14 @@ class _Agent:
         return self.objects[key]
 
     def serve(self, request_text):
-        from IPython.display import publish_display_data
-
+        """One request in, one encoded reply out; the student's errors become part of the reply."""
         try:
             request = self.extract.decode(request_text, self._resolve)
             value = self._perform(request)
             reply = self.extract.encode({"ok": True, "value": value}, self._handle)
         except BaseException as error:  # noqa: BLE001 - everything becomes a message to the grader
             reply = self.extract.encode({"ok": False, "error": _describe(error)})
-        publish_display_data({MIME: reply})
+        return reply
 
     def _perform(self, request):
         op = request["op"]
@@ -74,12 +71,22 @@ def _describe(error):
     return {"type": type(error).__name__, "message": str(error)[:2000], "location": location}
 
 
-def install(namespace, extract_source):
-    """Build the agent in the kernel; called once, by source sent from the grader."""
+def install(namespace, extract_source, comm_target):
+    """Build the agent in the kernel and answer the grader's comm; called once, by source."""
     import types
+
+    from comm import get_comm_manager
 
     extract = types.ModuleType("_grade_extract")
     exec(compile(extract_source, "<grade-extract>", "exec"), extract.__dict__)
     agent = _Agent(namespace, extract)
-    sys.modules["_grade_agent"] = types.SimpleNamespace(serve=agent.serve)
+
+    def on_open(comm, open_msg):
+        def on_request(msg):
+            request = msg.get("content", {}).get("data", {}).get("request")
+            comm.send({"reply": agent.serve(request if isinstance(request, str) else "")})
+
+        comm.on_msg(on_request)
+
+    get_comm_manager().register_target(comm_target, on_open)
     return agent

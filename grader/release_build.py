@@ -42,7 +42,7 @@ TORCH_VERSION = "2.13.0"
 @dataclass(frozen=True)
 class ReleaseOptions:
     out: Path
-    grade_requirement: str = f"grade=={__version__}"  # or e.g. "grade @ git+https://...@v0.1.0"
+    grade_requirement: str = f"grade=={__version__}"  # or e.g. "grade @ git+https://...@v0.2.0"
     release_repository: str = ""  # owner/name of the release repo; CI then checks its tests out
     release_ref: str = ""  # the tag or commit of that repo
     python_version: str = f"{sys.version_info.major}.{sys.version_info.minor}"

@@ -40,7 +40,7 @@ def release_command(out: Path, course_dir: Path, grade_requirement: str | None, 
         if not grade_requirement:
             console.print(f"[yellow]note:[/] students install grade with `{options.grade_requirement}`; publish that "
                           "version (the name `grade` on PyPI is another project) or pass --grade-requirement, "
-                          "e.g. 'grade @ git+https://github.com/ORG/grade@v0.1.0'")
+                          "e.g. 'grade @ git+https://github.com/ORG/grade@v0.2.0'")
         console.print(f"release written to {result.root} ({len(result.files)} files); "
                       f"public tests sha256 {result.public_tests_sha256}")
 

@@ -103,6 +103,11 @@ def test_each_bad_input_is_that_students_result(course: Path, tmp_path: Path) ->
         "printer/toy.ipynb": notebook(GOOD, "while True:\n    print('x' * 100000)"),
         "looper/toy.ipynb": notebook(GOOD, "while True:\n    pass"),
         "html_output/toy.ipynb": notebook(GOOD, "print('<script>alert(1)</script><img src=x onerror=alert(1)>')"),
+        # the notebook runs fine; the trouble starts when a test calls into it through the bridge
+        "loops_when_called/toy.ipynb": notebook("def double(x):\n    while x.numel() == 4:\n        pass\n"
+                                                "    return 2 * x"),
+        "exits_when_called/toy.ipynb": notebook("import os\ndef double(x):\n    os._exit(4)"),
+        "breaks_the_bridge/toy.ipynb": notebook(GOOD, "import comm\ncomm.get_comm_manager = None"),
     }
     for name, text in files.items():
         (subs / name).parent.mkdir(parents=True, exist_ok=True)
@@ -148,6 +153,19 @@ def test_each_bad_input_is_that_students_result(course: Path, tmp_path: Path) ->
     # the fork bomb hits the process limit; it is graded or stopped, never the honest student's problem
     assert status("forkbomb") in ("graded", "error", "timeout")
     assert grades["html_output"].score == 3 and "<script>" in grades["html_output"].execution.output_excerpt
+
+    def messages(student: str) -> str:
+        return " | ".join(t.message for t in grades[student].tests)
+
+    # a call that never returns is interrupted after call_timeout_s and the same kernel serves the
+    # next test: only the looping input (4 elements, the hidden test's) costs points
+    assert grades["loops_when_called"].score == 1, messages("loops_when_called")
+    assert "did not return within 5 s" in messages("loops_when_called")
+    assert grades["exits_when_called"].score == 0
+    assert "kernel died while running double(...)" in messages("exits_when_called")
+    # sabotaging the bridge only takes away the saboteur's own answers
+    assert grades["breaks_the_bridge"].score == 0
+    assert "could not reach the notebook's code" in messages("breaks_the_bridge")
 
     probe = grades["prober"]
     excerpt = probe.execution.output_excerpt
