@@ -147,9 +147,15 @@ def _find(folder: StudentFolder, assignment: Assignment, course: Course) -> Subm
             kind = SubmissionKind.MODEL if model_dir in stems else None
         else:
             kind = _kind_from_names(stems, name, notebook)
+        problem = ""
+        if kind is None and assignment.rubric.kind != "model":
+            expected = {a.notebook for a in course.assignments.values()}
+            match = match_renamed(zip_strays(folder.path, expected), assignment, course)
+            if match is not None:
+                kind, problem = SubmissionKind.NOTEBOOK, match[1]
         if kind is None:
             return Submission(folder.student, name, SubmissionKind.NOTEBOOK, folder.path, "", "")
-        return Submission(folder.student, name, kind, folder.path, _hash_file(folder.path))
+        return Submission(folder.student, name, kind, folder.path, _hash_file(folder.path), problem)
     if assignment.rubric.kind == "model":
         model = folder.path / model_dir
         if model.is_dir():
@@ -164,28 +170,64 @@ def _find(folder: StudentFolder, assignment: Assignment, course: Course) -> Subm
     return _find_renamed(folder, assignment, course)
 
 
+@dataclass(frozen=True)
+class StrayNotebook:
+    """A notebook in a submission under a name no assignment expects."""
+
+    name: str  # its path inside the folder or zip, for messages
+    claims: str | None  # the assignment its metadata names, if any
+
+
 def _find_renamed(folder: StudentFolder, assignment: Assignment, course: Course) -> Submission:
-    """A notebook under another file name: claimed by the assignment its metadata names
-    (`metadata.grade.assignment`, which the released notebooks carry), or, failing that,
-    rejected when its name is close to the expected one, so the student learns the right name."""
     expected = {a.notebook for a in course.assignments.values()}
-    strays = [p for p in sorted(folder.path.glob("*.ipynb")) if p.name not in expected and p.is_file()
-              and not p.is_symlink()]
-    for path in strays:
-        if notebook_assignment(path) == assignment.name:
-            return Submission(folder.student, assignment.name, SubmissionKind.NOTEBOOK, path, _hash_file(path))
-    claimed = {p for p in strays if notebook_assignment(p) in course.assignments}
-    for path in strays:
-        if path in claimed:
-            continue
-        close = difflib.get_close_matches(path.stem, [Path(n).stem for n in expected], n=1, cutoff=0.6)
+    paths = {p.name: p for p in sorted(folder.path.glob("*.ipynb"))
+             if p.name not in expected and p.is_file() and not p.is_symlink()}
+    strays = [StrayNotebook(name, notebook_assignment(path)) for name, path in paths.items()]
+    match = match_renamed(strays, assignment, course)
+    if match is None:
+        return Submission(folder.student, assignment.name, SubmissionKind.NOTEBOOK, folder.path, "", "")
+    stray, problem = match
+    path = paths[stray.name]
+    return Submission(folder.student, assignment.name, SubmissionKind.NOTEBOOK, path, _hash_file(path), problem)
+
+
+def match_renamed(strays: list[StrayNotebook], assignment: Assignment,
+                  course: Course) -> tuple[StrayNotebook, str] | None:
+    """The stray notebook that is this assignment's, and the problem to report ("" if none).
+
+    It is claimed by the assignment its metadata names (`metadata.grade.assignment`, which
+    the released notebooks carry), or, failing that, rejected when its name is close to the
+    expected one, so the student learns the right name.
+    """
+    for stray in strays:
+        if stray.claims == assignment.name:
+            return stray, ""
+    stems = [Path(a.notebook).stem for a in course.assignments.values()]
+    for stray in strays:
+        if stray.claims in course.assignments:
+            continue  # another assignment's notebook
+        close = difflib.get_close_matches(PurePosixPath(stray.name).stem, stems, n=1, cutoff=0.6)
         if close and close[0] == Path(assignment.notebook).stem:
-            return Submission(
-                folder.student, assignment.name, SubmissionKind.NOTEBOOK, path, _hash_file(path),
-                f"found {path.name}, but this assignment must be handed in as {assignment.notebook}; "
-                "rename it (or keep the notebook metadata of the released notebook)",
-            )
-    return Submission(folder.student, assignment.name, SubmissionKind.NOTEBOOK, folder.path, "", "")
+            return stray, (f"found {stray.name}, but this assignment must be handed in as {assignment.notebook}; "
+                           "rename it (or keep the notebook metadata of the released notebook)")
+    return None
+
+
+def zip_strays(path: Path, expected: set[str]) -> list[StrayNotebook]:
+    """The notebooks in a zip (already checked by zip_problem) whose names no assignment expects."""
+    strays = []
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.infolist():
+            name = PurePosixPath(member.filename.replace("\\", "/"))
+            if (member.is_dir() or name.suffix != ".ipynb" or name.name in expected or name.name.startswith("._")
+                    or "__MACOSX" in name.parts):
+                continue
+            claims = None
+            if member.file_size <= MAX_FILE_BYTES:
+                with archive.open(member) as handle:
+                    claims = metadata_assignment(handle.read())
+            strays.append(StrayNotebook(str(name), claims))
+    return strays
 
 
 def notebook_assignment(path: Path) -> str | None:
@@ -193,9 +235,15 @@ def notebook_assignment(path: Path) -> str | None:
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             return None
-        metadata = json.loads(path.read_bytes()).get("metadata", {})
-        value = metadata.get("grade", {}).get("assignment")
-    except (OSError, ValueError, AttributeError):
+        return metadata_assignment(path.read_bytes())
+    except OSError:
+        return None
+
+
+def metadata_assignment(raw: bytes) -> str | None:
+    try:
+        value = json.loads(raw).get("metadata", {}).get("grade", {}).get("assignment")
+    except (ValueError, AttributeError):
         return None
     return value if isinstance(value, str) else None
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader.discover import extract_zip
+from grader.discover import extract_zip, notebook_assignment
 from grader.errors import SubmissionRejected
 from grader.models import Submission, SubmissionKind
 
@@ -47,6 +47,10 @@ def _locate(root: Path, assignment: str, notebook_name: str, kind: SubmissionKin
     for name in candidates:
         for path in [root / name, *root.rglob(name)]:
             if path.exists() and not path.is_symlink():
+                return path
+    if kind is SubmissionKind.NOTEBOOK:  # renamed: discovery matched it by its metadata
+        for path in sorted(root.rglob("*.ipynb")):
+            if not path.is_symlink() and notebook_assignment(path) == assignment:
                 return path
     raise SubmissionRejected(f"the zip does not contain {candidates[0]}")
 

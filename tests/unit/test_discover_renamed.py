@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -10,6 +11,7 @@ import nbformat
 from grader.course import load_course
 from grader.discover import discover
 from grader.models import SubmissionKind
+from grader.prepare import materialize
 from grader.release import strip_solutions
 from tests.conftest import REPO
 
@@ -56,3 +58,42 @@ def test_the_exact_name_wins_over_metadata(tmp_path: Path) -> None:
     shutil.copytree(REPO / "submissions" / "ada_lovelace", tmp_path / "ada")
     nbformat.write(released(), tmp_path / "ada" / "copy.ipynb")
     assert found(tmp_path)["ada"].source.name == f"{ASSIGNMENT}.ipynb"
+
+
+def zipped(path: Path, members: dict[str, str]) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in members.items():
+            archive.writestr(name, text)
+
+
+def test_a_renamed_notebook_inside_a_zip_is_claimed_by_its_metadata(tmp_path: Path) -> None:
+    zipped(tmp_path / "dee.zip", {"dee/attention final.ipynb": nbformat.writes(released())})
+    submission = found(tmp_path)["dee"]
+    assert submission.kind is SubmissionKind.NOTEBOOK and submission.content_hash and not submission.problem
+
+
+def test_a_close_name_inside_a_zip_is_rejected_with_the_expected_name(tmp_path: Path) -> None:
+    nb = released()
+    del nb.metadata["grade"]
+    zipped(tmp_path / "eve.zip", {"05_attention_mechanisms.ipynb": nbformat.writes(nb)})
+    assert f"must be handed in as {ASSIGNMENT}.ipynb" in found(tmp_path)["eve"].problem
+
+
+def test_a_zip_with_an_unrelated_notebook_leaves_the_assignment_missing(tmp_path: Path) -> None:
+    zipped(tmp_path / "fin.zip", {"scratch.ipynb": nbformat.writes(nbformat.v4.new_notebook()),
+                                  "broken.ipynb": "{not json"})
+    submission = found(tmp_path)["fin"]
+    assert not submission.content_hash and not submission.problem
+
+
+def test_the_renamed_notebook_in_a_zip_is_the_one_prepared(tmp_path: Path) -> None:
+    nb = released()
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell("the renamed copy"))
+    zipped(tmp_path / "gil.zip", {"gil/notes.ipynb": nbformat.writes(nbformat.v4.new_notebook()),
+                                  "gil/mine.ipynb": nbformat.writes(nb)})
+    submission = found(tmp_path)["gil"]
+    work, scratch = tmp_path / "work", tmp_path / "scratch"
+    work.mkdir()
+    scratch.mkdir()
+    prepared = materialize(submission, f"{ASSIGNMENT}.ipynb", work, scratch)
+    assert prepared.cells[0].source == "the renamed copy"

@@ -1,0 +1,33 @@
+"""A renamed notebook, in a folder or inside a zip, is graded as the assignment its metadata names."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader.course import load_course
+from grader.discover import discover
+from grader.pipeline import GradingOptions, grade_class
+from grader.store import Gradebook
+from tests.conftest import REPO, requires_sandbox
+
+pytestmark = [pytest.mark.sandbox, requires_sandbox]
+ASSIGNMENT = "05_attention_mechanism"
+
+
+def test_renamed_reference_notebooks_get_full_marks(tmp_path: Path) -> None:
+    course = load_course(REPO)
+    reference = nbformat.read(REPO / "reference" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    assert reference.metadata["grade"]["assignment"] == ASSIGNMENT
+    subs = tmp_path / "subs"
+    (subs / "folder_student").mkdir(parents=True)
+    nbformat.write(reference, subs / "folder_student" / "my attention.ipynb")
+    with zipfile.ZipFile(subs / "zip_student.zip", "w") as archive:
+        archive.writestr("zip_student/attention (final).ipynb", nbformat.writes(reference))
+    with Gradebook(str(tmp_path / "g.db")) as store:
+        result = grade_class(discover(subs, course, only={ASSIGNMENT}), course, store, GradingOptions(jobs=2))
+    scores = {g.student: (g.status.value, g.score, g.max_score) for g in result.grades}
+    assert scores == {"folder_student": ("graded", 20.0, 20.0), "zip_student": ("graded", 20.0, 20.0)}, scores
