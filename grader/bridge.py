@@ -53,8 +53,8 @@ class Bridge:
     def install(self) -> None:
         """Build the agent in the kernel and open its comm: every later call is one comm message.
 
-        A comm message skips IPython's cell machinery (compile, history, hooks), so a round
-        trip costs about a third of executing a cell.
+        A comm message skips IPython's cell machinery (compile, history, hooks): a round trip
+        costs about 2 ms in the sandbox where executing a cell cost 4-5 ms.
         """
         code = (
             "def __grade_install():\n"
