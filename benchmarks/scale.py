@@ -7,7 +7,8 @@ Reports, every figure measured in this run:
   spare kernels (its default when CPUs are left idle) and without;
 - seconds per notebook, `grade --jobs 1` against plain `python` running the same code
   (the notebook's code cells as one script; target <= 1.3x); `grade` also runs the hidden
-  tests through the bridge, in the sandbox, and writes the database;
+  tests through the bridge, in the sandbox, and writes the database; and `grade --jobs 2`
+  against plain `python` running two scripts at a time (equal parallelism);
 - a re-run of the class of 40 with nothing changed, the whole `grade` command (target < 5 s);
 - the class of 20 through `--cluster local:2`.
 Also prints the machine's load (`uptime`): on a shared machine the figures are noisy.
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,16 +50,25 @@ def build_class(root: Path, size: int) -> Path:
     return root
 
 
-def plain_python(folder: Path, scratch: Path) -> float:
-    """Seconds per notebook: each notebook's code cells run as one script by `python`."""
+def plain_python(folder: Path, scratch: Path, parallel: int = 1) -> float:
+    """Wall seconds per notebook: each notebook's code cells run as one script by `python`,
+    `parallel` at a time, each with CPUs / parallel threads (as `grade --jobs` gives a sandbox)."""
     notebooks = sorted(folder.glob(f"*/{ASSIGNMENT}.ipynb"))
-    started = time.monotonic()
+    scripts = []
     for index, path in enumerate(notebooks):
         nb = load_notebook(path, ASSIGNMENT)
-        script = scratch / f"nb{index}.py"
+        script = scratch / f"nb{parallel}_{index}.py"
         script.write_text("\n\n".join(c.source for c in nb.cells if c.cell_type == "code"))
-        env = {**os.environ, "OMP_NUM_THREADS": str(cpu_count()), "HF_HUB_OFFLINE": "1"}
+        scripts.append(script)
+    threads = str(max(1, cpu_count() // parallel))
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "HF_HUB_OFFLINE": "1"}
+
+    def run(script: Path) -> None:
         subprocess.run([sys.executable, str(script)], cwd=scratch, capture_output=True, timeout=120, env=env)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(parallel) as pool:
+        list(pool.map(run, scripts))
     return (time.monotonic() - started) / len(notebooks)
 
 
@@ -88,6 +99,7 @@ def main() -> None:
         class40 = build_class(work / "class40", 40)
 
         plain = plain_python(class20, work)
+        plain2 = plain_python(class20, work, parallel=2)
         one, r1, st1 = timed_grade(class20, work / "j1.db", jobs=1)
         cold, r0, _ = timed_grade(class20, work / "j1cold.db", jobs=1, spare_kernels=False)
         two, r2, st2 = timed_grade(class20, work / "j2.db", jobs=2)
@@ -99,6 +111,8 @@ def main() -> None:
               f"   (target >= 1.7x)")
         print(f"  --jobs 1 without spare kernels {cold:6.1f} s  {cold / 20:6.2f} s/notebook  "
               f"{cold / 20 / plain:5.2f}x plain python; --jobs 2 speedup over it {cold / two:4.2f}x")
+        print(f"  plain python, 2 at a time {plain2:6.2f} s/notebook; grade --jobs 2 (the default on 2 CPUs) "
+              f"{two / 20 / plain2:5.2f}x that, at equal parallelism")
         print(f"  stages, --jobs 1 no spares (s, summed): {stage_line(r0.stages)}")
         print(f"  stages, --jobs 1 (s, summed): {stage_line(r1.stages)}")
         print(f"  stages, --jobs 2 (s, summed): {stage_line(r2.stages)}")
