@@ -53,7 +53,7 @@ def main() -> int:
     rows: dict[str, dict[str, float]] = {}
 
     started = time.perf_counter()
-    pipe = pipeline("text-classification", model=str(args.model), device=device)
+    pipe = pipeline("text-classification", model=str(args.model), device=device, dtype=dtype)  # same dtype as ours
     load = time.perf_counter() - started
     started = time.perf_counter()
     loop = [pipe(text, truncation=True, max_length=128)[0]["label"] for text in texts]
@@ -85,10 +85,11 @@ def main() -> int:
                     shutil.copyfile(args.model / name, Path(tmp) / name)
                 limits = Limits(torch_threads=args.threads)
                 started = time.perf_counter()
-                run_inference(Path(tmp), tuple(texts), InferenceSettings(threads=args.threads, device=args.device,
-                                                                         timeout_s=1800),
-                              sandbox=Sandbox(900, limits), limits=limits)
+                done = run_inference(Path(tmp), tuple(texts), InferenceSettings(threads=args.threads, device=args.device,
+                                                                                timeout_s=1800),
+                                     sandbox=Sandbox(900, limits), limits=limits)
                 rows["grade, sandboxed end to end"] = {"load_s": 0.0, "seconds": time.perf_counter() - started}
+                print(f"sandboxed scorer ran on {done.facts.get('device')} ({done.facts.get('dtype')})")
 
     base = len(texts) / rows["pipeline loop"]["seconds"]
     print(f"\n{'':32} {'reviews/s':>10} {'vs loop':>8} {'seconds':>8} {'load s':>7}")

@@ -49,7 +49,8 @@ class Limits:
     submission_timeout_s: float = 300.0
     call_timeout_s: float = 30.0
     memory_bytes: int = 4 * GiB  # cgroup memory cap (resident)
-    address_space_bytes: int = 16 * GiB  # RLIMIT_AS: generous, torch reserves far more than it touches
+    address_space_bytes: int | None = 16 * GiB  # RLIMIT_AS: generous, torch reserves far more than it touches;
+    # None only where a GPU is bound (CUDA reserves more address space than any sensible cap)
     max_processes: int = 256  # RLIMIT_NPROC counts threads too
     max_file_bytes: int = 256 * MiB
     max_output_bytes: int = 16 * MiB  # beyond this the kernel is stopped
@@ -202,7 +203,7 @@ class Sandbox:
         ]
         prlimit = [
             "prlimit",
-            f"--as={limits.address_space_bytes}",
+            *([f"--as={limits.address_space_bytes}"] if limits.address_space_bytes else []),
             f"--nproc={limits.max_processes}",
             f"--fsize={limits.max_file_bytes}",
             f"--cpu={limits.cpu_seconds}",

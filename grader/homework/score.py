@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -83,11 +83,14 @@ def run_inference(model_files: Path, texts: tuple[str, ...], run: InferenceSetti
         _read_only(inputs)
         out = paths.workdir / "out"
         if sandbox is not None:
+            gpu = uses_gpu(run)
+            if gpu:  # CUDA reserves address space far beyond any RLIMIT_AS; the cgroup still caps memory
+                sandbox = Sandbox(sandbox.slot, replace(sandbox.limits, address_space_bytes=None))
             sandbox.prepare(paths)
             root = SANDBOX_ROOT
             argv = _argv(root, paths.workdir / "out", run)
-            env = sandbox.environment(paths.workdir) | _quiet_env(run.threads)
-            command = with_extra_binds(sandbox.wrap(argv, paths, env), inputs, root)
+            env = sandbox.environment(paths.workdir) | _quiet_env(run.threads) | (_gpu_env() if gpu else {})
+            command = with_extra_binds(sandbox.wrap(argv, paths, env), inputs, root, gpu=gpu)
             env_outer = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         else:
             command = _argv(inputs, out, run)
@@ -128,14 +131,34 @@ def _quiet_env(threads: int) -> dict[str, str]:
             "HF_HUB_OFFLINE": "1"}
 
 
-def with_extra_binds(command: list[str], inputs: Path, root: Path) -> list[str]:
+def uses_gpu(run: InferenceSettings) -> bool:
+    """True when the scorer will be offered this host's NVIDIA GPUs (device nodes /dev/nvidia0...)."""
+    return run.device != "cpu" and any(node.name[len("nvidia"):].isdigit() for node in Path("/dev").glob("nvidia*"))
+
+
+def _gpu_env() -> dict[str, str]:
+    """What CUDA needs from the host's environment: where the driver library is, which GPUs are ours
+    (a Dask GPU worker or a scheduler may narrow CUDA_VISIBLE_DEVICES)."""
+    return {key: os.environ[key] for key in ("LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES") if os.environ.get(key)}
+
+
+def _library_dirs() -> list[str]:
+    """LD_LIBRARY_PATH folders outside /usr (e.g. a driver mounted at /opt/...), bound read-only."""
+    dirs = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d and os.path.isdir(d)]
+    return [d for d in dict.fromkeys(os.path.realpath(d) for d in dirs) if not d.startswith("/usr/")]
+
+
+def with_extra_binds(command: list[str], inputs: Path, root: Path, *, gpu: bool = False) -> list[str]:
     """Add to a Sandbox.wrap command: the inputs read-only at `root`, the corpus masked, GPUs bound."""
     extra = ["--perms", "0755", "--dir", str(root), "--ro-bind", str(inputs), str(root)]
     corpus = _corpus_dir()
     if corpus is not None:
         extra += ["--tmpfs", str(corpus)]  # the built-in held-out labels are derived from this folder
-    for device in sorted(Path("/dev").glob("nvidia*")):
-        extra += ["--dev-bind", str(device), str(device)]
+    if gpu:
+        for device in sorted(Path("/dev").glob("nvidia*")):
+            extra += ["--dev-bind", str(device), str(device)]
+        for folder in _library_dirs():
+            extra += ["--ro-bind", folder, folder]
     at = command.index("--chdir")  # the wrapper's own options end here; the command line follows
     return command[:at] + extra + command[at:]
 

