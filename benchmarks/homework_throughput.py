@@ -88,8 +88,12 @@ def main() -> int:
                 done = run_inference(Path(tmp), tuple(texts), InferenceSettings(threads=args.threads, device=args.device,
                                                                                 timeout_s=1800),
                                      sandbox=Sandbox(900, limits), limits=limits)
-                rows["grade, sandboxed end to end"] = {"load_s": 0.0, "seconds": time.perf_counter() - started}
-                print(f"sandboxed scorer ran on {done.facts.get('device')} ({done.facts.get('dtype')})")
+                total = time.perf_counter() - started
+                rows["grade, sandboxed end to end"] = {"load_s": 0.0, "seconds": total}
+                load, infer = float(done.facts.get("load_s", 0)), float(done.facts.get("infer_s", 0))
+                print(f"sandboxed scorer ran on {done.facts.get('device')} ({done.facts.get('dtype')}): "
+                      f"sandbox start and imports {total - load - infer:.2f} s, model load {load:.2f} s, "
+                      f"inference {infer:.2f} s")
 
     base = len(texts) / rows["pipeline loop"]["seconds"]
     print(f"\n{'':32} {'reviews/s':>10} {'vs loop':>8} {'seconds':>8} {'load s':>7}")

@@ -132,14 +132,17 @@ def _quiet_env(threads: int) -> dict[str, str]:
 
 
 def uses_gpu(run: InferenceSettings) -> bool:
-    """True when the scorer will be offered this host's NVIDIA GPUs (device nodes /dev/nvidia0...)."""
-    return run.device != "cpu" and any(node.name[len("nvidia"):].isdigit() for node in Path("/dev").glob("nvidia*"))
+    """True when the scorer will be offered this host's NVIDIA GPUs (device nodes /dev/nvidia0...),
+    unless this process was given none (CUDA_VISIBLE_DEVICES empty or -1, e.g. a CPU-only Dask worker)."""
+    if run.device == "cpu" or os.environ.get("CUDA_VISIBLE_DEVICES", "0").strip() in ("", "-1"):
+        return False
+    return any(node.name[len("nvidia"):].isdigit() for node in Path("/dev").glob("nvidia*"))
 
 
 def _gpu_env() -> dict[str, str]:
     """What CUDA needs from the host's environment: where the driver library is, which GPUs are ours
     (a Dask GPU worker or a scheduler may narrow CUDA_VISIBLE_DEVICES)."""
-    return {key: os.environ[key] for key in ("LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES") if os.environ.get(key)}
+    return {key: os.environ[key] for key in ("LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES") if key in os.environ}
 
 
 def _library_dirs() -> list[str]:

@@ -82,3 +82,5 @@ def test_gpu_scoring_lifts_only_the_address_space_cap_and_binds_the_driver_libra
     without = with_extra_binds(command, tmp_path, Path("/homework"))
     assert str(driver) not in without and "--dev-bind" not in without
     assert not uses_gpu(InferenceSettings(device="cpu"))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # a worker given no GPU: none is bound even if the host has one
+    assert not uses_gpu(InferenceSettings(device="auto"))
