@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import logging
 import os
 import re
 import shutil
@@ -75,6 +76,38 @@ def _ro_python_paths() -> list[Path]:
     return sorted(paths)
 
 
+def unified_cgroups() -> bool:
+    """cgroup v2: one hierarchy, the controllers enabled per subtree."""
+    return (CGROUP_ROOT / "cgroup.controllers").exists()
+
+
+def _unified_parent() -> Path:
+    """/sys/fs/cgroup/grade with the memory and pids controllers handed down to its children.
+    Raises OSError where they cannot be (e.g. a container whose cgroup is not delegated)."""
+    parent = CGROUP_ROOT / "grade"
+    parent.mkdir(exist_ok=True)
+    for level in (CGROUP_ROOT, parent):
+        enabled = (level / "cgroup.subtree_control").read_text().split()
+        missing = [c for c in ("memory", "pids") if c not in enabled]
+        if missing:
+            (level / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in missing))
+    return parent
+
+
+def _make_group(group: Path, settings: dict[str, int]) -> Path:
+    """Create one cgroup and write its limits (a knob this kernel lacks, e.g. swap, is skipped);
+    a group whose limits could not be set is removed again, never left half made."""
+    group.mkdir(parents=True, exist_ok=True)
+    try:
+        for key, value in settings.items():
+            if (group / key).exists() or key != "memory.swap.max":
+                (group / key).write_text(str(value))
+    except OSError:
+        group.rmdir()
+        raise
+    return group
+
+
 class Sandbox:
     """Builds the command line that starts a process inside the sandbox for one slot."""
 
@@ -105,33 +138,45 @@ class Sandbox:
                 os.chown(os.path.join(dirpath, name), self.uid, self.uid, follow_symlinks=False)
 
     def _make_cgroups(self) -> list[Path]:
+        """A fresh group per submission: memory charged by the previous one (page cache, a
+        kernel still being reaped) must not count against the next. cgroup v2 (the default
+        of current distributions) or v1; where neither is writable, prlimit still caps
+        address space and processes."""
+        name = f"slot{self.slot}-{os.getpid()}-{self._serial}"
+        if unified_cgroups():
+            settings = {"memory.max": self.limits.memory_bytes, "memory.swap.max": 0,
+                        "pids.max": self.limits.max_processes}
+            try:
+                return [_make_group(_unified_parent() / name, settings)]
+            except OSError:
+                return []
         made = []
         for controller, settings in (
-            ("memory", {"memory.limit_in_bytes": self.limits.memory_bytes, "memory.memsw.limit_in_bytes": None}),
+            ("memory", {"memory.limit_in_bytes": self.limits.memory_bytes}),
             ("pids", {"pids.max": self.limits.max_processes}),
         ):
-            # A fresh group per submission: memory charged by the previous one (page cache,
-            # a kernel still being reaped) must not count against the next.
-            group = CGROUP_ROOT / controller / "grade" / f"slot{self.slot}-{os.getpid()}-{self._serial}"
             try:
-                group.mkdir(parents=True, exist_ok=True)
-                for key, value in settings.items():
-                    if value is not None:
-                        (group / key).write_text(str(value))
-                made.append(group)
+                made.append(_make_group(CGROUP_ROOT / controller / "grade" / name, settings))
             except OSError:
-                continue  # no writable cgroup here: prlimit still caps address space and processes
+                continue
         return made
+
+    @property
+    def memory_capped(self) -> bool:
+        """Whether prepare() made a memory cgroup (else only RLIMIT_AS bounds memory)."""
+        return any((g / "memory.max").exists() or (g / "memory.limit_in_bytes").exists() for g in self._cgroups)
 
     def memory_limit_hit(self) -> bool:
         """True when the cgroup memory cap was reached (the kernel was OOM-killed)."""
         for group in self._cgroups:
-            failcnt = group / "memory.failcnt"
-            if failcnt.exists():
-                try:
-                    return int(failcnt.read_text().strip() or 0) > 0
-                except (OSError, ValueError):
-                    return False
+            try:
+                if (group / "memory.events").exists():  # v2: "oom_kill N" counts the kills
+                    events = dict(line.split() for line in (group / "memory.events").read_text().splitlines())
+                    return int(events.get("oom_kill", 0)) > 0
+                if (group / "memory.failcnt").exists():  # v1
+                    return int((group / "memory.failcnt").read_text().strip() or 0) > 0
+            except (OSError, ValueError):
+                return False
         return False
 
     def cleanup(self) -> None:
@@ -282,8 +327,8 @@ def remove_stale_cgroups() -> int:
     grader on this machine) are left alone. Returns how many groups were removed.
     """
     removed = 0
-    for controller in ("memory", "pids"):
-        parent = CGROUP_ROOT / controller / "grade"
+    parents = [CGROUP_ROOT / "grade"] if unified_cgroups() else [CGROUP_ROOT / c / "grade" for c in ("memory", "pids")]
+    for parent in parents:
         try:
             groups = [g for g in parent.iterdir() if g.is_dir()]
         except OSError:
@@ -355,6 +400,11 @@ def probe(limits: Limits | None = None) -> None:
         paths.workdir.mkdir()
         paths.runtime.mkdir()
         sandbox.prepare(paths)
+        if not sandbox.memory_capped:
+            logging.getLogger("grade").warning(
+                "no memory cgroup could be created under %s (neither cgroup v1 nor a v2 hierarchy with the memory "
+                "controller is writable here): each sandbox's memory is bounded only by its %d GiB address-space "
+                "limit", CGROUP_ROOT, (sandbox.limits.address_space_bytes or 0) // GiB)
         command = sandbox.wrap([sys.executable, "-c", "print('ok')"], paths, sandbox.environment(paths.workdir))
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=60)
