@@ -10,7 +10,7 @@ Student code runs only in a process started through `Sandbox.wrap(...)`:
   (bwrap run as root keeps them otherwise), no_new_privs.
 - prlimit: address space, processes (per uid, hence the distinct uids), file size,
   CPU time as a backstop; wall-clock limits come from the grader process.
-- cgroup v1 memory and pids controllers when they are writable (the better caps).
+- a fresh memory and pids cgroup per submission, v2 or v1, where writable (grader/cgroups.py).
 """
 
 from __future__ import annotations
@@ -19,25 +19,22 @@ import ctypes
 import fcntl
 import logging
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader import cgroups
 from grader.errors import SandboxUnavailable
 
 SANDBOX_UID_BASE = 61000
 MAX_SLOTS = 512
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 # Fixed, not $TMPDIR: every grader on the machine must see the same locks.
 SLOT_LOCKS = Path("/tmp/grade-slots" if os.geteuid() == 0 else f"/tmp/grade-slots-{os.geteuid()}")
-_CGROUP_NAME = re.compile(r"slot\d+-(\d+)(?:-[0-9a-f]+)?")
 GiB = 1024**3
 MiB = 1024**2
 
@@ -76,38 +73,6 @@ def _ro_python_paths() -> list[Path]:
     return sorted(paths)
 
 
-def unified_cgroups() -> bool:
-    """cgroup v2: one hierarchy, the controllers enabled per subtree."""
-    return (CGROUP_ROOT / "cgroup.controllers").exists()
-
-
-def _unified_parent() -> Path:
-    """/sys/fs/cgroup/grade with the memory and pids controllers handed down to its children.
-    Raises OSError where they cannot be (e.g. a container whose cgroup is not delegated)."""
-    parent = CGROUP_ROOT / "grade"
-    parent.mkdir(exist_ok=True)
-    for level in (CGROUP_ROOT, parent):
-        enabled = (level / "cgroup.subtree_control").read_text().split()
-        missing = [c for c in ("memory", "pids") if c not in enabled]
-        if missing:
-            (level / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in missing))
-    return parent
-
-
-def _make_group(group: Path, settings: dict[str, int]) -> Path:
-    """Create one cgroup and write its limits (a knob this kernel lacks, e.g. swap, is skipped);
-    a group whose limits could not be set is removed again, never left half made."""
-    group.mkdir(parents=True, exist_ok=True)
-    try:
-        for key, value in settings.items():
-            if (group / key).exists() or key != "memory.swap.max":
-                (group / key).write_text(str(value))
-    except OSError:
-        group.rmdir()
-        raise
-    return group
-
-
 class Sandbox:
     """Builds the command line that starts a process inside the sandbox for one slot."""
 
@@ -127,7 +92,8 @@ class Sandbox:
             f"root:x:0:0:root:/root:/usr/sbin/nologin\nstudent:x:{self.uid}:{self.uid}:student:/tmp:/usr/sbin/nologin\n"
         )
         (paths.runtime.parent / "group").write_text(f"root:x:0:\nstudent:x:{self.uid}:\n")
-        self._cgroups = self._make_cgroups()
+        self._cgroups = cgroups.make_groups(f"slot{self.slot}-{os.getpid()}-{self._serial}",
+                                            self.limits.memory_bytes, self.limits.max_processes)
 
     def hand_over(self, root: Path) -> None:
         """Make a folder and everything in it the sandbox uid's (files copied in after `prepare`
@@ -137,65 +103,18 @@ class Sandbox:
             for name in dirnames + filenames:
                 os.chown(os.path.join(dirpath, name), self.uid, self.uid, follow_symlinks=False)
 
-    def _make_cgroups(self) -> list[Path]:
-        """A fresh group per submission: memory charged by the previous one (page cache, a
-        kernel still being reaped) must not count against the next. cgroup v2 (the default
-        of current distributions) or v1; where neither is writable, prlimit still caps
-        address space and processes."""
-        name = f"slot{self.slot}-{os.getpid()}-{self._serial}"
-        if unified_cgroups():
-            settings = {"memory.max": self.limits.memory_bytes, "memory.swap.max": 0,
-                        "pids.max": self.limits.max_processes}
-            try:
-                return [_make_group(_unified_parent() / name, settings)]
-            except OSError:
-                return []
-        made = []
-        for controller, settings in (
-            ("memory", {"memory.limit_in_bytes": self.limits.memory_bytes}),
-            ("pids", {"pids.max": self.limits.max_processes}),
-        ):
-            try:
-                made.append(_make_group(CGROUP_ROOT / controller / "grade" / name, settings))
-            except OSError:
-                continue
-        return made
-
     @property
     def memory_capped(self) -> bool:
         """Whether prepare() made a memory cgroup (else only RLIMIT_AS bounds memory)."""
-        return any((g / "memory.max").exists() or (g / "memory.limit_in_bytes").exists() for g in self._cgroups)
+        return cgroups.memory_capped(self._cgroups)
 
     def memory_limit_hit(self) -> bool:
         """True when the cgroup memory cap was reached (the kernel was OOM-killed)."""
-        for group in self._cgroups:
-            try:
-                if (group / "memory.events").exists():  # v2: "oom_kill N" counts the kills
-                    events = dict(line.split() for line in (group / "memory.events").read_text().splitlines())
-                    return int(events.get("oom_kill", 0)) > 0
-                if (group / "memory.failcnt").exists():  # v1
-                    return int((group / "memory.failcnt").read_text().strip() or 0) > 0
-            except (OSError, ValueError):
-                return False
-        return False
+        return cgroups.memory_limit_hit(self._cgroups)
 
     def cleanup(self) -> None:
         for group in self._cgroups:
-            try:
-                procs = (group / "cgroup.procs").read_text().split()
-                for pid in procs:
-                    try:
-                        os.kill(int(pid), 9)
-                    except (ProcessLookupError, ValueError):
-                        pass
-            except OSError:
-                pass
-            for _ in range(50):  # killed processes leave the group only once reaped
-                try:
-                    group.rmdir()
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            cgroups.remove(group)
         self._cgroups = []
 
     # -- the command -------------------------------------------------------------------
@@ -320,41 +239,8 @@ def die_with_parent() -> None:
 
 
 def remove_stale_cgroups() -> int:
-    """Kill what is left in, and remove, the cgroups of grading workers that no longer exist.
-
-    A worker killed with SIGKILL cannot remove its submission's cgroups; its name
-    (`slot<N>-<worker pid>-<serial>`) says whose it was. Groups of live workers (another
-    grader on this machine) are left alone. Returns how many groups were removed.
-    """
-    removed = 0
-    parents = [CGROUP_ROOT / "grade"] if unified_cgroups() else [CGROUP_ROOT / c / "grade" for c in ("memory", "pids")]
-    for parent in parents:
-        try:
-            groups = [g for g in parent.iterdir() if g.is_dir()]
-        except OSError:
-            continue
-        for group in groups:
-            match = _CGROUP_NAME.fullmatch(group.name)
-            if match is None or process_alive(int(match.group(1))):
-                continue
-            try:
-                for pid in (group / "cgroup.procs").read_text().split():
-                    try:
-                        os.kill(int(pid), signal.SIGKILL)
-                    except (ProcessLookupError, ValueError):
-                        pass
-            except OSError:
-                pass
-            for _ in range(40):  # killed processes leave the group only once reaped
-                try:
-                    group.rmdir()
-                    removed += 1
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.05)
-    return removed
+    """Remove the cgroups of grading workers that no longer exist (see grader/cgroups.py)."""
+    return cgroups.remove_stale(process_alive)
 
 
 def process_alive(pid: int) -> bool:
@@ -394,25 +280,41 @@ def probe(limits: Limits | None = None) -> None:
             "bubblewrap is not installed, so student code cannot be isolated: "
             "apt-get install -y bubblewrap (or pass --no-sandbox for your own code only)"
         )
-    sandbox = Sandbox(slot=999, limits=limits or Limits())
+    limits = limits or Limits()
+    run = run_once([sys.executable, "-c", "print('ok')"], limits)
+    if not run.memory_capped:
+        logging.getLogger("grade").warning(
+            "no memory cgroup could be created under %s (neither cgroup v1 nor a v2 hierarchy with the memory "
+            "controller is writable here): each sandbox's memory is bounded only by its %d GiB address-space "
+            "limit", cgroups.CGROUP_ROOT, (limits.address_space_bytes or 0) // GiB)
+    done = run.done
+    if done.returncode != 0 or done.stdout.strip() != "ok":
+        raise SandboxUnavailable(
+            "bubblewrap is installed but could not start a sandbox "
+            f"(exit {done.returncode}: {done.stderr.strip()[:300]}); "
+            "user namespaces may be disabled. Pass --no-sandbox only for trusted code."
+        )
+
+
+@dataclass(frozen=True)
+class OneShot:
+    done: subprocess.CompletedProcess[str]
+    memory_capped: bool  # a memory cgroup was made
+    memory_limit_hit: bool
+
+
+def run_once(argv: list[str], limits: Limits, *, slot: int = 999, timeout_s: float = 60) -> OneShot:
+    """Run one command in a fresh sandbox, then clean up: the host probe above and
+    scripts/check_sandbox_limits.py (which pass their own slots, outside the workers' range)."""
+    sandbox = Sandbox(slot=slot, limits=limits)
     with tempfile.TemporaryDirectory(prefix="grade-probe-") as tmp:
         paths = SandboxPaths(workdir=Path(tmp, "work"), runtime=Path(tmp, "run"))
         paths.workdir.mkdir()
         paths.runtime.mkdir()
         sandbox.prepare(paths)
-        if not sandbox.memory_capped:
-            logging.getLogger("grade").warning(
-                "no memory cgroup could be created under %s (neither cgroup v1 nor a v2 hierarchy with the memory "
-                "controller is writable here): each sandbox's memory is bounded only by its %d GiB address-space "
-                "limit", CGROUP_ROOT, (sandbox.limits.address_space_bytes or 0) // GiB)
-        command = sandbox.wrap([sys.executable, "-c", "print('ok')"], paths, sandbox.environment(paths.workdir))
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+            command = sandbox.wrap(argv, paths, sandbox.environment(paths.workdir))
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+            return OneShot(done, sandbox.memory_capped, sandbox.memory_limit_hit())
         finally:
             sandbox.cleanup()
-        if done.returncode != 0 or done.stdout.strip() != "ok":
-            raise SandboxUnavailable(
-                "bubblewrap is installed but could not start a sandbox "
-                f"(exit {done.returncode}: {done.stderr.strip()[:300]}); "
-                "user namespaces may be disabled. Pass --no-sandbox only for trusted code."
-            )

@@ -1,4 +1,5 @@
-"""The gradebook: SQLAlchemy models and every query. The only module that opens a session.
+"""The gradebook: every query (tables in store_schema.py, engines in store_engine.py).
+The only module that opens a session.
 
 A grading run is recorded with what each result was computed against (the hashes of
 the submission, tests, reference and rubric, and the grader's version), so a grade can
@@ -12,37 +13,21 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    CheckConstraint,
-    DateTime,
-    Engine,
-    Float,
-    ForeignKey,
-    MetaData,
-    String,
-    Text,
-    UniqueConstraint,
-    create_engine,
-    event,
-    Select,
-    func,
-    select,
-)
-from sqlalchemy.engine import URL, Connection
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, selectinload, sessionmaker
+from sqlalchemy.orm import selectinload, sessionmaker
 
 from grader import __version__
 from grader.errors import GradeError
 from grader.models import CellError, Execution, Fingerprint, Grade, Status, TestResult
 from grader.overrides import Override, check_override
+from grader.store_engine import as_utc, engine_for, now, run_process_alive, sqlite_pragma
+from grader.store_schema import OverrideRow, ResultRow, ResultTestRow, RunRow, SubmissionRow
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 RUN_STATUSES = ("running", "finished", "interrupted", "failed")
@@ -51,107 +36,6 @@ RUN_STATUSES = ("running", "finished", "interrupted", "failed")
 # a timeout or a rejection included. A status added later is not reused until listed.
 TRANSIENT: frozenset[Status] = frozenset()
 REUSABLE: frozenset[Status] = frozenset(Status) - TRANSIENT
-
-
-class Base(DeclarativeBase):
-    # Named constraints: Alembic's SQLite batch mode can only drop what has a name.
-    metadata = MetaData(
-        naming_convention={
-            "ix": "ix_%(table_name)s_%(column_0_name)s",
-            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-            "ck": "ck_%(table_name)s_%(constraint_name)s",
-            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-            "pk": "pk_%(table_name)s",
-        }
-    )
-
-
-class RunRow(Base):
-    __tablename__ = "runs"
-    __table_args__ = (CheckConstraint("status IN ('running', 'finished', 'interrupted', 'failed')", name="status"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(16))
-    pid: Mapped[int]
-    host: Mapped[str] = mapped_column(String(255))
-    grader_version: Mapped[str] = mapped_column(String(64))
-    options: Mapped[dict[str, Any]] = mapped_column(JSON)
-
-
-class SubmissionRow(Base):
-    __tablename__ = "submissions"
-    __table_args__ = (UniqueConstraint("student", "assignment", "content_hash"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    student: Mapped[str] = mapped_column(String(255))
-    assignment: Mapped[str] = mapped_column(String(255))
-    content_hash: Mapped[str] = mapped_column(String(128))
-
-
-class ResultRow(Base):
-    """One Grade. The execution_* columns are all NULL when nothing was executed."""
-
-    __tablename__ = "results"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
-    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16))
-    score: Mapped[float] = mapped_column(Float)
-    max_score: Mapped[float] = mapped_column(Float)
-    message: Mapped[str] = mapped_column(Text)
-    tests_hash: Mapped[str] = mapped_column(String(128))
-    reference_hash: Mapped[str] = mapped_column(String(128))
-    rubric_hash: Mapped[str] = mapped_column(String(128))
-    grader_version: Mapped[str] = mapped_column(String(64))
-    execution_status: Mapped[str | None] = mapped_column(String(16))
-    execution_message: Mapped[str | None] = mapped_column(Text)
-    output_excerpt: Mapped[str | None] = mapped_column(Text)
-    cell_errors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
-    sandboxed: Mapped[bool | None]
-    execution_duration_s: Mapped[float | None] = mapped_column(Float)
-    duration_s: Mapped[float] = mapped_column(Float)
-    extra: Mapped[dict[str, Any]] = mapped_column(JSON)
-    reused_from_result_id: Mapped[int | None] = mapped_column(ForeignKey("results.id"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-    submission: Mapped[SubmissionRow] = relationship()
-    tests: Mapped[list[ResultTestRow]] = relationship(
-        order_by="ResultTestRow.id", cascade="all, delete-orphan", passive_deletes=True
-    )
-
-
-class ResultTestRow(Base):
-    __tablename__ = "test_results"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), index=True)
-    test_id: Mapped[str] = mapped_column(String(255))
-    part: Mapped[str] = mapped_column(String(255))
-    outcome: Mapped[str] = mapped_column(String(16))
-    points: Mapped[float] = mapped_column(Float)
-    max_points: Mapped[float] = mapped_column(Float)
-    message: Mapped[str] = mapped_column(Text)
-    duration_s: Mapped[float] = mapped_column(Float)
-
-
-class OverrideRow(Base):
-    """A grade fixed by hand (grader.overrides); results are never edited, so the original stays."""
-
-    __tablename__ = "overrides"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    student: Mapped[str] = mapped_column(String(255))
-    assignment: Mapped[str] = mapped_column(String(255))
-    test_id: Mapped[str | None] = mapped_column(String(255))  # NULL: the whole assignment
-    points: Mapped[float] = mapped_column(Float)
-    original_points: Mapped[float] = mapped_column(Float)
-    reason: Mapped[str] = mapped_column(Text)
-    created_by: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    result_id: Mapped[int | None] = mapped_column(ForeignKey("results.id"), index=True)
 
 
 @dataclass(frozen=True)
@@ -182,7 +66,7 @@ class Gradebook:
     """The grades database. `Gradebook("grades.db")` or `Gradebook("postgresql://...")`."""
 
     def __init__(self, db: str | os.PathLike[str]) -> None:
-        self._engine = _engine_for(str(db))
+        self._engine = engine_for(str(db))
         # Writes on SQLite start with BEGIN IMMEDIATE: a deferred transaction that reads
         # and then writes fails at once with "database is locked" if another writer got
         # in between, whereas IMMEDIATE waits its turn under busy_timeout.
@@ -214,7 +98,7 @@ class Gradebook:
         with self._engine.execution_options(grader_immediate=True).connect() as conn:
             # Batch migrations rebuild SQLite tables; with foreign keys enforced that
             # would cascade. The pragma only takes effect outside a transaction.
-            _sqlite_pragma(conn, "PRAGMA foreign_keys=OFF")
+            sqlite_pragma(conn, "PRAGMA foreign_keys=OFF")
             try:
                 with conn.begin():
                     config.attributes["connection"] = conn
@@ -225,21 +109,21 @@ class Gradebook:
                     "if a newer grader wrote it, upgrade grader to read it"
                 ) from err
             finally:
-                _sqlite_pragma(conn, "PRAGMA foreign_keys=ON")
+                sqlite_pragma(conn, "PRAGMA foreign_keys=ON")
 
     # -- runs ------------------------------------------------------------------------
 
     def start_run(self, options: dict[str, Any]) -> int:
         """Record a new run; earlier runs left `running` by a dead process become `interrupted`."""
-        now = _now()
+        started = now()
         host = socket.gethostname()
         with self._write.begin() as session:
             stale = session.scalars(select(RunRow).where(RunRow.status == "running", RunRow.host == host))
             for old in stale:
-                if not _process_alive(old.pid, _as_utc(old.started_at)):
+                if not run_process_alive(old.pid, as_utc(old.started_at)):
                     old.status = "interrupted"  # finished_at stays empty: when it died is unknown
             run = RunRow(
-                started_at=now,
+                started_at=started,
                 status="running",
                 pid=os.getpid(),
                 host=host,
@@ -258,7 +142,7 @@ class Gradebook:
             if run is None:
                 raise KeyError(f"no run {run_id} in the gradebook")
             run.status = status
-            run.finished_at = _now()
+            run.finished_at = now()
 
     def runs(self) -> list[RunInfo]:
         with self._read() as session:
@@ -266,8 +150,8 @@ class Gradebook:
             return [
                 RunInfo(
                     id=r.id,
-                    started_at=_as_utc(r.started_at),
-                    finished_at=None if r.finished_at is None else _as_utc(r.finished_at),
+                    started_at=as_utc(r.started_at),
+                    finished_at=None if r.finished_at is None else as_utc(r.finished_at),
                     status=r.status,
                     pid=r.pid,
                     host=r.host,
@@ -320,7 +204,7 @@ class Gradebook:
                 duration_s=grade.duration_s,
                 extra=json.loads(json.dumps(grade.extra, default=str)),
                 reused_from_result_id=reused_from,
-                created_at=_now(),
+                created_at=now(),
                 tests=[
                     ResultTestRow(
                         test_id=t.test_id,
@@ -428,7 +312,7 @@ class Gradebook:
         with self._write.begin() as session:
             row = OverrideRow(student=student, assignment=assignment, test_id=test_id or None, points=points,
                               original_points=original, reason=reason.strip(), created_by=created_by,
-                              created_at=_now(), result_id=found[0].result_id)
+                              created_at=now(), result_id=found[0].result_id)
             session.add(row)
             session.flush()
             return _to_override(row)
@@ -442,7 +326,7 @@ class Gradebook:
 def _to_override(row: OverrideRow) -> Override:
     return Override(id=row.id, student=row.student, assignment=row.assignment, test_id=row.test_id,
                     points=row.points, reason=row.reason, created_by=row.created_by,
-                    created_at=_as_utc(row.created_at), result_id=row.result_id,
+                    created_at=as_utc(row.created_at), result_id=row.result_id,
                     original_points=row.original_points)
 
 
@@ -491,91 +375,3 @@ def _to_grade(row: ResultRow) -> Grade:
         duration_s=row.duration_s,
         extra=dict(row.extra),
     )
-
-
-# -- engine and platform details ---------------------------------------------------------
-
-
-def _engine_for(db: str) -> Engine:
-    """An engine for a URL, or for a SQLite file at a path (its folder created)."""
-    if "://" in db:
-        engine = create_engine(_with_driver(db))
-    else:
-        path = Path(db).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(URL.create("sqlite", database=str(path)))
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", _sqlite_begin)
-    return engine
-
-
-def _with_driver(url: str) -> str:
-    """`postgresql://` means psycopg 3 (what we install), not SQLAlchemy's default psycopg2."""
-    if url.startswith(("postgresql://", "postgres://")):
-        return "postgresql+psycopg://" + url.split("://", 1)[1]
-    return url
-
-
-def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
-    # Hand transaction control to SQLAlchemy (see _sqlite_begin); pysqlite's own
-    # implicit BEGIN cannot be made IMMEDIATE and swallows pragmas.
-    dbapi_conn.isolation_level = None
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")  # readers (reports) never block the writer
-    cursor.execute("PRAGMA foreign_keys=ON")  # off by default in SQLite, per connection
-    cursor.execute("PRAGMA busy_timeout=30000")  # wait for another writer instead of failing
-    cursor.close()
-
-
-def _sqlite_begin(conn: Connection) -> None:
-    immediate = conn.get_execution_options().get("grader_immediate", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-def _sqlite_pragma(conn: Connection, pragma: str) -> None:
-    """Run a pragma outside any transaction (where foreign_keys has effect)."""
-    if conn.dialect.name == "sqlite":
-        conn.connection.driver_connection.execute(pragma)  # type: ignore[union-attr]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _as_utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _process_alive(pid: int, since: datetime) -> bool:
-    """Whether the process that started a run at `since` may still be running it.
-
-    A pid can be reused (in a container the grader is often pid 1 every time), so
-    on Linux a live pid whose process started after the run did counts as dead.
-    """
-    if pid <= 0:
-        return False
-    if os.name != "posix":
-        return True  # os.kill(pid, 0) terminates the process on Windows; stay conservative
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, owned by another user
-    started = _process_start(pid)
-    return started is None or started <= since + timedelta(seconds=2)  # btime is whole seconds
-
-
-def _process_start(pid: int) -> datetime | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        boot = next(line for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime"))
-        # Field 22 is the start time in clock ticks after boot; the name (field 2) may hold spaces.
-        ticks = int(stat.rpartition(")")[2].split()[19])
-        return datetime.fromtimestamp(int(boot.split()[1]) + ticks / os.sysconf("SC_CLK_TCK"), UTC)
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from grader.sandbox import CGROUP_ROOT, MiB, Limits, Sandbox, SandboxPaths, unified_cgroups  # noqa: E402
+from grader import cgroups  # noqa: E402
+from grader.sandbox import MiB, Limits, run_once  # noqa: E402
 
 MEMORY_BOMB = "x = []\nwhile True:\n    x.append(bytearray(64 * 2**20)); x[-1][::4096] = b'1' * (len(x[-1]) // 4096)"
 THREAD_BOMB = ("import threading, time\nn = 0\ntry:\n    while True:\n"
@@ -27,22 +27,12 @@ THREAD_BOMB = ("import threading, time\nn = 0\ntry:\n    while True:\n"
 
 def run_sandboxed(code: str, limits: Limits) -> tuple[subprocess.CompletedProcess[str], bool]:
     """(the finished process, whether the cgroup memory cap was hit)."""
-    with tempfile.TemporaryDirectory(prefix="grade-limits-") as tmp:
-        paths = SandboxPaths(workdir=Path(tmp, "work"), runtime=Path(tmp, "run"))
-        paths.workdir.mkdir()
-        paths.runtime.mkdir()
-        sandbox = Sandbox(slot=998, limits=limits)
-        sandbox.prepare(paths)
-        try:
-            command = sandbox.wrap([sys.executable, "-I", "-c", code], paths, sandbox.environment(paths.workdir))
-            done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-            return done, sandbox.memory_limit_hit()
-        finally:
-            sandbox.cleanup()
+    run = run_once([sys.executable, "-I", "-c", code], limits, slot=998, timeout_s=120)
+    return run.done, run.memory_limit_hit
 
 
 def main() -> int:
-    print(f"cgroup hierarchy: {'v2 (unified)' if unified_cgroups() else 'v1'} at {CGROUP_ROOT}")
+    print(f"cgroup hierarchy: {'v2 (unified)' if cgroups.unified() else 'v1'} at {cgroups.CGROUP_ROOT}")
     ok = True
     done, capped = run_sandboxed(MEMORY_BOMB, Limits(memory_bytes=512 * MiB, address_space_bytes=2048 * MiB))
     print(f"memory bomb under a 512 MiB cgroup cap: exit {done.returncode}, "
@@ -52,8 +42,7 @@ def main() -> int:
     started = int(done.stdout.strip()) if done.stdout.strip().isdigit() else None
     print(f"thread bomb under a cap of 64 processes: {started} threads started before the refusal")
     ok &= started is not None and started <= 64
-    parents = [CGROUP_ROOT / "grade", CGROUP_ROOT / "memory" / "grade", CGROUP_ROOT / "pids" / "grade"]
-    left = [p for parent in parents if parent.is_dir() for p in parent.iterdir()
+    left = [p for parent in cgroups.grade_parents() if parent.is_dir() for p in parent.iterdir()
             if p.is_dir() and p.name.startswith("slot998-")]
     print(f"groups left behind: {len(left)}")
     ok &= not left

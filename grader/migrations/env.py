@@ -12,7 +12,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import Connection
 
-from grader.store import Base
+from grader.store_schema import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -20,10 +20,11 @@ from pathlib import Path
 import psutil
 import pytest
 
+from grader import cgroups
 from grader.course import load_course
 from grader.discover import discover
 from grader.pipeline import GradingOptions, grade_class
-from grader.sandbox import CGROUP_ROOT, Limits
+from grader.sandbox import Limits
 from grader.store import Gradebook
 from tests.conftest import REPO, requires_sandbox
 
@@ -127,7 +128,7 @@ def test_sigkill_mid_run_then_rerun_keeps_finished_results_once(tmp_path: Path,
 
     # What the killed workers left (their cgroups, their scratch folders) is gone after the rerun.
     for pid in workers:
-        for controller in ("memory", "pids"):
-            assert not list((CGROUP_ROOT / controller / "grade").glob(f"slot*-{pid}-*"))
+        for parent in cgroups.grade_parents():
+            assert not list(parent.glob(f"slot*-{pid}-*"))
     assert not [p for p in scratch.iterdir() if p.name.startswith("grade-")]
 

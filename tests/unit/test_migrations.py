@@ -16,7 +16,8 @@ from sqlalchemy import create_engine, inspect
 
 from grader import models as m
 from grader.errors import GradeError
-from grader.store import MIGRATIONS, Base, Gradebook
+from grader.store import MIGRATIONS, Gradebook
+from grader.store_schema import Base
 
 TABLES = {"runs", "submissions", "results", "test_results", "overrides"}
 
