@@ -73,7 +73,7 @@ def main() -> int:
     if not args.no_sandbox and os.geteuid() == 0:
         from grader.homework.score import InferenceSettings, run_inference
         from grader.homework.validate import validate_model
-        from grader.sandbox import Limits, Sandbox, bwrap_path
+        from grader.sandbox.bwrap import Limits, Sandbox, bwrap_path
 
         if bwrap_path():
             import shutil

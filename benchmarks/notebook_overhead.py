@@ -17,11 +17,12 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from grader.course import load_course
+from grader.course.load import load_course
 from grader.discover import discover
-from grader.pipeline import GradingOptions, grade_class
+from grader.pipeline.options import GradingOptions
+from grader.pipeline.pool import grade_class
 from grader.prepare import load_notebook
-from grader.store import Gradebook
+from grader.store.gradebook import Gradebook
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "05_attention_mechanism"

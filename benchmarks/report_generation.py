@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from grader import models as m  # noqa: E402
-from grader.report import write_store_reports  # noqa: E402
-from grader.store import Gradebook  # noqa: E402
+from grader.reports.write import write_store_reports  # noqa: E402
+from grader.store.gradebook import Gradebook  # noqa: E402
 
 ASSIGNMENTS = ["01_neural_networks", "02_cnns_basics", "03_rnns_sequences", "04_transformer_architecture",
                "05_attention_mechanism", "06_embeddings_tokenization", "homework"]

@@ -28,13 +28,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from grader.course import load_course  # noqa: E402
+from grader.course.load import load_course  # noqa: E402
 from grader.discover import discover  # noqa: E402
-from grader.pipeline import STAGES, GradingOptions, grade_class  # noqa: E402
+from grader.pipeline.options import GradingOptions  # noqa: E402
+from grader.pipeline.pool import grade_class  # noqa: E402
+from grader.pipeline.stopwatch import STAGES  # noqa: E402
 from grader.prepare import load_notebook  # noqa: E402
-from grader.run import cpu_count, torch_threads  # noqa: E402
-from grader.sandbox import Limits  # noqa: E402
-from grader.store import Gradebook  # noqa: E402
+from grader.pipeline.folder import cpu_count, torch_threads  # noqa: E402
+from grader.sandbox.bwrap import Limits  # noqa: E402
+from grader.store.gradebook import Gradebook  # noqa: E402
 
 ASSIGNMENT = "05_attention_mechanism"
 # Demo students whose notebook 05 grades normally (not ivan_infinite_loop, which burns its timeout).

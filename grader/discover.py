@@ -18,20 +18,13 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from grader.course import Assignment, Course
-from grader.models import Submission, SubmissionKind
+from grader.course.assignments import Assignment, Course
+from grader.models import StudentFolder, Submission, SubmissionKind
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_TOTAL_BYTES = 200 * 1024 * 1024
 MAX_FILES = 2000
 MAX_ZIP_RATIO = 200  # uncompressed / compressed, per member
-
-
-@dataclass(frozen=True)
-class StudentFolder:
-    student: str
-    path: Path  # a folder, or a zip file
-    problem: str = ""
 
 
 def discover(root: Path, course: Course, only: set[str] | None = None) -> list[Submission]:
@@ -136,38 +129,43 @@ def extract_zip(path: Path, dest: Path) -> Path:
 
 
 def _find(folder: StudentFolder, assignment: Assignment, course: Course) -> Submission:
-    name, notebook = assignment.name, assignment.notebook
     if folder.problem:
-        return Submission(folder.student, name, SubmissionKind.NOTEBOOK, folder.path, "", folder.problem)
-    model_dir = str(assignment.rubric.settings.get("model_dir", "model"))
+        return Submission(folder.student, assignment.name, SubmissionKind.NOTEBOOK, folder.path, "", folder.problem)
+    return assignment.kind.find(folder, assignment, course)
+
+
+def find_notebook(folder: StudentFolder, assignment: Assignment, course: Course) -> Submission:
+    """A notebook (or a package of modules) in a folder or zip, under its name or renamed."""
+    name, notebook = assignment.name, assignment.notebook
     if folder.path.suffix == ".zip" and folder.path.is_file():
-        names = _zip_names(folder.path)
-        stems = {PurePosixPath(n).parts[-1] for n in names} | {p for n in names for p in PurePosixPath(n).parts}
-        if assignment.rubric.kind == "model":
-            kind = SubmissionKind.MODEL if model_dir in stems else None
-        else:
-            kind = _kind_from_names(stems, name, notebook)
+        kind = _kind_from_names(zip_stems(folder.path), name, notebook)
         problem = ""
-        if kind is None and assignment.rubric.kind != "model":
+        if kind is None:
             expected = {a.notebook for a in course.assignments.values()}
             match = match_renamed(zip_strays(folder.path, expected), assignment, course)
             if match is not None:
                 kind, problem = SubmissionKind.NOTEBOOK, match[1]
         if kind is None:
-            return Submission(folder.student, name, SubmissionKind.NOTEBOOK, folder.path, "", "")
-        return Submission(folder.student, name, kind, folder.path, _hash_file(folder.path), problem)
-    if assignment.rubric.kind == "model":
-        model = folder.path / model_dir
-        if model.is_dir():
-            return Submission(folder.student, name, SubmissionKind.MODEL, model, _hash_tree(model))
-        return Submission(folder.student, name, SubmissionKind.MODEL, folder.path, "", "")
+            return missing(folder, assignment)
+        return Submission(folder.student, name, kind, folder.path, hash_file(folder.path), problem)
     if (folder.path / notebook).is_file():
         path = folder.path / notebook
-        return Submission(folder.student, name, SubmissionKind.NOTEBOOK, path, _hash_file(path))
+        return Submission(folder.student, name, SubmissionKind.NOTEBOOK, path, hash_file(path))
     for package in (folder.path / f"{name}.py", folder.path / name):
         if package.exists():
-            return Submission(folder.student, name, SubmissionKind.PACKAGE, package, _hash_tree(package))
+            return Submission(folder.student, name, SubmissionKind.PACKAGE, package, hash_tree(package))
     return _find_renamed(folder, assignment, course)
+
+
+def missing(folder: StudentFolder, assignment: Assignment) -> Submission:
+    """Nothing handed in for this assignment (no content hash, no problem)."""
+    return Submission(folder.student, assignment.name, SubmissionKind.NOTEBOOK, folder.path, "", "")
+
+
+def zip_stems(path: Path) -> set[str]:
+    """Every file name and folder name inside a zip (checked by zip_problem first)."""
+    names = _zip_names(path)
+    return {PurePosixPath(n).parts[-1] for n in names} | {p for n in names for p in PurePosixPath(n).parts}
 
 
 @dataclass(frozen=True)
@@ -185,10 +183,10 @@ def _find_renamed(folder: StudentFolder, assignment: Assignment, course: Course)
     strays = [StrayNotebook(name, notebook_assignment(path)) for name, path in paths.items()]
     match = match_renamed(strays, assignment, course)
     if match is None:
-        return Submission(folder.student, assignment.name, SubmissionKind.NOTEBOOK, folder.path, "", "")
+        return missing(folder, assignment)
     stray, problem = match
     path = paths[stray.name]
-    return Submission(folder.student, assignment.name, SubmissionKind.NOTEBOOK, path, _hash_file(path), problem)
+    return Submission(folder.student, assignment.name, SubmissionKind.NOTEBOOK, path, hash_file(path), problem)
 
 
 def match_renamed(strays: list[StrayNotebook], assignment: Assignment,
@@ -265,7 +263,7 @@ def _zip_names(path: Path) -> list[str]:
         return [m.filename.replace("\\", "/").rstrip("/") for m in archive.infolist()]
 
 
-def _hash_file(path: Path) -> str:
+def hash_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 20):
@@ -273,10 +271,10 @@ def _hash_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _hash_tree(path: Path) -> str:
+def hash_tree(path: Path) -> str:
     if path.is_file():
-        return _hash_file(path)
+        return hash_file(path)
     digest = hashlib.sha256()
     for file in sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink()):
-        digest.update(str(file.relative_to(path)).encode() + b"\0" + _hash_file(file).encode())
+        digest.update(str(file.relative_to(path)).encode() + b"\0" + hash_file(file).encode())
     return digest.hexdigest()

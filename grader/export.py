@@ -6,7 +6,7 @@
   CSV grade import maps "SIS Login ID" to the username and each assignment column to a grade item.
 - gradescope: a results.json per submission in Gradescope's autograder format.
 
-Exports receive grades with overrides already applied (grader.overrides.apply_overrides).
+Exports receive grades with overrides already applied (grader.store.overrides.apply_overrides).
 """
 
 from __future__ import annotations

@@ -25,7 +25,16 @@ class Status(StrEnum):
 class SubmissionKind(StrEnum):
     NOTEBOOK = "notebook"
     PACKAGE = "package"  # Python modules instead of a notebook
-    MODEL = "model"  # a saved model folder (the homework): config, safetensors weights, tokenizer
+    MODEL_FOLDER = "model folder"  # a saved model (the homework): config, safetensors weights, tokenizer
+
+
+@dataclass(frozen=True)
+class StudentFolder:
+    """One student's hand-in as discovery finds it: a folder or a zip, named for the student."""
+
+    student: str
+    path: Path  # a folder, or a zip file
+    problem: str = ""  # non-empty when the whole hand-in must be rejected (a symlink out, a zip bomb...)
 
 
 @dataclass(frozen=True)

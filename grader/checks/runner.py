@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from grader.bridge import StudentCodeError
+from grader.kernel.bridge import StudentCodeError
 
 SEED = 0
 

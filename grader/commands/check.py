@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from grader.cli import console, guard, main
+from grader.commands.group import console, guard, main
 
 
 @main.command("check")
@@ -31,8 +31,8 @@ def check_command(notebooks: tuple[Path, ...], ci: bool, results_dir: Path, test
                   tests_sha256: str, no_sandbox: bool, require_sandbox: bool, cell_timeout: float,
                   timeout: float) -> None:
     """Run the public tests on NOTEBOOK(s) (default: every notebook you have started)."""
-    from grader.check import CheckRequest, run_check
-    from grader.sandbox import Limits
+    from grader.students.check import CheckRequest, run_check
+    from grader.sandbox.bwrap import Limits
 
     request = CheckRequest(notebooks=notebooks, start=Path.cwd(), tests_from=tests_from, tests_sha256=tests_sha256,
                            sandbox="off" if no_sandbox else "on" if require_sandbox else "auto",
@@ -50,7 +50,7 @@ def check_command(notebooks: tuple[Path, ...], ci: bool, results_dir: Path, test
 
 
 def _report(outcome, *, ci: bool, results_dir: Path) -> None:  # type: ignore[no-untyped-def]
-    from grader.ci import (NotebookResult, annotations, environment_fingerprint, junit_xml, markdown_summary)
+    from grader.students.ci import (NotebookResult, annotations, environment_fingerprint, junit_xml, markdown_summary)
 
     for note in outcome.notes:
         console.print(f"[yellow]note:[/] {note}")

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import click
 
-from grader.cli import console, guard, main
+from grader.commands.group import console, guard, main
 from grader.errors import GradeError
 
 
 def open_gradebook(db: str):  # type: ignore[no-untyped-def]
     """The gradebook at `db`, refusing to create an empty one where the user made a typo."""
-    from grader.store import Gradebook
+    from grader.store.gradebook import Gradebook
 
     if "://" not in db and not Path(db).exists():
         raise GradeError(f"no database at {db}: run `grade PATH --db {db}` first")
@@ -30,7 +30,7 @@ def open_gradebook(db: str):  # type: ignore[no-untyped-def]
 def export_command(db: str, fmt: str, out: Path | None) -> None:
     """Export the latest grades with every override applied."""
     from grader.export import export_records, write_export, write_gradebook, write_gradescope
-    from grader.overrides import apply_overrides
+    from grader.store.overrides import apply_overrides
 
     def export() -> None:
         with open_gradebook(db) as store:

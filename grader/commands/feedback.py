@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from grader.cli import console, guard, main
+from grader.commands.group import console, guard, main
 
 
 @main.command("feedback")
@@ -17,7 +17,7 @@ from grader.cli import console, guard, main
 def feedback_command(db: str, out: Path, title: str) -> None:
     """Write each student's points and messages, overrides applied, to a page of their own."""
     from grader.commands.export import open_gradebook
-    from grader.report import write_feedback
+    from grader.reports.write import write_feedback
 
     def feedback() -> None:
         with open_gradebook(db) as store:

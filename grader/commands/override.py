@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from grader.cli import console, guard, main
+from grader.commands.group import console, guard, main
 
 
 @main.command("override")
@@ -25,8 +25,8 @@ def override_command(student: str, assignment: str, test: str | None, points: fl
                      by: str | None, db: str, reports_dir: Path) -> None:
     """Record a new score (the computed one is kept); reports show it and exports apply it."""
     from grader.commands.export import open_gradebook
-    from grader.overrides import current_user
-    from grader.report import write_store_reports
+    from grader.store.overrides import current_user
+    from grader.reports.write import write_store_reports
 
     def override() -> None:
         with open_gradebook(db) as store:

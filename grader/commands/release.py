@@ -1,4 +1,4 @@
-"""`grade release`: write the student edition of the course (see grader/release_build.py)."""
+"""`grade release`: write the student edition of the course (see grader/students/release.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from grader.cli import console, guard, main
+from grader.commands.group import console, guard, main
 
 
 @main.command("release")
@@ -24,8 +24,8 @@ from grader.cli import console, guard, main
 def release_command(out: Path, course_dir: Path, grade_requirement: str | None, release_repository: str,
                     release_ref: str) -> None:
     """Write the student edition: stripped notebooks, public tests, points, README, CI workflow."""
-    from grader.course import load_course
-    from grader.release_build import ReleaseOptions, build_release
+    from grader.course.load import load_course
+    from grader.students.release import ReleaseOptions, build_release
 
     def release() -> None:
         options = ReleaseOptions(out=out, release_repository=release_repository, release_ref=release_ref)

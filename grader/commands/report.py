@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from grader.cli import console, guard, main
+from grader.commands.group import console, guard, main
 
 
 @main.command("report")
@@ -17,7 +17,7 @@ from grader.cli import console, guard, main
 def report_command(db: str, reports_dir: Path, title: str) -> None:
     """Class overview, student, test and run pages from the stored grades and overrides."""
     from grader.commands.export import open_gradebook
-    from grader.report import write_store_reports
+    from grader.reports.write import write_store_reports
 
     def report() -> None:
         with open_gradebook(db) as store:

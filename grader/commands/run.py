@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from grader.cli import console, guard, main
+from grader.commands.group import console, guard, main
 from grader.models import Grade
 
 
@@ -35,7 +35,7 @@ from grader.models import Grade
 def run_command(path: Path, db: str, reports_dir: Path, timeout: float, cell_timeout: float, jobs: int | None,
                 cluster: str | None, no_sandbox: bool, force: bool, only: tuple[str, ...], course_dir: Path) -> None:
     """Grade every submission under PATH, store the results, write the reports."""
-    from grader.run import RunRequest, cpu_count, grade_folder
+    from grader.pipeline.folder import RunRequest, cpu_count, grade_folder
 
     request = RunRequest(path=path, db=db, reports_dir=reports_dir, timeout_s=timeout,
                          cell_timeout_s=cell_timeout, jobs=jobs or cpu_count(), sandbox=not no_sandbox, force=force,
@@ -122,7 +122,7 @@ def _print_summary(outcome, request) -> None:  # type: ignore[no-untyped-def]
 
 def stage_summary(stages: dict[str, float], request) -> str:  # type: ignore[no-untyped-def]
     """One line: seconds per stage. Worker stages are summed over the jobs running side by side."""
-    from grader.pipeline import STAGES
+    from grader.pipeline.stopwatch import STAGES
 
     where = f"cluster {request.cluster}" if request.cluster else f"{request.jobs} jobs"
     parts = [f"{stage} {stages[stage]:.1f} s" for stage in STAGES if stage in stages]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from grader.cli import console, guard, main
+from grader.commands.group import console, guard, main
 from grader.errors import GradeError
 
 HOST = "127.0.0.1"

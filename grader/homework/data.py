@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # grader.course imports this module
-    from grader.course import Assignment
+if TYPE_CHECKING:
+    from grader.course.assignments import Assignment
 
 LABELS = ("rotten", "fresh")  # label id 0, 1: negative, positive
 CORPUS_FILE = "rotten_tomatoes_corpus_full.csv.bz2"
@@ -162,6 +162,6 @@ def _read_csv(path: Path, names: tuple[str, ...]) -> tuple[tuple[str, ...], tupl
 def heldout_fingerprint(assignment: Assignment) -> str:
     """What a homework score depends on besides the submission and the rubric: the held-out
     split's hash and the inference script, so changing either re-grades every model."""
-    heldout = load_heldout(assignment.rubric.settings, assignment.root.parent.parent)
+    heldout = load_heldout(assignment.rubric.settings, assignment.course_root)
     script = Path(__file__).with_name("infer.py").read_bytes()
     return hashlib.sha256(heldout.split_hash.encode() + b"\0" + script).hexdigest()

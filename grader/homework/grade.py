@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from grader.course import Assignment
+from grader.course.assignments import Assignment
 from grader.discover import extract_zip, is_missing
 from grader.errors import RubricError
 from grader.homework.data import HeldOut, load_heldout
@@ -23,34 +23,39 @@ from grader.homework.score import (InferenceFailed, InferenceSettings, Inference
                                    run_inference)
 from grader.homework.validate import ModelCheck, ModelRejected, validate_model
 from grader.models import Execution, Grade, Status, Submission, TestResult
-from grader.sandbox import Sandbox
+from grader.pipeline.options import GradingOptions
+from grader.sandbox.bwrap import Sandbox
 
 VALID_TEST = "model_valid"  # the rubric test that pays for a model that loads and runs
+DEFAULT_MODEL_DIR = "model"
 
 
-def grade_model(submission: Submission, assignment: Assignment, options: Any, slot: int = 0) -> Grade:
-    from grader.pipeline import fingerprint  # the pipeline imports this module lazily; no cycle at import
+def model_dir(assignment: Assignment) -> str:
+    """The folder students hand their model in (settings.model_dir)."""
+    return str(assignment.rubric.settings.get("model_dir", DEFAULT_MODEL_DIR))
 
+
+def grade_model(submission: Submission, assignment: Assignment, options: GradingOptions, slot: int = 0) -> Grade:
     started = time.monotonic()
     rubric = assignment.rubric
     settings = rubric.settings
     scoring = _scoring(assignment)
-    model_dir = str(settings.get("model_dir", "model"))
+    folder_name = model_dir(assignment)
     base = Grade(student=submission.student, assignment=submission.assignment, status=Status.GRADED, score=0.0,
-                 max_score=rubric.max_score, message="", fingerprint=fingerprint(submission, assignment))
+                 max_score=rubric.max_score, message="", fingerprint=assignment.fingerprint(submission))
     if is_missing(submission):
         return replace(base, status=Status.MISSING, tests=rubric.not_run("no submission"),
-                       message=f"no {model_dir}/ folder found in your submission")
+                       message=f"no {folder_name}/ folder found in your submission")
     if submission.problem:
         return replace(base, status=Status.REJECTED, message=submission.problem,
                        tests=rubric.not_run("the submission was rejected"))
-    heldout = load_heldout(settings, assignment.root.parent.parent)
+    heldout = load_heldout(settings, assignment.course_root)
     extra: dict[str, Any] = {"split_hash": heldout.split_hash, "n_heldout": len(heldout.texts),
                              "heldout": heldout.source, "majority_accuracy": round(heldout.majority_accuracy, 4)}
     scratch = Path(tempfile.mkdtemp(prefix="grade-model-"))
     try:
         try:
-            folder = _model_folder(submission, model_dir, scratch)
+            folder = _model_folder(submission, folder_name, scratch)
             check = validate_model(folder, settings)
         except ModelRejected as error:
             return _failed(base, assignment, Status.REJECTED, str(error), extra, started, options)
@@ -153,7 +158,7 @@ def _score_tests(assignment: Assignment, scoring: dict[str, dict[str, Any]], met
 
 
 def _failed(base: Grade, assignment: Assignment, status: Status, message: str, extra: dict[str, Any],
-            started: float, options: Any) -> Grade:
+            started: float, options: GradingOptions) -> Grade:
     """A model that was refused or failed to run: its message on every test, 0 points."""
     tests = []
     for part in assignment.rubric.parts:

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from grader.homework.data import HeldOut
-from grader.sandbox import Limits, Sandbox, SandboxPaths
+from grader.sandbox.bwrap import Limits, Sandbox, SandboxPaths
 
 INFER_SCRIPT = Path(__file__).with_name("infer.py")
-METRICS_DIR = Path(__file__).resolve().parent.parent / "metrics"
+METRICS_DIR = Path(__file__).resolve().parent / "metrics"
 SANDBOX_ROOT = Path("/homework")
 MAX_LOGITS_BYTES = 64 * 1024 * 1024
 

@@ -1,5 +1,5 @@
 """The pieces of the HTML reports: typed contexts (contexts.py), one builder per page kind
 (overview, student, tests_page, runs, feedback), the score chart, and text cleaning.
 
-grader/report.py renders and writes them; the templates in grader/templates only lay them out.
+grader/reports/write.py renders and writes them; the templates in grader/reports/templates only lay them out.
 """

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 
 from grader.models import Grade
-from grader.overrides import AppliedOverride
+from grader.store.overrides import AppliedOverride
 from grader.reports.contexts import CellErrorRow, Detail, FeedbackContext, FeedbackSection, FeedbackTestRow
 from grader.reports.student import split_extra
 from grader.reports.text import anchor, clean, outcome_css, points, score, shorten, status_css

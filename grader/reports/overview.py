@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from grader.models import Grade, Status
-from grader.overrides import AppliedOverride
+from grader.store.overrides import AppliedOverride
 from grader.reports.chart import score_chart
 from grader.reports.contexts import (
     AssignmentStatsRow,

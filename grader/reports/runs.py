@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from grader.models import Grade
 from grader.reports.contexts import ChangeRow, Detail, RunLink, RunPageContext, TestChange
 from grader.reports.text import anchor, clean, points, run_page, score, student_page, timestamp
-from grader.store import RunInfo, StoredResult
+from grader.store.gradebook import RunInfo, StoredResult
 
 STYLESHEET = "../static/style.css"
 

@@ -7,7 +7,7 @@ from dataclasses import fields
 from typing import Any
 
 from grader.models import Grade
-from grader.overrides import AppliedOverride
+from grader.store.overrides import AppliedOverride
 from grader.reports.contexts import (
     AssignmentSection,
     CellErrorRow,

@@ -17,9 +17,9 @@ from urllib.parse import urldefrag
 import pytest
 
 from grader import models as m
-from grader.report import page_name, write_store_reports
+from grader.reports.write import page_name, write_store_reports
 from grader.reports.text import page_of_test, run_page
-from grader.store import Gradebook
+from grader.store.gradebook import Gradebook
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [

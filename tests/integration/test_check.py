@@ -15,14 +15,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.check import CheckRequest, run_check
-from grader.course import load_course
+from grader.students.check import CheckRequest, run_check
+from grader.course.load import load_course
 from grader.discover import discover
-from grader.pipeline import GradingOptions, grade_class
-from grader.release import strip_solutions
-from grader.release_build import ReleaseOptions, build_release
-from grader.sandbox import Limits
-from grader.store import Gradebook
+from grader.pipeline.options import GradingOptions
+from grader.pipeline.pool import grade_class
+from grader.students.strip import strip_solutions
+from grader.students.release import ReleaseOptions, build_release
+from grader.sandbox.bwrap import Limits
+from grader.store.gradebook import Gradebook
 from tests.conftest import REPO, requires_sandbox
 
 ASSIGNMENT = "05_attention_mechanism"

@@ -11,12 +11,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from grader.course import load_course
+from grader.course.load import load_course
 from grader.discover import discover
 from grader.models import Grade
-from grader.pipeline import GradingOptions, grade_class
-from grader.sandbox import Limits
-from grader.store import Gradebook
+from grader.pipeline.options import GradingOptions
+from grader.pipeline.pool import grade_class
+from grader.sandbox.bwrap import Limits
+from grader.store.gradebook import Gradebook
 from tests.conftest import REPO, requires_sandbox
 from tests.integration.test_resume import ASSIGNMENT, make_class
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from grader.discover import student_folders
-from grader.run import RunRequest, grade_folder
+from grader.pipeline.folder import RunRequest, grade_folder
 from tests.conftest import REPO, requires_sandbox
 
 pytestmark = [pytest.mark.sandbox, requires_sandbox]

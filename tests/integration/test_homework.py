@@ -17,16 +17,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grader.course import load_course
+from grader.course.load import load_course
 from grader.discover import discover
 from grader.homework.data import corpus_path, split_corpus
 from grader.homework.score import InferenceFailed, InferenceSettings, run_inference
 from grader.models import Grade, Status
-from grader.pipeline import GradingOptions, grade_class
-from grader.sandbox import Limits, Sandbox
-from grader.store import Gradebook
+from grader.pipeline.options import GradingOptions
+from grader.pipeline.pool import grade_class
+from grader.sandbox.bwrap import Limits, Sandbox
+from grader.store.gradebook import Gradebook
 from tests.conftest import REPO, requires_sandbox
-from tests.unit.test_homework_validate import build_tiny_model, edit_json
+from tests.unit.homework.test_validate import build_tiny_model, edit_json
 
 pytestmark = [pytest.mark.sandbox, requires_sandbox]
 CANARY = "CANARY-held-out-labels-7f3a9c"

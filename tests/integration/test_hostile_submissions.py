@@ -16,11 +16,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.course import load_course
+from grader.course.load import load_course
 from grader.discover import discover
-from grader.pipeline import GradingOptions, grade_class
-from grader.sandbox import GiB, Limits
-from grader.store import Gradebook
+from grader.pipeline.options import GradingOptions
+from grader.pipeline.pool import grade_class
+from grader.sandbox.bwrap import GiB, Limits
+from grader.store.gradebook import Gradebook
 from tests.conftest import requires_sandbox
 
 pytestmark = [pytest.mark.sandbox, requires_sandbox]

@@ -19,10 +19,10 @@ import nbformat
 import pytest
 import yaml
 
-from grader.course import load_course
+from grader.course.load import load_course
 from grader.errors import GradeError
-from grader.release import BEGIN, END
-from grader.release_build import ReleaseOptions, build_release, public_test_files, public_tests_sha256
+from grader.students.strip import BEGIN, END
+from grader.students.release import ReleaseOptions, build_release, public_test_files, public_tests_sha256
 from tests.conftest import REPO
 
 COURSE = load_course(REPO)

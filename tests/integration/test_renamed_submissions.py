@@ -8,10 +8,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.course import load_course
+from grader.course.load import load_course
 from grader.discover import discover
-from grader.pipeline import GradingOptions, grade_class
-from grader.store import Gradebook
+from grader.pipeline.options import GradingOptions
+from grader.pipeline.pool import grade_class
+from grader.store.gradebook import Gradebook
 from tests.conftest import REPO, requires_sandbox
 
 pytestmark = [pytest.mark.sandbox, requires_sandbox]

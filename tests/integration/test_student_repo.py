@@ -14,8 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.course import load_course
-from grader.release_build import ReleaseOptions, build_release
+from grader.course.load import load_course
+from grader.students.release import ReleaseOptions, build_release
 from tests.conftest import REPO
 
 ASSIGNMENT = "05_attention_mechanism"

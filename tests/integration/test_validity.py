@@ -15,13 +15,14 @@ import nbformat
 import pytest
 import yaml
 
-from grader.course import load_course
+from grader.course.load import load_course
 from grader.discover import discover
 from grader.models import Grade
-from grader.pipeline import GradingOptions, grade_class
-from grader.release import strip_solutions
-from grader.sandbox import Limits
-from grader.store import Gradebook
+from grader.pipeline.options import GradingOptions
+from grader.pipeline.pool import grade_class
+from grader.students.strip import strip_solutions
+from grader.sandbox.bwrap import Limits
+from grader.store.gradebook import Gradebook
 from tests.conftest import REPO, requires_sandbox
 
 pytestmark = [pytest.mark.sandbox, requires_sandbox]

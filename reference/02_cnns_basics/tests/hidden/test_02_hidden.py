@@ -25,7 +25,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from grader.bridge import StudentCodeError
+from grader.kernel.bridge import StudentCodeError
 from grader.checks.tensors import assert_close, assert_tensor, is_close, shape_text
 
 

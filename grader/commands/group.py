@@ -1,0 +1,42 @@
+"""The `grade` click group and what every sub-command shares (the console, error handling).
+
+It lives apart from `grader/cli.py` so that command modules import it without a cycle:
+cli -> commands.<name> -> commands.group.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+import click
+from rich.console import Console
+
+from grader import __version__
+from grader.errors import GradeError
+
+console = Console(stderr=True)
+
+
+class DefaultCommandGroup(click.Group):
+    """`grade PATH` means `grade run PATH`: the common job needs no sub-command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=DefaultCommandGroup)
+@click.version_option(__version__, prog_name="grade")
+def main() -> None:
+    """Grade deep-learning notebooks in a sandbox; `grade PATH` grades every submission under PATH."""
+
+
+def guard(action: Callable[[], None]) -> None:
+    """Run a command's body; a GradeError (the user's or the instructor's to fix) exits 1 with its message."""
+    try:
+        action()
+    except GradeError as error:
+        console.print(f"[bold red]error:[/] {error}")
+        sys.exit(1)

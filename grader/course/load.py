@@ -1,0 +1,40 @@
+"""Reading the course from disk: rubrics/*.yaml and reference/<assignment>/, and the registry of kinds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from grader.course.assignments import Assignment, AssignmentKind, Course
+from grader.course.rubric import load_rubric
+from grader.errors import GradeError, RubricError
+from grader.homework.kind import ModelKind
+from grader.pipeline.notebook import NotebookKind
+
+KINDS: dict[str, AssignmentKind] = {kind.name: kind for kind in (NotebookKind(), ModelKind())}
+
+
+def kind_named(name: str, rubric_path: Path) -> AssignmentKind:
+    if name not in KINDS:
+        raise RubricError(f"rubric {rubric_path}: kind must be one of {', '.join(KINDS)}, not {name!r}")
+    return KINDS[name]
+
+
+def load_course(root: Path) -> Course:
+    """Read rubrics/*.yaml and the matching reference/<assignment>/ folders."""
+    root = root.resolve()
+    rubric_dir = root / "rubrics"
+    if not rubric_dir.is_dir():
+        raise GradeError(
+            f"no rubrics/ folder in {root}: run grade from the course repository, or pass --course DIR"
+        )
+    assignments = {}
+    for rubric_path in sorted(rubric_dir.glob("*.yaml")):
+        rubric = load_rubric(rubric_path)
+        kind = kind_named(rubric.kind, rubric_path)
+        folder = root / "reference" / rubric.assignment
+        if not (folder / rubric.notebook).is_file():
+            raise GradeError(f"rubric {rubric_path.name} names {rubric.notebook}, not found in {folder}")
+        assignments[rubric.assignment] = Assignment(rubric.assignment, folder, rubric_path, rubric, kind)
+    if not assignments:
+        raise GradeError(f"no rubrics in {rubric_dir}")
+    return Course(root=root, assignments=assignments)

@@ -1,0 +1,123 @@
+"""Rubrics: which tests an assignment has, the part each belongs to, and its points."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from grader.checks.from_scratch import ScratchRule
+from grader.errors import RubricError
+from grader.models import TestResult
+
+
+@dataclass(frozen=True)
+class RubricPart:
+    name: str
+    tests: tuple[tuple[str, float], ...]  # (test function name, points)
+    rules: tuple[ScratchRule, ...] = ()  # from-scratch rules: deductions from this part's points
+
+
+@dataclass(frozen=True)
+class Rubric:
+    assignment: str
+    title: str
+    notebook: str  # the file name students hand in, e.g. 05_attention_mechanism.ipynb
+    parts: tuple[RubricPart, ...]
+    kind: str = "notebook"  # the name of its AssignmentKind (grader/course/load.py checks it)
+    settings: dict[str, Any] = field(default_factory=dict)  # kind-specific, e.g. the homework's metric thresholds
+
+    @property
+    def tests(self) -> dict[str, tuple[str, float]]:
+        """test name -> (part name, points); pytest tests only, not from-scratch rules"""
+        return {test: (part.name, points) for part in self.parts for test, points in part.tests}
+
+    @property
+    def rules(self) -> tuple[ScratchRule, ...]:
+        return tuple(rule for part in self.parts for rule in part.rules)
+
+    @property
+    def max_score(self) -> float:
+        return sum(points for part in self.parts for _, points in part.tests)
+
+    def check_covers(self, collected: Iterable[str]) -> None:
+        """Every collected test has points and every rubric test exists: no silent zeros."""
+        collected = set(collected)
+        listed = set(self.tests)
+        problems = []
+        if collected - listed:
+            problems.append(f"tests without points in the rubric: {', '.join(sorted(collected - listed))}")
+        if listed - collected:
+            problems.append(f"rubric tests that do not exist: {', '.join(sorted(listed - collected))}")
+        if problems:
+            raise RubricError(f"rubric {self.assignment}: " + "; ".join(problems))
+
+    def score(self, outcomes: Mapping[str, tuple[str, str, float]]) -> tuple[TestResult, ...]:
+        """Turn raw outcomes (test or rule -> (outcome, message, seconds)) into scored results,
+        rubric order. A broken from-scratch rule is a deduction (negative points, at most what
+        the part earned), so an unfilled notebook still scores 0 and the maximum is unchanged."""
+        results = []
+        for part in self.parts:
+            earned = 0.0
+            for test, points in part.tests:
+                outcome, message, seconds = outcomes.get(test, ("error", "this test did not run", 0.0))
+                earned += points if outcome == "passed" else 0.0
+                results.append(
+                    TestResult(test_id=test, part=part.name, outcome=outcome,
+                               points=points if outcome == "passed" else 0.0, max_points=points,
+                               message=message, duration_s=round(seconds, 4))
+                )
+            for rule in part.rules:
+                outcome, message, seconds = outcomes.get(rule.rule, ("skipped", "not checked", 0.0))
+                deduction = min(rule.points, earned) if outcome == "failed" else 0.0
+                earned -= deduction
+                results.append(TestResult(test_id=rule.rule, part=part.name, outcome=outcome,
+                                          points=-deduction, max_points=0.0, message=message))
+        return tuple(results)
+
+    def not_run(self, reason: str) -> tuple[TestResult, ...]:
+        return self.score({test: ("error", f"not run: {reason}", 0.0) for test in self.tests}
+                          | {rule.rule: ("skipped", f"not checked: {reason}", 0.0) for rule in self.rules})
+
+
+def load_rubric(path: Path) -> Rubric:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise RubricError(f"cannot read rubric {path}: {error}") from error
+    try:
+        parts = []
+        seen: set[str] = set()
+        for part in data["parts"]:
+            tests = []
+            for test, points in dict(part["tests"]).items():
+                if test in seen:
+                    raise RubricError(f"rubric {path}: test {test} is listed twice")
+                if not isinstance(points, (int, float)) or points < 0:
+                    raise RubricError(f"rubric {path}: test {test} needs a non-negative number of points")
+                seen.add(test)
+                tests.append((str(test), float(points)))
+            rules = tuple(_rule(path, entry, seen) for entry in part.get("from_scratch") or ())
+            parts.append(RubricPart(name=str(part["name"]), tests=tuple(tests), rules=rules))
+        return Rubric(assignment=str(data["assignment"]), title=str(data.get("title", data["assignment"])),
+                      notebook=str(data.get("notebook", f"{data['assignment']}.ipynb")), parts=tuple(parts),
+                      kind=str(data.get("kind", "notebook")), settings=dict(data.get("settings") or {}))
+    except (KeyError, TypeError) as error:
+        raise RubricError(f"rubric {path} is missing a field: {error}") from error
+
+
+def _rule(path: Path, entry: dict[str, Any], seen: set[str]) -> ScratchRule:
+    name = str(entry["rule"])
+    if name in seen:
+        raise RubricError(f"rubric {path}: {name} is listed twice")
+    seen.add(name)
+    points = entry.get("points", 0)
+    if not isinstance(points, (int, float)) or points < 0:
+        raise RubricError(f"rubric {path}: rule {name} needs a non-negative number of points")
+    within, forbid = entry["within"], entry["forbid"]
+    if not within or not forbid:
+        raise RubricError(f"rubric {path}: rule {name} needs `within` and `forbid` lists")
+    return ScratchRule(rule=name, within=tuple(map(str, within)), forbid=tuple(map(str, forbid)),
+                       points=float(points), why=str(entry.get("why", f"{name}: write it from scratch")))

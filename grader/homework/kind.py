@@ -1,0 +1,56 @@
+"""The model kind: the student hands in a fine-tuned model folder; the grader validates it, runs
+it on a held-out set in the sandbox, and turns the metrics into points (grader/homework/grade.py)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import ClassVar
+
+from grader.course.assignments import Assignment, AssignmentKind, Course
+from grader.discover import hash_file, hash_tree, missing, zip_stems
+from grader.homework.data import heldout_fingerprint, write_training_split
+from grader.homework.grade import grade_model, model_dir
+from grader.kernel.spare import SpareKernel
+from grader.models import Grade, StudentFolder, Submission, SubmissionKind
+from grader.pipeline.options import GradingOptions
+from grader.pipeline.stopwatch import Stopwatch
+
+class ModelKind(AssignmentKind):
+    """A saved model folder (config, safetensors weights, tokenizer) scored on a held-out set."""
+
+    name: ClassVar[str] = "model"
+    wants_gpu: ClassVar[bool] = True
+    needs_kernel: ClassVar[bool] = False
+    has_public_tests: ClassVar[bool] = False
+    no_public_tests: ClassVar[str] = ("your instructor scores the saved model on a held-out set; "
+                                      "there are no public tests to run")
+
+    def find(self, folder: StudentFolder, assignment: Assignment, course: Course) -> Submission:
+        folder_name = model_dir(assignment)
+        if folder.path.suffix == ".zip" and folder.path.is_file():
+            if folder_name not in zip_stems(folder.path):
+                return missing(folder, assignment)
+            return Submission(folder.student, assignment.name, SubmissionKind.MODEL_FOLDER, folder.path,
+                              hash_file(folder.path))
+        model = folder.path / folder_name
+        if model.is_dir():
+            return Submission(folder.student, assignment.name, SubmissionKind.MODEL_FOLDER, model, hash_tree(model))
+        return Submission(folder.student, assignment.name, SubmissionKind.MODEL_FOLDER, folder.path, "", "")
+
+    def grade(self, submission: Submission, assignment: Assignment, options: GradingOptions, *, slot: int,
+              stopwatch: Stopwatch, spare: SpareKernel | None) -> Grade:
+        with stopwatch.stage("score"):
+            return grade_model(submission, assignment, options, slot)
+
+    def tests_fingerprint(self, assignment: Assignment, tests_hash: str) -> str:
+        """The homework's hidden test is its held-out split (and the inference script)."""
+        return hashlib.sha256(f"{tests_hash}:{heldout_fingerprint(assignment)}".encode()).hexdigest()
+
+    def release_data(self, assignment: Assignment, out: Path) -> tuple[str, ...]:
+        """The training split, written where the homework notebook reads it."""
+        dest = out / "data" / assignment.name
+        dest.mkdir(parents=True, exist_ok=True)
+        return tuple(str(Path(p).resolve().relative_to(out.resolve())) for p in write_training_split(dest))
+
+

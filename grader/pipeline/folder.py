@@ -1,0 +1,89 @@
+"""`grade PATH`: the instructor's job, from a folder of submissions to stored grades and reports."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from grader.sandbox import bwrap as sandbox
+from grader.course.load import load_course
+from grader.discover import discover
+from grader.errors import GradeError
+from grader.models import Grade
+from grader.pipeline.options import GradingOptions
+from grader.pipeline.pool import ClassResult, cpu_count, grade_class
+from grader.reports.write import write_reports
+from grader.sandbox.bwrap import Limits
+from grader.store.gradebook import Gradebook
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    path: Path
+    db: str = "grade.db"
+    reports_dir: Path = Path("reports")
+    timeout_s: float = 300.0
+    cell_timeout_s: float = 60.0
+    jobs: int = 1
+    sandbox: bool = True
+    force: bool = False
+    only: frozenset[str] = frozenset()
+    course_dir: Path = Path(".")
+    cluster: str | None = None  # a Dask scheduler address, or "local:N"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    result: ClassResult
+    db: str
+    index: Path
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, workers' summed
+
+
+class ProgressListener:
+    """What a progress display is told: the total once, then each result as it is stored."""
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, grade: Grade, reused: bool) -> None: ...
+
+
+def torch_threads(jobs: int, cluster: str | None) -> int:
+    """Threads per sandbox so that the jobs side by side use the CPUs without oversubscribing."""
+    side_by_side = jobs
+    if cluster and cluster.startswith("local:") and cluster[6:].isdigit():
+        side_by_side = int(cluster[6:])
+    return max(1, cpu_count() // max(1, side_by_side))
+
+
+def grade_folder(request: RunRequest, progress: ProgressListener | None = None) -> RunOutcome:
+    started = time.monotonic()
+    course = load_course(request.course_dir)
+    unknown = request.only - set(course.assignments)
+    if unknown:
+        raise GradeError(f"unknown assignment(s) {', '.join(sorted(unknown))}; "
+                         f"known: {', '.join(sorted(course.assignments))}")
+    limits = Limits(submission_timeout_s=request.timeout_s,
+                    cell_timeout_s=min(request.cell_timeout_s, request.timeout_s),
+                    torch_threads=torch_threads(request.jobs, request.cluster))
+    if request.sandbox:
+        sandbox.probe(limits)
+    submissions = discover(request.path, course, only=set(request.only) or None)
+    if not submissions:
+        raise GradeError(f"no submissions found in {request.path}: expected <student>/ folders or <student>.zip files")
+    discovered = time.monotonic() - started
+    options = GradingOptions(sandbox=request.sandbox, limits=limits, jobs=max(1, request.jobs), force=request.force,
+                             cluster=request.cluster)
+    listener = progress or ProgressListener()
+    on_start: Callable[[int], None] = listener.start
+    with Gradebook(request.db) as store:
+        result = grade_class(submissions, course, store, options, on_start=on_start, on_grade=listener.advance)
+        grades = store.latest_grades()
+        overrides, runs, history = store.overrides(), store.runs(), store.history()
+    reporting = time.monotonic()
+    index = write_reports([g for g in grades if g.assignment in course.assignments], request.reports_dir,
+                          title="Deep Learning & NLP Foundations", overrides=overrides, runs=runs, history=history)
+    stages = {"discover": discovered, **result.stages, "report": time.monotonic() - reporting}
+    return RunOutcome(result=result, db=request.db, index=index, stages=stages)

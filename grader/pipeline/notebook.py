@@ -1,0 +1,99 @@
+"""The notebook kind: run the student's notebook (or package) in a sandboxed kernel, then the
+hidden tests in the trusted process through the bridge, then the from-scratch rules.
+
+One kernel per submission: it runs the notebook once and then serves every check.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import replace
+from typing import ClassVar
+
+from grader.course.assignments import Assignment, AssignmentKind, Course
+from grader.discover import find_notebook, is_missing
+from grader.errors import SubmissionRejected
+from grader.kernel.spare import SpareKernel, new_scratch
+from grader.models import Grade, Status, StudentFolder, Submission
+from grader.pipeline.options import GradingOptions
+from grader.pipeline.stopwatch import Stopwatch
+from grader.sandbox.bwrap import Sandbox
+
+
+class NotebookKind(AssignmentKind):
+    """A notebook (or package of modules) checked by hidden pytest suites against the reference."""
+
+    name: ClassVar[str] = "notebook"
+
+    def find(self, folder: StudentFolder, assignment: Assignment, course: Course) -> Submission:
+        return find_notebook(folder, assignment, course)
+
+    def grade(self, submission: Submission, assignment: Assignment, options: GradingOptions, *, slot: int,
+              stopwatch: Stopwatch, spare: SpareKernel | None) -> Grade:
+        return grade_notebook(submission, assignment, options, slot=slot, clock=stopwatch, spare=spare)
+
+
+def grade_notebook(submission: Submission, assignment: Assignment, options: GradingOptions, *, slot: int,
+                   clock: Stopwatch, spare: SpareKernel | None) -> Grade:
+    """Grade one notebook submission. Never raises for anything the student did.
+
+    `spare`: a kernel already started (see grader/kernel/spare.py) to use instead of
+    starting one; it is closed here either way.
+    """
+    started = time.monotonic()
+    rubric = assignment.rubric
+    base = Grade(student=submission.student, assignment=submission.assignment, status=Status.GRADED,
+                 score=0.0, max_score=rubric.max_score, message="",
+                 fingerprint=assignment.fingerprint(submission))
+    if is_missing(submission):
+        return replace(base, status=Status.MISSING, tests=rubric.not_run("no submission"),
+                       message=f"no {rubric.notebook} found in your submission")
+    if submission.problem:
+        return replace(base, status=Status.REJECTED, message=submission.problem,
+                       tests=rubric.not_run("the submission was rejected"))
+    from grader.checks.from_scratch import rule_outcomes
+    from grader.checks.runner import run_checks
+    from grader.course.reference import load_reference
+    from grader.kernel.bridge import student_namespace
+    from grader.kernel.execute import KernelSession
+    from grader.prepare import materialize
+
+    clock.enter("prepare")
+    session = spare.session if spare is not None else None
+    scratch, paths = (spare.scratch, spare.paths) if spare is not None else new_scratch()
+    try:
+        try:
+            notebook = materialize(submission, rubric.notebook, paths.workdir, scratch)
+        except SubmissionRejected as error:
+            return replace(base, status=Status.REJECTED, message=str(error),
+                           tests=rubric.not_run("the submission was rejected"),
+                           duration_s=time.monotonic() - started)
+        clock.enter("execute")  # kernel start, the notebook, and the kernel's shutdown
+        if spare is not None:
+            session = spare.adopt(options.limits)
+        else:
+            sandbox = Sandbox(slot, options.limits) if options.sandbox else None
+            session = KernelSession(paths, options.limits, sandbox).__enter__()
+        execution = session.run_notebook(notebook)
+        clock.enter("checks")
+        if execution.status is Status.GRADED:
+            plugin = run_checks(assignment.test_files(), student=student_namespace(session.bridge),
+                                reference=load_reference(assignment.reference_notebook),
+                                rootdir=assignment.root)
+            if plugin.collection_errors:
+                raise RuntimeError(f"the tests of {assignment.name} could not be collected: "
+                                   f"{plugin.collection_errors[0]}")
+            rubric.check_covers(plugin.collected)
+            tests = rubric.score({**plugin.outcomes, **rule_outcomes(rubric.rules, notebook)})
+        else:
+            tests = rubric.not_run(execution.message)
+        score = round(sum(t.points for t in tests), 4)
+        return replace(base, status=execution.status, score=score, tests=tests, execution=execution,
+                       message=execution.message, duration_s=time.monotonic() - started)
+    finally:
+        if session is not None:
+            clock.enter("execute")
+            session.__exit__(None, None, None)  # kills the kernel and all it spawned
+        shutil.rmtree(scratch, ignore_errors=True)
+        clock.enter(None)

@@ -1,0 +1,17 @@
+"""How a class is graded: isolation, limits, parallelism. Passed unchanged to every stage and worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from grader.sandbox.limits import Limits
+
+
+@dataclass(frozen=True)
+class GradingOptions:
+    sandbox: bool = True
+    limits: Limits = Limits()
+    jobs: int = 1
+    force: bool = False
+    cluster: str | None = None  # a Dask scheduler address, or "local:N"; None: the local pool
+    spare_kernels: bool | None = None  # start each worker's next kernel ahead; None: when CPUs are idle

@@ -1,0 +1,212 @@
+"""A whole class: `grade_class` fans the submissions out to a pool of sandboxed worker
+processes (or a Dask cluster), reuses unchanged results, and records
+every result as soon as it arrives, so an interrupted run loses nothing it finished.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.util
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator
+
+from grader.course.assignments import Assignment, Course
+from grader.kernel.spare import SCRATCH_PREFIX, SpareKernel, SpareKernels
+from grader.models import Grade, Submission
+from grader.pipeline.options import GradingOptions
+from grader.pipeline.stopwatch import Stopwatch
+from grader.pipeline.submission import Graded, grade_and_time, grader_failure, needs_kernel
+from grader.sandbox.bwrap import claim_slot, die_with_parent, process_alive, remove_stale_cgroups
+
+if TYPE_CHECKING:
+    from grader.store.gradebook import Gradebook
+
+# What only a worker needs (torch, pytest, jupyter_client: seconds of imports) is imported
+# where it is used, so a coordinator with nothing to grade starts and finishes in a blink.
+# Workers fork from a forkserver that imported all of it once.
+WORKER_PRELOAD = ["grader.kernel.execute", "grader.kernel.bridge", "grader.checks.runner", "grader.checks.from_scratch",
+                  "grader.course.reference", "grader.prepare", "grader.checks.tensors", "torch", "numpy",
+                  "grader.pipeline.submission", "grader.pipeline.notebook", "grader.pipeline.pool"]
+
+
+# -- a pool of sandboxed workers ---------------------------------------------------------
+_worker_slot = 0
+_spares: SpareKernels | None = None
+
+
+def init_worker(torch_threads: int) -> None:
+    """Runs first in every worker: die with the coordinator, take a sandbox slot, size torch."""
+    global _worker_slot
+    die_with_parent()  # the parent is the forkserver...
+    _let_forkserver_see_the_coordinator_die()  # ...which exits when the coordinator does
+    global _spares
+    _worker_slot, _lock_fd = claim_slot()  # the locks are held for the worker's life
+    spare_slot, _spare_lock_fd = claim_slot()
+    _spares = SpareKernels((_worker_slot, spare_slot))
+    multiprocessing.util.Finalize(None, _spares.close, exitpriority=10)  # runs when the pool shuts down
+    import torch
+
+    torch.set_num_threads(max(1, torch_threads))  # the trusted side (reference, checks) shares the CPUs too
+
+
+def _let_forkserver_see_the_coordinator_die() -> None:
+    """Close this worker's copy of the forkserver's liveness pipe.
+
+    The forkserver exits when the write ends of that pipe are all closed, and hands one
+    to every worker it forks: left open, a SIGKILLed coordinator would leave the
+    forkserver (and so the workers, whose parent it is) running forever.
+    """
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if fd is not None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+        server._forkserver_alive_fd = None  # type: ignore[union-attr]
+
+
+def _grade_in_worker(submission: Submission, assignment: Assignment, options: GradingOptions,
+                     prefetch: bool) -> Graded:
+    """One task of the pool. With `prefetch`, the next submission's kernel starts now, beside this one."""
+    if _spares is None or not needs_kernel(submission, assignment):
+        return grade_and_time(submission, assignment, options, _spares.free_slot() if _spares else _worker_slot)
+    spare = _spares.take()
+    slot = spare.slot if spare is not None else _spares.slots[0]
+    if prefetch:
+        _spares.start(slot, options.limits, options.sandbox)
+    return grade_and_time(submission, assignment, options, slot, spare)
+
+
+@dataclass(frozen=True)
+class ClassResult:
+    grades: list[Grade]
+    run_id: int
+    reused: int
+    graded: int
+    seconds: float
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, summed over workers
+
+
+def grade_class(submissions: list[Submission], course: Course, store: Gradebook, options: GradingOptions,
+                *, on_start: Callable[[int], None] = lambda total: None,
+                on_grade: Callable[[Grade, bool], None] = lambda grade, reused: None) -> ClassResult:
+    """Grade every submission, reusing stored results whose fingerprint is unchanged.
+
+    Each result is stored the moment it arrives, so a run killed half-way keeps what it
+    finished; the next run marks it interrupted, reuses those results, and grades the rest.
+    """
+    started = time.monotonic()
+    clock = Stopwatch()
+    remove_stale_cgroups()
+    remove_stale_scratch()
+    run_id = store.start_run({"jobs": options.jobs, "sandbox": options.sandbox, "force": options.force,
+                              "timeout": options.limits.submission_timeout_s, "cluster": options.cluster,
+                              "torch_threads": options.limits.torch_threads})
+    grades: list[Grade] = []
+    todo: list[Submission] = []
+    reused = 0
+    on_start(len(submissions))
+    try:
+        for submission in submissions:
+            assignment = course.assignments[submission.assignment]
+            with clock.stage("store"):
+                found = None if options.force else store.find_reusable_result(
+                    submission.student, submission.assignment, assignment.fingerprint(submission))
+                if found is not None and _same_isolation(found[1], options):
+                    result_id, grade = found
+                    store.record(run_id, grade, reused_from=result_id)
+                    grades.append(grade)
+                    reused += 1
+                else:
+                    found = None
+                    todo.append(submission)
+            if found is not None:
+                on_grade(grade, True)
+        if options.cluster:
+            from grader.pipeline.cluster import run_on_cluster  # dask only when asked for
+
+            results: Iterator[Graded] = run_on_cluster(todo, course, options)
+        else:
+            results = _run_pool(todo, course, options)
+        for graded in results:
+            clock.add(graded.stages)
+            with clock.stage("store"):
+                store.record(run_id, graded.grade)
+            grades.append(graded.grade)
+            on_grade(graded.grade, False)
+    except BaseException:
+        store.finish_run(run_id, "interrupted")
+        raise
+    store.finish_run(run_id, "finished")
+    return ClassResult(grades=grades, run_id=run_id, reused=reused, graded=len(todo),
+                       seconds=time.monotonic() - started, stages=clock.seconds)
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (a container's or a Slurm job's share, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _same_isolation(grade: Grade, options: GradingOptions) -> bool:
+    """A result from an unsandboxed run is not reused by a sandboxed one."""
+    return grade.execution is None or grade.execution.sandboxed or not options.sandbox
+
+
+def remove_stale_scratch() -> None:
+    """Remove the scratch folders of grading workers that no longer exist (killed mid-run)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = folder.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and folder.is_dir() and not process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run_pool(todo: list[Submission], course: Course, options: GradingOptions) -> Iterator[Graded]:
+    """Yield results as they finish. When a worker process dies (the host's OOM killer, say),
+    the submissions it took down with it are graded again in a fresh pool; one that breaks
+    a pool twice gets a grader-failure result, so a run always ends."""
+    if not todo:
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(WORKER_PRELOAD)
+    pending = list(todo)
+    breaks: dict[tuple[str, str], int] = {}
+    while pending:
+        jobs = max(1, min(options.jobs, len(pending)))
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=init_worker,
+                                 initargs=(options.limits.torch_threads,)) as pool:
+            # A spare kernel per worker only when the pool leaves CPUs idle (fewer jobs than
+            # CPUs) and more work is coming; with every CPU busy it would only compete.
+            spare_cpus = jobs < cpu_count() if options.spare_kernels is None else options.spare_kernels
+            futures: dict[Future[Graded], Submission] = {
+                pool.submit(_grade_in_worker, s, course.assignments[s.assignment], options,
+                            spare_cpus and index < len(pending) - jobs): s
+                for index, s in enumerate(pending)
+            }
+            pending = []
+            while futures:
+                done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                for future in done:
+                    submission = futures.pop(future)
+                    try:
+                        yield future.result()
+                    except BrokenProcessPool as error:
+                        key = (submission.student, submission.assignment)
+                        breaks[key] = breaks.get(key, 0) + 1
+                        if breaks[key] >= 2:
+                            yield Graded(grader_failure(submission, course.assignments[submission.assignment],
+                                                        error), {})
+                        else:
+                            pending.append(submission)

@@ -1,0 +1,219 @@
+"""Static HTML reports: class overview, one page per student, per test and per grading run.
+
+Each page is rendered from a small frozen context built in grader/reports/; the templates in
+``templates/`` only lay it out. Everything a student produced (their id, which is a folder
+name, messages, outputs) is hostile: Jinja autoescapes it, the pages forbid scripts (CSP),
+and page file names are slugs plus a hash, so no id can name a path outside ``out_dir``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from grader.models import Grade
+from grader.store.overrides import Override, apply_with_audit
+from grader.reports.contexts import (
+    FeedbackContext,
+    IndexContext,
+    RunPageContext,
+    StudentPageContext,
+    TestPageContext,
+)
+from grader.reports.feedback import feedback_context
+from grader.reports.overview import by_student, index_context
+from grader.reports.runs import run_changes, run_context, run_links
+from grader.reports.student import override_notes, student_context
+from grader.reports.tests_page import test_context, test_keys
+from grader.reports.text import (
+    EXCERPT_LIMIT,
+    RUNS_DIR,
+    STUDENTS_DIR,
+    TESTS_DIR,
+    anchor as _anchor,
+    page_name,
+    percent as _percent,
+    run_page,
+    student_page,
+    page_of_test,
+    timestamp,
+)
+
+__all__ = [
+    "EXCERPT_LIMIT", "IndexContext", "RunPageContext", "StudentPageContext", "TestPageContext",
+    "environment", "index_context", "page_name", "student_context", "write_feedback", "write_reports",
+    "write_store_reports",
+    "_anchor", "_percent",
+]
+
+STYLESHEET = "static/style.css"
+_PAGE_NAME = re.compile(r"^[A-Za-z0-9._-]*-[0-9a-f]{12}\.html$")
+_RUN_PAGE = re.compile(r"^run-[0-9]+\.html$")
+TEMPLATES = {
+    IndexContext: "index.html",
+    StudentPageContext: "student.html",
+    TestPageContext: "test.html",
+    RunPageContext: "run.html",
+    FeedbackContext: "feedback.html",
+}
+
+
+def write_reports(
+    grades: Sequence[Grade],
+    out_dir: Path,
+    *,
+    title: str = "Grade report",
+    generated_at: datetime | None = None,
+    overrides: Iterable[Override] = (),
+    runs: Sequence[Any] = (),
+    history: Sequence[Any] = (),
+) -> Path:
+    """Write index.html, students/, tests/, runs/ and static/style.css under out_dir; return the index.
+
+    `grades` are the computed grades (one per student and assignment); `overrides` are
+    applied on top and shown with their audit trail. `runs` (store.RunInfo) and `history`
+    (store.StoredResult) give the per-run pages. Every page is rendered before any file is
+    written, and each file replaces its old version atomically, so a failure while
+    rendering leaves the previous report whole.
+    """
+    out_dir = Path(out_dir)
+    when = timestamp(generated_at or datetime.now(timezone.utc))
+    by_student(grades)  # refuses two grades for one pair before anything is built
+    audited = apply_with_audit(list(grades), overrides)
+    final = [g for g, _ in audited]
+    env = environment()
+
+    pages: dict[str, str] = {}
+    groups: dict[str, list[tuple[Grade, Any, Grade]]] = {}
+    for (after, audit), original in zip(audited, grades):
+        groups.setdefault(after.student, []).append((after, audit, original))
+    for student in by_student(final):
+        context = student_context(student, groups[student], title=title, generated_at=when)
+        pages[student_page(student)] = _render(env, "student.html", context)
+    for assignment, test_id in test_keys(final):
+        context = test_context(assignment, test_id, final, title=title, generated_at=when)
+        pages[page_of_test(assignment, test_id)] = _render(env, "test.html", context)
+    changes = run_changes(history)
+    for run in runs:
+        pages[run_page(run.id)] = _render(env, "run.html", run_context(run, runs, changes, title=title,
+                                                                         generated_at=when))
+    pages[STYLESHEET] = (resources.files("grader.reports") / "templates" / STYLESHEET).read_text("utf-8")
+    # The index goes last, so it never links to a page that is not written yet.
+    index = index_context(
+        final,
+        title=title,
+        generated_at=when,
+        audits=[audit for _, audit in audited],
+        originals=list(grades),
+        overrides=override_notes(audited),
+        runs=run_links(runs, changes),
+    )
+    pages["index.html"] = _render(env, "index.html", index)
+
+    for relative, text in pages.items():
+        _write_atomic(out_dir / relative, text)
+    for folder, pattern in ((STUDENTS_DIR, _PAGE_NAME), (TESTS_DIR, _PAGE_NAME), (RUNS_DIR, _RUN_PAGE)):
+        keep = {Path(p).name for p in pages if p.startswith(folder + "/")}
+        _prune(out_dir / folder, keep, pattern)
+    return out_dir / "index.html"
+
+
+def write_store_reports(store: Any, out_dir: Path, *, title: str = "Grade report",
+                        assignments: Iterable[str] | None = None) -> Path:
+    """The reports for everything in a gradebook (grader.store.gradebook.Gradebook): latest grades, overrides, runs."""
+    wanted = None if assignments is None else set(assignments)
+    grades = [g for g in store.latest_grades() if wanted is None or g.assignment in wanted]
+    return write_reports(grades, out_dir, title=title, overrides=store.overrides(), runs=store.runs(),
+                         history=store.history())
+
+
+def write_feedback(
+    grades: Sequence[Grade],
+    out_dir: Path,
+    *,
+    title: str = "Feedback",
+    overrides: Iterable[Override] = (),
+    generated_at: datetime | None = None,
+) -> list[Path]:
+    """One page per student (their points and messages, no hidden test code or expected values).
+
+    Pages are named like the report's student pages; ``index.csv`` maps each student id to
+    their page, for whoever sends them out. No page links to another student's.
+    """
+    out_dir = Path(out_dir)
+    when = timestamp(generated_at or datetime.now(timezone.utc))
+    audited = apply_with_audit(list(grades), overrides)
+    groups: dict[str, list[tuple[Grade, Any]]] = {}
+    for after, audit in audited:
+        groups.setdefault(after.student, []).append((after, audit))
+    env = environment()
+    pages = {
+        page_name(student): _render(env, "feedback.html",
+                                    feedback_context(student, groups[student], title=title, generated_at=when))
+        for student in by_student([g for g, _ in audited])
+    }
+    pages["style.css"] = (resources.files("grader.reports") / "templates" / STYLESHEET).read_text("utf-8")
+    listing = io.StringIO(newline="")
+    writer = csv.writer(listing, lineterminator="\n")
+    writer.writerow(["student", "page"])
+    writer.writerows([_csv_safe(student), page_name(student)] for student in by_student([g for g, _ in audited]))
+    pages["index.csv"] = listing.getvalue()
+    for relative, text in pages.items():
+        _write_atomic(out_dir / relative, text)
+    return [out_dir / name for name in pages if name.endswith(".html")]
+
+
+def _csv_safe(text: str) -> str:
+    from grader.export import FORMULA_STARTS
+
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("grader.reports", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _render(env: jinja2.Environment, template: str, context: Any) -> str:
+    # Shallow on purpose: rows stay typed objects, and StrictUndefined catches a typo in the template.
+    return env.get_template(template).render({f.name: getattr(context, f.name) for f in fields(context)})
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    # os.open with 0o666 honours the umask, unlike tempfile's private 0o600 files.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with open(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _prune(folder: Path, keep: set[str], pattern: re.Pattern[str]) -> None:
+    """Remove pages no longer in the report (a student, test or run gone), and nothing else."""
+    if not folder.is_dir():
+        return
+    for path in folder.glob("*.html"):
+        if path.name not in keep and pattern.match(path.name) and path.is_file():
+            path.unlink()

@@ -1,0 +1,377 @@
+"""The gradebook: every query (tables in store_schema.py, engines in store_engine.py).
+The only module that opens a session.
+
+A grading run is recorded with what each result was computed against (the hashes of
+the submission, tests, reference and rubric, and the grader's version), so a grade can
+be explained and reproduced later, and an unchanged submission is not graded twice.
+SQLite by default (WAL, so reports can be read while a run writes); any SQLAlchemy URL
+works. The schema only ever changes through the Alembic migrations in grader/store/migrations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload, sessionmaker
+
+from grader import __version__
+from grader.errors import GradeError
+from grader.models import CellError, Execution, Fingerprint, Grade, Status, TestResult
+from grader.store.overrides import Override, check_override
+from grader.store.engine import as_utc, engine_for, now, run_process_alive, sqlite_pragma
+from grader.store.schema import OverrideRow, ResultRow, ResultTestRow, RunRow, SubmissionRow
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+RUN_STATUSES = ("running", "finished", "interrupted", "failed")
+# Statuses whose result depends on more than the fingerprint (a flaky machine, say) and
+# so must be graded again. Empty today: every Status is a pure function of the inputs,
+# a timeout or a rejection included. A status added later is not reused until listed.
+TRANSIENT: frozenset[Status] = frozenset()
+REUSABLE: frozenset[Status] = frozenset(Status) - TRANSIENT
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """One stored result with where it sits in the history (for the per-run report pages)."""
+
+    result_id: int
+    run_id: int
+    reused_from: int | None
+    grade: Grade
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One grading run, as listed by `Gradebook.runs()`. Times are UTC."""
+
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    pid: int
+    host: str
+    grader_version: str
+    options: dict[str, Any]
+
+
+class Gradebook:
+    """The grades database. `Gradebook("grades.db")` or `Gradebook("postgresql://...")`."""
+
+    def __init__(self, db: str | os.PathLike[str]) -> None:
+        self._engine = engine_for(str(db))
+        # Writes on SQLite start with BEGIN IMMEDIATE: a deferred transaction that reads
+        # and then writes fails at once with "database is locked" if another writer got
+        # in between, whereas IMMEDIATE waits its turn under busy_timeout.
+        self._write = sessionmaker(self._engine.execution_options(grader_immediate=True), expire_on_commit=False)
+        self._read = sessionmaker(self._engine, expire_on_commit=False)
+        try:
+            self._migrate()
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    def __enter__(self) -> Gradebook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def _migrate(self) -> None:
+        """Bring the schema to head with Alembic, in one transaction, on our own connection."""
+        from alembic import command
+        from alembic.config import Config
+        from alembic.util import CommandError
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self._engine.execution_options(grader_immediate=True).connect() as conn:
+            # Batch migrations rebuild SQLite tables; with foreign keys enforced that
+            # would cascade. The pragma only takes effect outside a transaction.
+            sqlite_pragma(conn, "PRAGMA foreign_keys=OFF")
+            try:
+                with conn.begin():
+                    config.attributes["connection"] = conn
+                    command.upgrade(config, "head")
+            except CommandError as err:
+                raise GradeError(
+                    f"cannot migrate the gradebook at {self._engine.url!r}: {err}; "
+                    "if a newer grader wrote it, upgrade grader to read it"
+                ) from err
+            finally:
+                sqlite_pragma(conn, "PRAGMA foreign_keys=ON")
+
+    # -- runs ------------------------------------------------------------------------
+
+    def start_run(self, options: dict[str, Any]) -> int:
+        """Record a new run; earlier runs left `running` by a dead process become `interrupted`."""
+        started = now()
+        host = socket.gethostname()
+        with self._write.begin() as session:
+            stale = session.scalars(select(RunRow).where(RunRow.status == "running", RunRow.host == host))
+            for old in stale:
+                if not run_process_alive(old.pid, as_utc(old.started_at)):
+                    old.status = "interrupted"  # finished_at stays empty: when it died is unknown
+            run = RunRow(
+                started_at=started,
+                status="running",
+                pid=os.getpid(),
+                host=host,
+                grader_version=__version__,
+                options=json.loads(json.dumps(options, default=str)),  # Paths and the like as text
+            )
+            session.add(run)
+            session.flush()
+            return run.id
+
+    def finish_run(self, run_id: int, status: str = "finished") -> None:
+        if status not in RUN_STATUSES or status == "running":
+            raise ValueError(f"a run finishes as one of finished, interrupted, failed, not {status!r}")
+        with self._write.begin() as session:
+            run = session.get(RunRow, run_id)
+            if run is None:
+                raise KeyError(f"no run {run_id} in the gradebook")
+            run.status = status
+            run.finished_at = now()
+
+    def runs(self) -> list[RunInfo]:
+        with self._read() as session:
+            rows = session.scalars(select(RunRow).order_by(RunRow.id))
+            return [
+                RunInfo(
+                    id=r.id,
+                    started_at=as_utc(r.started_at),
+                    finished_at=None if r.finished_at is None else as_utc(r.finished_at),
+                    status=r.status,
+                    pid=r.pid,
+                    host=r.host,
+                    grader_version=r.grader_version,
+                    options=dict(r.options),
+                )
+                for r in rows
+            ]
+
+    # -- results ---------------------------------------------------------------------
+
+    def record(self, run_id: int, grade: Grade, reused_from: int | None = None) -> int:
+        """Store one grade with its tests in one transaction; returns the result's id."""
+        try:
+            return self._record(run_id, grade, reused_from)
+        except IntegrityError:
+            # Another process inserted the same submission between our select and insert;
+            # the transaction rolled back whole, and this time the select finds it.
+            return self._record(run_id, grade, reused_from)
+
+    def _record(self, run_id: int, grade: Grade, reused_from: int | None) -> int:
+        fp, ex = grade.fingerprint, grade.execution
+        with self._write.begin() as session:
+            submission = session.scalars(
+                select(SubmissionRow).filter_by(
+                    student=grade.student, assignment=grade.assignment, content_hash=fp.submission_hash
+                )
+            ).one_or_none()
+            if submission is None:
+                submission = SubmissionRow(
+                    student=grade.student, assignment=grade.assignment, content_hash=fp.submission_hash
+                )
+            row = ResultRow(
+                run_id=run_id,
+                submission=submission,
+                status=str(grade.status),
+                score=grade.score,
+                max_score=grade.max_score,
+                message=grade.message,
+                tests_hash=fp.tests_hash,
+                reference_hash=fp.reference_hash,
+                rubric_hash=fp.rubric_hash,
+                grader_version=fp.grader_version,
+                execution_status=None if ex is None else str(ex.status),
+                execution_message=None if ex is None else ex.message,
+                output_excerpt=None if ex is None else ex.output_excerpt,
+                cell_errors=None if ex is None else [asdict(c) for c in ex.cell_errors],
+                sandboxed=None if ex is None else ex.sandboxed,
+                execution_duration_s=None if ex is None else ex.duration_s,
+                duration_s=grade.duration_s,
+                extra=json.loads(json.dumps(grade.extra, default=str)),
+                reused_from_result_id=reused_from,
+                created_at=now(),
+                tests=[
+                    ResultTestRow(
+                        test_id=t.test_id,
+                        part=t.part,
+                        outcome=t.outcome,
+                        points=t.points,
+                        max_points=t.max_points,
+                        message=t.message,
+                        duration_s=t.duration_s,
+                    )
+                    for t in grade.tests
+                ],
+            )
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def find_reusable(self, student: str, assignment: str, fingerprint: Fingerprint) -> Grade | None:
+        """The stored grade for exactly these inputs, if any: same input gives same output."""
+        found = self.find_reusable_result(student, assignment, fingerprint)
+        return None if found is None else found[1]
+
+    def find_reusable_result(
+        self, student: str, assignment: str, fingerprint: Fingerprint
+    ) -> tuple[int, Grade] | None:
+        """Like `find_reusable`, with the id to pass as `record(..., reused_from=)`.
+
+        The id is that of the result where the grade was first computed, so reuse
+        chains stay one step long and always point at the run that did the work.
+        """
+        query = (
+            _full_results()
+            .join(ResultRow.submission)
+            .where(
+                SubmissionRow.student == student,
+                SubmissionRow.assignment == assignment,
+                SubmissionRow.content_hash == fingerprint.submission_hash,
+                ResultRow.tests_hash == fingerprint.tests_hash,
+                ResultRow.reference_hash == fingerprint.reference_hash,
+                ResultRow.rubric_hash == fingerprint.rubric_hash,
+                ResultRow.grader_version == fingerprint.grader_version,
+                ResultRow.status.in_([str(s) for s in REUSABLE]),
+            )
+            .order_by(ResultRow.id.desc())
+            .limit(1)
+        )
+        with self._read() as session:
+            row = session.scalars(query).one_or_none()
+            if row is None:
+                return None
+            return row.reused_from_result_id or row.id, _to_grade(row)
+
+    def latest_grades(self) -> list[Grade]:
+        """The newest result per (student, assignment), sorted by student then assignment."""
+        latest = (
+            select(func.max(ResultRow.id))
+            .join(ResultRow.submission)
+            .group_by(SubmissionRow.student, SubmissionRow.assignment)
+        )
+        query = (
+            _full_results()
+            .join(ResultRow.submission)
+            .where(ResultRow.id.in_(latest))
+            .order_by(SubmissionRow.student, SubmissionRow.assignment)
+        )
+        with self._read() as session:
+            return [_to_grade(row) for row in session.scalars(query)]
+
+
+    def latest_results(self) -> list[StoredResult]:
+        """Like `latest_grades`, with each result's id and run (what an override is made against)."""
+        latest = (
+            select(func.max(ResultRow.id))
+            .join(ResultRow.submission)
+            .group_by(SubmissionRow.student, SubmissionRow.assignment)
+        )
+        return self._stored(_full_results().where(ResultRow.id.in_(latest)))
+
+    def history(self) -> list[StoredResult]:
+        """Every stored result of every run, oldest first: what the per-run pages compare."""
+        return self._stored(_full_results())
+
+    def _stored(self, query: Select[Any]) -> list[StoredResult]:
+        with self._read() as session:
+            return [
+                StoredResult(result_id=row.id, run_id=row.run_id, reused_from=row.reused_from_result_id,
+                             grade=_to_grade(row))
+                for row in session.scalars(query.order_by(ResultRow.id))
+            ]
+
+    # -- overrides (grader.store.overrides) ------------------------------------------------
+
+    def add_override(self, student: str, assignment: str, test_id: str | None, points: float, *,
+                     reason: str, created_by: str) -> Override:
+        """Record a grade fixed by hand against the latest result of (student, assignment)."""
+        if not reason.strip():
+            raise GradeError("an override needs a --reason: say why the grade changes, for the audit trail")
+        found = [r for r in self.latest_results() if r.grade.student == student and r.grade.assignment == assignment]
+        if not found:
+            raise GradeError(
+                f"no grade for student {student!r}, assignment {assignment!r} in the gradebook; "
+                "check the spelling (`grade export --format csv` lists them) or grade the submission first"
+            )
+        original = check_override(found[0].grade, test_id, points)
+        with self._write.begin() as session:
+            row = OverrideRow(student=student, assignment=assignment, test_id=test_id or None, points=points,
+                              original_points=original, reason=reason.strip(), created_by=created_by,
+                              created_at=now(), result_id=found[0].result_id)
+            session.add(row)
+            session.flush()
+            return _to_override(row)
+
+    def overrides(self) -> list[Override]:
+        """Every override ever made, oldest first (the audit trail; the newest per target is in force)."""
+        with self._read() as session:
+            return [_to_override(row) for row in session.scalars(select(OverrideRow).order_by(OverrideRow.id))]
+
+
+def _to_override(row: OverrideRow) -> Override:
+    return Override(id=row.id, student=row.student, assignment=row.assignment, test_id=row.test_id,
+                    points=row.points, reason=row.reason, created_by=row.created_by,
+                    created_at=as_utc(row.created_at), result_id=row.result_id,
+                    original_points=row.original_points)
+
+
+def _full_results() -> Select[Any]:
+    return select(ResultRow).options(selectinload(ResultRow.tests), selectinload(ResultRow.submission))
+
+
+def _to_grade(row: ResultRow) -> Grade:
+    execution = None
+    if row.execution_status is not None:
+        execution = Execution(
+            status=Status(row.execution_status),
+            message=row.execution_message or "",
+            cell_errors=tuple(CellError(**c) for c in row.cell_errors or ()),
+            output_excerpt=row.output_excerpt or "",
+            duration_s=row.execution_duration_s or 0.0,
+            sandboxed=bool(row.sandboxed),
+        )
+    return Grade(
+        student=row.submission.student,
+        assignment=row.submission.assignment,
+        status=Status(row.status),
+        score=row.score,
+        max_score=row.max_score,
+        message=row.message,
+        fingerprint=Fingerprint(
+            submission_hash=row.submission.content_hash,
+            tests_hash=row.tests_hash,
+            reference_hash=row.reference_hash,
+            rubric_hash=row.rubric_hash,
+            grader_version=row.grader_version,
+        ),
+        tests=tuple(
+            TestResult(
+                test_id=t.test_id,
+                part=t.part,
+                outcome=t.outcome,
+                points=t.points,
+                max_points=t.max_points,
+                message=t.message,
+                duration_s=t.duration_s,
+            )
+            for t in row.tests
+        ),
+        execution=execution,
+        duration_s=row.duration_s,
+        extra=dict(row.extra),
+    )

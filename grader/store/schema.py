@@ -1,0 +1,111 @@
+"""The gradebook's tables (SQLAlchemy models). They change only through the Alembic
+migrations in grader/store/migrations; grader/store/gradebook.py is the only module that queries them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, DateTime, Float, ForeignKey, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    # Named constraints: Alembic's SQLite batch mode can only drop what has a name.
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    __table_args__ = (CheckConstraint("status IN ('running', 'finished', 'interrupted', 'failed')", name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))
+    pid: Mapped[int]
+    host: Mapped[str] = mapped_column(String(255))
+    grader_version: Mapped[str] = mapped_column(String(64))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class SubmissionRow(Base):
+    __tablename__ = "submissions"
+    __table_args__ = (UniqueConstraint("student", "assignment", "content_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student: Mapped[str] = mapped_column(String(255))
+    assignment: Mapped[str] = mapped_column(String(255))
+    content_hash: Mapped[str] = mapped_column(String(128))
+
+
+class ResultRow(Base):
+    """One Grade. The execution_* columns are all NULL when nothing was executed."""
+
+    __tablename__ = "results"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    score: Mapped[float] = mapped_column(Float)
+    max_score: Mapped[float] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(Text)
+    tests_hash: Mapped[str] = mapped_column(String(128))
+    reference_hash: Mapped[str] = mapped_column(String(128))
+    rubric_hash: Mapped[str] = mapped_column(String(128))
+    grader_version: Mapped[str] = mapped_column(String(64))
+    execution_status: Mapped[str | None] = mapped_column(String(16))
+    execution_message: Mapped[str | None] = mapped_column(Text)
+    output_excerpt: Mapped[str | None] = mapped_column(Text)
+    cell_errors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    sandboxed: Mapped[bool | None]
+    execution_duration_s: Mapped[float | None] = mapped_column(Float)
+    duration_s: Mapped[float] = mapped_column(Float)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reused_from_result_id: Mapped[int | None] = mapped_column(ForeignKey("results.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    submission: Mapped[SubmissionRow] = relationship()
+    tests: Mapped[list[ResultTestRow]] = relationship(
+        order_by="ResultTestRow.id", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class ResultTestRow(Base):
+    __tablename__ = "test_results"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), index=True)
+    test_id: Mapped[str] = mapped_column(String(255))
+    part: Mapped[str] = mapped_column(String(255))
+    outcome: Mapped[str] = mapped_column(String(16))
+    points: Mapped[float] = mapped_column(Float)
+    max_points: Mapped[float] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(Text)
+    duration_s: Mapped[float] = mapped_column(Float)
+
+
+class OverrideRow(Base):
+    """A grade fixed by hand (grader.store.overrides); results are never edited, so the original stays."""
+
+    __tablename__ = "overrides"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student: Mapped[str] = mapped_column(String(255))
+    assignment: Mapped[str] = mapped_column(String(255))
+    test_id: Mapped[str | None] = mapped_column(String(255))  # NULL: the whole assignment
+    points: Mapped[float] = mapped_column(Float)
+    original_points: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    result_id: Mapped[int | None] = mapped_column(ForeignKey("results.id"), index=True)

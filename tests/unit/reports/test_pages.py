@@ -1,0 +1,167 @@
+"""The per-test, per-run and feedback pages, tamper signals, homework metrics, `grade serve`,
+and that every template uses exactly the keys of the context it is fed."""
+
+from __future__ import annotations
+
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import fields, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from jinja2 import meta
+
+from grader import models as m
+from grader.reports import write as report
+from grader.commands.serve import make_server
+from grader.errors import GradeError
+from grader.reports.write import TEMPLATES, write_feedback, write_reports, write_store_reports
+from grader.reports.signals import ESCAPE, FAKE_OUTPUT, KILLED, PATCHED, tamper_signals
+from grader.reports.text import run_page, page_of_test
+from grader.store.gradebook import Gradebook
+from tests.unit.reports.test_write import Page, table_rows
+
+WHEN = datetime(2026, 1, 15, 9, 30, tzinfo=timezone.utc)
+FP = m.Fingerprint("sub-1", "tests", "ref", "rubric", "0.1.0")
+
+
+def grade(student: str, mask: str = "passed", *, fp: m.Fingerprint = FP, message: str = "", **fields: object) -> m.Grade:
+    tests = (
+        m.TestResult("test_scores", "Attention", "passed", 2.0, 2.0),
+        m.TestResult("test_mask", "Attention", mask, 3.0 if mask == "passed" else 0.0, 3.0, message),
+    )
+    return m.Grade(student, "05_attention", m.Status.GRADED, sum(t.points for t in tests), 5.0, "", fp, tests,
+                   **fields)
+
+
+@pytest.mark.parametrize("template", sorted(TEMPLATES.values()))
+def test_every_template_uses_exactly_its_context_keys(template: str) -> None:
+    env = report.environment()
+    context = next(c for c, t in TEMPLATES.items() if t == template)
+
+    def used(name: str) -> set[str]:
+        ast = env.parse(env.loader.get_source(env, name)[0])
+        names = set(meta.find_undeclared_variables(ast))
+        for parent in meta.find_referenced_templates(ast):
+            assert parent is not None
+            names |= used(parent)
+        return names
+
+    assert used(template) == {f.name for f in fields(context)}
+    assert set(TEMPLATES.values()) | {"base.html"} == set(env.list_templates(extensions=["html"]))
+
+
+def test_test_page_groups_failures_by_message(tmp_path: Path) -> None:
+    grades = [grade("alice"), grade("bob", "failed", message="weight 0.25 on a masked key"),
+              grade("carol", "failed", message="weight 0.25 on a masked key"), grade("dan", "error", message="boom")]
+    write_reports(grades, tmp_path, generated_at=WHEN)
+
+    page = Page(tmp_path / page_of_test("05_attention", "test_mask"))
+    assert "1 / 4 (25%)" in page.body
+    text = " ".join(page.body.split())
+    assert text.index("2 × weight 0.25 on a masked key") < text.index("1 × boom")  # most common first
+    assert "../students/" in " ".join(page.links) and "../index.html" in page.links
+    index = Page(tmp_path / "index.html")
+    assert page_of_test("05_attention", "test_mask") in index.links
+
+
+def test_run_pages_show_new_regraded_resubmitted_and_changed_scores(tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    with Gradebook(db) as book:
+        first = book.start_run({})
+        alice = book.record(first, grade("alice", "failed", message="mask"))
+        book.record(first, grade("bob"))
+        book.finish_run(first)
+        second = book.start_run({"force": True})
+        # alice: same submission, new tests -> regraded, mask now passes; bob: reused; carol: new.
+        book.record(second, grade("alice", fp=replace(FP, tests_hash="tests-2")))
+        book.record(second, grade("bob"), reused_from=alice + 1)
+        book.record(second, grade("carol"))
+        book.finish_run(second)
+        third = book.start_run({})
+        book.record(third, grade("bob", "failed", fp=replace(FP, submission_hash="sub-2")))
+        book.finish_run(third)
+        write_store_reports(book, tmp_path / "r")
+
+    out = tmp_path / "r"
+    two = Page(out / run_page(second))
+    rows = table_rows(two, "changes")
+    assert ["alice", "05_attention", "regraded", "2 / 5", "5 / 5", "test_mask: failed 0 → passed 3"] in rows
+    assert ["carol", "05_attention", "new", "—", "5 / 5", ""] in rows
+    assert not any(r[0] == "bob" for r in rows)
+    assert ["Unchanged (reused)", "1"] in table_rows(two, "counts")
+    assert ["alice", "05_attention", "regraded", "2 / 5 graded", "5 / 5 graded", "+3"] in table_rows(two, "changed-scores")
+    three = Page(out / run_page(third))
+    assert ["bob", "05_attention", "resubmitted", "5 / 5 graded", "2 / 5 graded", "-3"] in table_rows(three, "changed-scores")
+    assert "run-2.html" in three.links and "run-3.html" in two.links
+    assert {run_page(r) for r in (first, second, third)} <= set(Page(out / "index.html").links)
+
+
+def test_tamper_signals_from_execution_and_tests() -> None:
+    killed = m.Execution(m.Status.ERROR, message="the kernel died while running cell 4: killed (SIGKILL), ...")
+    sneaky = m.Execution(
+        m.Status.GRADED,
+        cell_errors=(m.CellError(5, "PermissionError", "[Errno 13] Permission denied: '../../grades.json'"),),
+        output_excerpt="found /work/x/reference/05/tests/hidden/test_a.py\nAll tests passed! Score: 20/20\n",
+    )
+    fake = "causal_mask(4): returned an AlwaysEqual object, expected a tensor"
+    cheat = replace(grade("kim", "failed", message=fake), execution=sneaky, extra={"tamper": ["patched builtins.print"]})
+
+    kinds = {s.kind for s in tamper_signals(cheat)}
+    assert kinds == {ESCAPE, PATCHED, FAKE_OUTPUT}
+    assert {s.kind for s in tamper_signals(replace(grade("k"), status=m.Status.ERROR, execution=killed))} == {KILLED}
+    honest = replace(grade("ada"), execution=m.Execution(m.Status.GRADED, output_excerpt="loss 0.1\n100%|####|"))
+    assert tamper_signals(honest) == ()
+    none_object = grade("x", "failed", message="returned a NoneType object, expected a tensor")
+    assert tamper_signals(replace(none_object, execution=m.Execution(m.Status.GRADED))) == ()
+
+
+def test_homework_metrics_and_confusion_matrix_are_shown(tmp_path: Path) -> None:
+    extra = {"accuracy": 0.8125, "macro_f1": 0.79, "confusion_matrix": [[40, 10], [5, 45]],
+             "labels": ["rotten", "fresh"], "model": "minilm"}
+    write_reports([replace(grade("alice"), assignment="homework", extra=extra)], tmp_path, generated_at=WHEN)
+
+    page = Page(tmp_path / "students" / report.page_name("alice"))
+    rows = table_rows(page, report._anchor("homework"))
+    assert ["true \\ predicted", "rotten", "fresh"] in rows and ["rotten", "40", "10"] in rows
+    assert "0.8125" in page.body and "macro_f1" in page.body and "minilm" in page.body
+    assert ["homework", "accuracy", "1", "0.8125", "0.8125", "0.8125"] in table_rows(Page(tmp_path / "index.html"),
+                                                                                    "assignments")
+
+
+def test_feedback_pages_hold_messages_and_points_but_no_expected_values(tmp_path: Path) -> None:
+    secret = ("the weights: 3 of 12 values differ from the expected ones; the largest error is 0.4 at [0, 1] "
+              "(got 0.25, expected 0.6543; shape (2, 3))\ngot:\ntensor([1])\nexpected:\ntensor([0.6543])")
+    grades = [grade("alice", "failed", message=secret), grade("<script>bob</script>")]
+    pages = write_feedback(grades, tmp_path / "fb", title="Week 3", generated_at=WHEN)
+
+    assert {p.name for p in pages} == {report.page_name("alice"), report.page_name("<script>bob</script>")}
+    alice = Page(tmp_path / "fb" / report.page_name("alice"))
+    assert "2 / 5" in alice.body and "test_mask" in alice.body and "got 0.25" in alice.body
+    assert "0.6543" not in alice.raw and "0.4 at" not in alice.raw and "expected [hidden]" in alice.body
+    assert "bob" not in alice.raw  # nothing of another student
+    assert "<script" not in (tmp_path / "fb" / report.page_name("<script>bob</script>")).read_text()
+    assert (tmp_path / "fb" / "style.css").is_file() and "style.css" in alice.links
+    assert (tmp_path / "fb" / "index.csv").read_text().splitlines()[0] == "student,page"
+
+
+def test_serve_answers_on_loopback_only(tmp_path: Path) -> None:
+    write_reports([grade("alice")], tmp_path, generated_at=WHEN)
+    server = make_server(tmp_path, 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        assert host == "127.0.0.1"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=5) as response:
+            assert b"05_attention" in response.read()
+            assert "script-src 'none'" in response.headers["Content-Security-Policy"]
+        with pytest.raises(urllib.error.HTTPError):  # no directory listings
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/students/", timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(GradeError, match="no report"):
+        make_server(tmp_path / "empty", 0)
