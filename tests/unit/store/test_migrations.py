@@ -103,3 +103,42 @@ def test_database_from_a_newer_grader_is_refused_with_a_fix(tmp_path: Path) -> N
 
     with pytest.raises(GradeError, match="upgrade grader"):
         Gradebook(db)
+
+
+OLD_GRADEBOOK = Path(__file__).parents[2] / "fixtures" / "gradebooks" / "demo-class-0.2.0.db"
+
+
+def test_gradebook_written_before_the_layout_change_opens_and_migrates(tmp_path: Path) -> None:
+    """tests/fixtures/gradebooks/demo-class-0.2.0.db: the demo class graded by grade 0.2.0 as it was
+    before the package's layout changed (commit 5326011, Alembic revision 0002). Opening it migrates
+    it to head and every stored grade reads back as the demo's expected result."""
+    import shutil
+
+    import yaml
+
+    db = tmp_path / "old.db"
+    shutil.copyfile(OLD_GRADEBOOK, db)
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchone() == ("0002",)
+
+    with Gradebook(db) as book:
+        grades = {(g.student, g.assignment): g for g in book.latest_grades()}
+        runs = book.runs()
+    head = ScriptDirectory.from_config(cli_config(db)).get_current_head()
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchone() == (head,)
+    assert len(grades) == 216 and len(runs) == 1
+
+    demo = Path(__file__).parents[2] / "fixtures" / "demo"
+    listed = 0
+    for expected_file in sorted(demo.glob("*.yaml")):
+        for student, (status, score) in (yaml.safe_load(expected_file.read_text()) or {}).items():
+            listed += 1
+            grade = grades[(student, expected_file.stem)]
+            assert grade.status == status, (student, expected_file.stem)
+            if isinstance(score, list):
+                assert score[0] <= grade.score <= score[1], (student, expected_file.stem)
+            else:
+                assert grade.score == pytest.approx(score), (student, expected_file.stem)
+    missing = [g for g in grades.values() if g.status == m.Status.MISSING]
+    assert len(missing) == 216 - listed and all(g.score == 0 for g in missing)
