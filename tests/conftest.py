@@ -1,5 +1,6 @@
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,3 +18,8 @@ def sandbox_available() -> bool:
 
 
 requires_sandbox = pytest.mark.skipif(not sandbox_available(), reason="needs root and bubblewrap")
+
+# Tests that start `python` again (a second process) need to execute this interpreter, which a
+# user other than its owner may not: e.g. a venv whose python links into a 0700 /root.
+requires_runnable_interpreter = pytest.mark.skipif(
+    not os.access(sys.executable, os.X_OK), reason=f"this user cannot execute {sys.executable}")

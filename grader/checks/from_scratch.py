@@ -16,6 +16,8 @@ import ast
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+from grader.models import Outcome
+
 
 @dataclass(frozen=True)
 class ScratchRule:
@@ -34,16 +36,17 @@ class Use:
     line: int
 
 
-def check_rule(rule: ScratchRule, code_cells: Iterable[str], judged_elsewhere: Iterable[str] = ()) -> tuple[str, str]:
+def check_rule(rule: ScratchRule, code_cells: Iterable[str],
+               judged_elsewhere: Iterable[str] = ()) -> tuple[Outcome, str]:
     """(outcome, message) for one rule: passed, or failed with the first forbidden use.
     Functions in `judged_elsewhere` (another rule's subject) are not followed into, so
     one built-in costs points once."""
     uses = find_uses(rule, list(code_cells), set(judged_elsewhere))
     if not uses:
-        return "passed", ""
+        return Outcome.PASSED, ""
     use = uses[0]
-    return "failed", (f"{rule.why}: `{use.name}` is used in {use.where} (code cell {use.cell}, line {use.line}); "
-                      f"the rubric takes off up to {rule.points:g} point(s) of this part for it")
+    return Outcome.FAILED, (f"{rule.why}: `{use.name}` is used in {use.where} (code cell {use.cell}, line {use.line}); "
+                            f"the rubric takes off up to {rule.points:g} point(s) of this part for it")
 
 
 def find_uses(rule: ScratchRule, code_cells: list[str], judged_elsewhere: set[str] = frozenset()) -> list[Use]:
@@ -136,7 +139,7 @@ def _canonical(dotted: str, aliases: dict[str, str]) -> str:
     return f"{base}.{rest}" if rest else base
 
 
-def rule_outcomes(rules: Iterable[ScratchRule], notebook) -> dict[str, tuple[str, str, float]]:  # type: ignore[no-untyped-def]
+def rule_outcomes(rules: Iterable[ScratchRule], notebook) -> dict[str, tuple[Outcome, str, float]]:  # type: ignore[no-untyped-def]
     """Outcomes of every rule on a notebook, in the shape Rubric.score takes."""
     cells = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
     rules = list(rules)

@@ -10,14 +10,26 @@ import os
 import random
 import time
 import types
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from grader.errors import InstructorError, course_file
 from grader.kernel.bridge import StudentCodeError
+from grader.models import Outcome, Signal
 
 SEED = 0
+
+
+@dataclass(frozen=True)
+class CollectionError:
+    """A test file pytest could not import: a mistake in the course, never the student's."""
+
+    path: str  # relative to the rootdir, as pytest names it
+    error: str  # one line, e.g. "SyntaxError: invalid syntax (line 12)"
 
 
 class GradePlugin:
@@ -26,9 +38,11 @@ class GradePlugin:
     def __init__(self, student: Any, reference: types.ModuleType) -> None:
         self._student = student
         self._reference = reference
-        self.outcomes: dict[str, tuple[str, str, float]] = {}
+        self.outcomes: dict[str, tuple[Outcome, str, float]] = {}
+        self.signals: dict[str, tuple[Signal, ...]] = {}  # test name -> what its checks saw (grader.checks.tensors)
         self.collected: list[str] = []
-        self.collection_errors: list[str] = []
+        self.files: dict[str, str] = {}  # test name -> its file, relative to the rootdir
+        self.collection_errors: list[CollectionError] = []
 
     @pytest.fixture
     def student(self) -> Any:
@@ -50,10 +64,12 @@ class GradePlugin:
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         self.collected = [item.name for item in items]
+        self.files = {item.name: item.nodeid.split("::", 1)[0] for item in items}
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
-            self.collection_errors.append(str(report.longrepr)[-2000:])
+            error = _collection_error(str(report.longrepr), report.nodeid)
+            self.collection_errors.append(CollectionError(report.nodeid, error))
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:
@@ -62,13 +78,20 @@ class GradePlugin:
         name = item.name
         if report.when == "call" or report.failed or report.skipped:
             if report.passed:
-                self.outcomes[name] = ("passed", "", call.duration)
+                self.outcomes[name] = (Outcome.PASSED, "", call.duration)
             elif report.skipped:
-                self.outcomes[name] = ("skipped", _message(call.excinfo), call.duration)
+                self.outcomes[name] = (Outcome.SKIPPED, _message(call.excinfo), call.duration)
             elif report.when == "call":
-                self.outcomes[name] = ("failed", _message(call.excinfo), call.duration)
+                self.outcomes[name] = (Outcome.FAILED, _message(call.excinfo), call.duration)
+                self.signals[name] = _signals(call.excinfo)
             elif name not in self.outcomes:
-                self.outcomes[name] = ("error", _message(call.excinfo), call.duration)
+                self.outcomes[name] = (Outcome.ERROR, _message(call.excinfo), call.duration)
+
+
+def _signals(excinfo: Any) -> tuple[Signal, ...]:
+    """The signals an assertion helper attached to its failure (grader.checks.tensors.NotATensor)."""
+    found = getattr(excinfo.value, "signals", ()) if excinfo is not None else ()
+    return tuple(s for s in found if isinstance(s, Signal)) if isinstance(found, tuple) else ()
 
 
 def _message(excinfo: Any) -> str:
@@ -84,11 +107,45 @@ def _message(excinfo: Any) -> str:
     return text[:2000]
 
 
+def _collection_error(longrepr: str, path: str) -> str:
+    """The last error line of pytest's collection report, with the test file's line number when it names one."""
+    lines = longrepr.splitlines()
+    errors = [line[1:].strip() for line in lines if line.startswith("E ")]
+    error = errors[-1] if errors else (lines[-1].strip() if lines else "unknown error")
+    name = re.escape(Path(path).name)
+    numbers = re.findall(rf'{name}(?:", line |:)(\d+)', longrepr)
+    return f"{error} (line {numbers[-1]})" if numbers else error
+
+
+def raise_for_collection(plugin: GradePlugin, rootdir: Path) -> None:
+    """Test files that do not import stop the run, naming each file: the course is broken, not a submission."""
+    if plugin.collection_errors:
+        files = "; ".join(f"{course_file(rootdir / e.path)}: {e.error}" for e in plugin.collection_errors)
+        first = course_file(rootdir / plugin.collection_errors[0].path)
+        raise InstructorError(f"test files that cannot be collected: {files}; fix them "
+                              f"(`pytest --collect-only {first}` shows the whole error)")
+
+
 def run_checks(test_files: list[Path], *, student: Any, reference: types.ModuleType,
                rootdir: Path) -> GradePlugin:
     """Run the test files once; returns the plugin holding outcomes and collected names."""
     plugin = GradePlugin(student, reference)
-    args = [
+    started = time.monotonic()
+    pytest.main(_arguments(test_files, rootdir), plugins=[plugin])
+    plugin.duration_s = time.monotonic() - started  # type: ignore[attr-defined]
+    return plugin
+
+
+def collect_tests(test_files: list[Path], *, rootdir: Path) -> GradePlugin:
+    """Collection only (nothing runs, no `student` needed): the test names and the files that do not import."""
+    plugin = GradePlugin(student=None, reference=types.ModuleType("no_reference"))
+    if test_files:  # with no files pytest would collect the working folder instead
+        pytest.main([*_arguments(test_files, rootdir), "--collect-only"], plugins=[plugin])
+    return plugin
+
+
+def _arguments(test_files: list[Path], rootdir: Path) -> list[str]:
+    return [
         *map(str, test_files),
         "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:randomly",
         # its gc.collect() at session end costs 0.15-0.3 s per submission with torch loaded
@@ -96,7 +153,3 @@ def run_checks(test_files: list[Path], *, student: Any, reference: types.ModuleT
         "--import-mode=importlib", "--assert=plain", f"--rootdir={rootdir}", "-c", os.devnull,
         "-W", "ignore::DeprecationWarning",
     ]
-    started = time.monotonic()
-    pytest.main(args, plugins=[plugin])
-    plugin.duration_s = time.monotonic() - started  # type: ignore[attr-defined]
-    return plugin

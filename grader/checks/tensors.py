@@ -5,7 +5,8 @@ what came back (type, shape, dtype, the largest error and where), and, when the
 wrong value matches a known mistake computed by the test, which mistake it looks
 like. Values returned through the bridge may be `RemoteObject` handles instead of
 tensors (a student function returned a non-data object); they are reported by
-their type name and never compared.
+their type name and never compared, and an object of a class that is not plain data
+is recorded as a tamper signal (NotATensor.signals): a class posing as a result.
 
 Tolerances: attention in float32 on the small inputs the tests use accumulates
 rounding errors around 1e-6 (matmul vs einsum, fused vs unfused softmax), while
@@ -20,8 +21,21 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 
+from grader.models import Signal, SignalKind
+
 ATOL = 1e-5
 RTOL = 1e-4
+# What a wrong answer plausibly is: a mistake, not a class posing as a result (no signal).
+PLAIN_TYPES = frozenset({"NoneType", "tuple", "list", "int", "float", "str", "dict", "bool", "ndarray"})
+
+
+class NotATensor(AssertionError):
+    """A check got something other than a tensor; `signals` holds a fake result, if it looks like one."""
+
+    def __init__(self, message: str, actual: Any) -> None:
+        super().__init__(message)
+        name = type_name(actual)
+        self.signals = () if name in PLAIN_TYPES else (Signal(SignalKind.FAKE_RESULT, name),)
 
 
 def type_name(value: Any) -> str:
@@ -50,7 +64,7 @@ def assert_tensor(actual: Any, *, what: str, shape: Sequence[int] | None = None,
                   dtype: torch.dtype | None = None) -> torch.Tensor:
     """Fail unless `actual` is a tensor (of `shape` and `dtype` when given); returns it."""
     if not isinstance(actual, torch.Tensor):
-        raise AssertionError(f"{what}: returned {describe(actual)}, expected a tensor")
+        raise NotATensor(f"{what}: returned {describe(actual)}, expected a tensor", actual)
     if shape is not None and tuple(actual.shape) != tuple(shape):
         raise AssertionError(f"{what}: got shape {shape_text(actual.shape)}, expected {shape_text(shape)}")
     if dtype is not None and actual.dtype != dtype:
@@ -93,7 +107,7 @@ def assert_close(actual: Any, expected: torch.Tensor, *, what: str, atol: float 
         return
     diagnosis = _diagnose(actual, diagnoses or {}, atol=atol, rtol=rtol)
     if not isinstance(actual, torch.Tensor):
-        raise AssertionError(f"{what}: returned {describe(actual)}, expected a tensor{diagnosis}")
+        raise NotATensor(f"{what}: returned {describe(actual)}, expected a tensor{diagnosis}", actual)
     if tuple(actual.shape) != tuple(expected.shape):
         raise AssertionError(
             f"{what}: got shape {shape_text(actual.shape)}, expected {shape_text(expected.shape)}{diagnosis}"

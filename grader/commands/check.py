@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from grader.commands.group import console, guard, main
+from grader.models import Outcome
 
 
 @main.command("check")
@@ -66,9 +67,9 @@ def _report(outcome, *, ci: bool, results_dir: Path) -> None:  # type: ignore[no
         for column in ("test", "part", "result", "points", "message"):
             table.add_column(column, overflow="fold", max_width=80 if column == "message" else None)
         for test in grade.tests:
-            style = {"passed": "green", "skipped": "dim"}.get(test.outcome, "red")
+            style = {Outcome.PASSED: "green", Outcome.SKIPPED: "dim"}.get(test.outcome, "red")
             # Text, not markup: a message can quote student output, which may hold [brackets]
-            table.add_row(Text(test.test_id), Text(test.part), Text(test.outcome, style=style),
+            table.add_row(Text(test.test_id), Text(test.part), Text(test.outcome.value, style=style),
                           Text(f"{test.points:g}/{test.max_points:g}"), Text(test.message))
         out.print(table)
         if grade.message:

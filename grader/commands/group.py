@@ -11,6 +11,7 @@ from typing import Callable
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from grader import __version__
 from grader.errors import GradeError
@@ -38,5 +39,5 @@ def guard(action: Callable[[], None]) -> None:
     try:
         action()
     except GradeError as error:
-        console.print(f"[bold red]error:[/] {error}")
+        console.print(f"[bold red]error:[/] {escape(str(error))}")  # a message is text, never markup
         sys.exit(1)

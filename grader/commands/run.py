@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from grader.commands.group import console, guard, main
-from grader.models import Grade
+from grader.models import Grade, Status
+from grader.reports import terminal
+from grader.reports.text import clean
 
 
 @main.command("run")
@@ -32,8 +37,10 @@ from grader.models import Grade
 @click.option("--course", "course_dir", default=".", show_default=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="The course repository (holding rubrics/ and reference/).")
+@click.option("--verbose", is_flag=True, help="Also list every result with its message, missing ones included.")
 def run_command(path: Path, db: str, reports_dir: Path, timeout: float, cell_timeout: float, jobs: int | None,
-                cluster: str | None, no_sandbox: bool, force: bool, only: tuple[str, ...], course_dir: Path) -> None:
+                cluster: str | None, no_sandbox: bool, force: bool, only: tuple[str, ...], course_dir: Path,
+                verbose: bool) -> None:
     """Grade every submission under PATH, store the results, write the reports."""
     from grader.pipeline.folder import RunRequest, cpu_count, grade_folder
 
@@ -44,7 +51,7 @@ def run_command(path: Path, db: str, reports_dir: Path, timeout: float, cell_tim
     def run() -> None:
         with ProgressBar() as bar:
             outcome = grade_folder(request, progress=bar)
-        _print_summary(outcome, request)
+        _print_summary(outcome, request, verbose=verbose)
 
     guard(run)
 
@@ -104,20 +111,53 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{seconds:02d}"
 
 
-def _print_summary(outcome, request) -> None:  # type: ignore[no-untyped-def]
-    table = Table(title="grade summary", show_lines=False)
-    for column in ("student", "assignment", "status", "score", "message"):
-        table.add_column(column, overflow="fold", max_width=70 if column == "message" else None)
-    for grade in sorted(outcome.result.grades, key=lambda g: (g.student, g.assignment)):
-        style = {"graded": "", "missing": "dim"}.get(grade.status.value, "yellow")
-        table.add_row(grade.student, grade.assignment, grade.status.value,
-                      f"{grade.score:g}/{grade.max_score:g}", grade.message[:200], style=style)
-    Console().print(table)
+def _print_summary(outcome, request, *, verbose: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """The matrix of scores, then the results that were not graded and why, then the totals."""
+    grades = outcome.result.grades
+    out = Console()
+    if verbose:
+        out.print(_result_list(grades))
+    scores = terminal.matrix(grades)
+    if scores.rows:
+        out.print(_matrix_table(scores, out.width))
+    problems = terminal.problem_lines(terminal.problems(grades), out.width)
+    if problems:
+        out.print()
+        out.print(Text("not graded:", style="bold"))
+        for line in problems:
+            out.print(Text(line, style="yellow"), soft_wrap=True)
     console.print(
         f"{outcome.result.graded} graded, {outcome.result.reused} unchanged (reused) in "
         f"{outcome.result.seconds:.1f} s; database {outcome.db}; report {outcome.index}"
     )
     console.print(stage_summary(outcome.stages, request))
+
+
+_CELL_STYLE = {Status.GRADED: "", Status.MISSING: "dim"}
+
+
+def _matrix_table(scores: terminal.Matrix, width: int) -> Table:
+    # collapse_padding: columns terminal.GAP (2) apart, as Matrix.header counts them
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    first, *labels = scores.header(width)
+    table.add_column(first, no_wrap=True)
+    for label in labels:
+        table.add_column(label, justify="right", no_wrap=True)
+    for student, cells in scores.rows:
+        table.add_row(Text(student), *(Text(c.text, style=_CELL_STYLE.get(c.status, "yellow")) for c in cells))
+    return table
+
+
+def _result_list(grades: Iterable[Grade]) -> Table:
+    """Every result on its own row, as `grade PATH` printed before the matrix (--verbose)."""
+    table = Table(title="grade summary", show_lines=False)
+    for column in ("student", "assignment", "status", "score", "message"):
+        table.add_column(column, overflow="fold", max_width=70 if column == "message" else None)
+    for grade in sorted(grades, key=lambda g: (g.student, g.assignment)):
+        table.add_row(Text(clean(grade.student)), Text(clean(grade.assignment)), grade.status.value,
+                      f"{grade.score:g}/{grade.max_score:g}", Text(clean(grade.message[:200])),
+                      style=_CELL_STYLE.get(grade.status, "yellow"))
+    return table
 
 
 def stage_summary(stages: dict[str, float], request) -> str:  # type: ignore[no-untyped-def]

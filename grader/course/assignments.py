@@ -45,6 +45,11 @@ class AssignmentKind(ABC):
               stopwatch: Stopwatch, spare: SpareKernel | None) -> Grade:
         """Grade one submission; never raises for anything the student did."""
 
+    def check_course(self, assignment: Assignment) -> None:
+        """Raise InstructorError when the assignment's own files (rubric, tests, reference,
+        settings) are wrong. Runs in the trusted process before a class is graded, so an
+        instructor's mistake stops the run instead of becoming every student's result."""
+
     def tests_fingerprint(self, assignment: Assignment, tests_hash: str) -> str:
         """The hash of what the hidden tests are: by default the test files themselves."""
         return tests_hash
@@ -71,6 +76,11 @@ class Assignment:
     @property
     def reference_notebook(self) -> Path:
         return self.root / self.rubric.notebook
+
+    @property
+    def tests_root(self) -> Path:
+        """The folder holding every test file of the assignment (named in instructors' messages)."""
+        return self.root / "tests"
 
     @property
     def public_tests(self) -> Path:

@@ -30,6 +30,9 @@ def load_course(root: Path) -> Course:
     assignments = {}
     for rubric_path in sorted(rubric_dir.glob("*.yaml")):
         rubric = load_rubric(rubric_path)
+        if rubric.assignment in assignments:
+            raise RubricError(f"rubric {rubric_path}: assignment {rubric.assignment} is already defined by "
+                              f"{assignments[rubric.assignment].rubric_path}; give each rubric its own assignment")
         kind = kind_named(rubric.kind, rubric_path)
         folder = root / "reference" / rubric.assignment
         if not (folder / rubric.notebook).is_file():

@@ -9,8 +9,8 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from grader.checks.from_scratch import ScratchRule
-from grader.errors import RubricError
-from grader.models import TestResult
+from grader.errors import RubricError, course_file
+from grader.models import Outcome, Signal, TestResult
 
 
 @dataclass(frozen=True)
@@ -42,44 +42,54 @@ class Rubric:
     def max_score(self) -> float:
         return sum(points for part in self.parts for _, points in part.tests)
 
-    def check_covers(self, collected: Iterable[str]) -> None:
-        """Every collected test has points and every rubric test exists: no silent zeros."""
+    def check_covers(self, collected: Iterable[str], *, rubric_path: Path, tests_dir: Path) -> None:
+        """Every collected test has points and every rubric test exists: no silent zeros.
+
+        Raises RubricError (the instructor's to fix) naming the rubric file and the tests."""
         collected = set(collected)
         listed = set(self.tests)
+        rubric, tests = course_file(rubric_path), course_file(tests_dir)
         problems = []
-        if collected - listed:
-            problems.append(f"tests without points in the rubric: {', '.join(sorted(collected - listed))}")
         if listed - collected:
-            problems.append(f"rubric tests that do not exist: {', '.join(sorted(listed - collected))}")
+            problems.append(f"{rubric} lists tests that no file under {tests}/ defines: "
+                            f"{', '.join(sorted(listed - collected))}; rename each to an existing test "
+                            "function or delete it from the rubric")
+        if collected - listed:
+            problems.append(f"{tests}/ has tests that {rubric} gives no points: "
+                            f"{', '.join(sorted(collected - listed))}; add each under a part's `tests:` "
+                            "(0 points is allowed) or delete the test")
         if problems:
-            raise RubricError(f"rubric {self.assignment}: " + "; ".join(problems))
+            raise RubricError("; ".join(problems))
 
-    def score(self, outcomes: Mapping[str, tuple[str, str, float]]) -> tuple[TestResult, ...]:
+    def score(self, outcomes: Mapping[str, tuple[Outcome, str, float]],
+              signals: Mapping[str, tuple[Signal, ...]] | None = None) -> tuple[TestResult, ...]:
         """Turn raw outcomes (test or rule -> (outcome, message, seconds)) into scored results,
-        rubric order. A broken from-scratch rule is a deduction (negative points, at most what
-        the part earned), so an unfilled notebook still scores 0 and the maximum is unchanged."""
+        rubric order, each with the signals its check recorded. A broken from-scratch rule is a
+        deduction (negative points, at most what the part earned), so an unfilled notebook still
+        scores 0 and the maximum is unchanged."""
+        signals = signals or {}
         results = []
         for part in self.parts:
             earned = 0.0
             for test, points in part.tests:
-                outcome, message, seconds = outcomes.get(test, ("error", "this test did not run", 0.0))
-                earned += points if outcome == "passed" else 0.0
+                outcome, message, seconds = outcomes.get(test, (Outcome.ERROR, "this test did not run", 0.0))
+                got = points if Outcome(outcome) is Outcome.PASSED else 0.0
+                earned += got
                 results.append(
-                    TestResult(test_id=test, part=part.name, outcome=outcome,
-                               points=points if outcome == "passed" else 0.0, max_points=points,
-                               message=message, duration_s=round(seconds, 4))
+                    TestResult(test_id=test, part=part.name, outcome=Outcome(outcome), points=got, max_points=points,
+                               message=message, duration_s=round(seconds, 4), signals=signals.get(test, ()))
                 )
             for rule in part.rules:
-                outcome, message, seconds = outcomes.get(rule.rule, ("skipped", "not checked", 0.0))
-                deduction = min(rule.points, earned) if outcome == "failed" else 0.0
+                outcome, message, seconds = outcomes.get(rule.rule, (Outcome.SKIPPED, "not checked", 0.0))
+                deduction = min(rule.points, earned) if Outcome(outcome) is Outcome.FAILED else 0.0
                 earned -= deduction
-                results.append(TestResult(test_id=rule.rule, part=part.name, outcome=outcome,
+                results.append(TestResult(test_id=rule.rule, part=part.name, outcome=Outcome(outcome),
                                           points=-deduction, max_points=0.0, message=message))
         return tuple(results)
 
     def not_run(self, reason: str) -> tuple[TestResult, ...]:
-        return self.score({test: ("error", f"not run: {reason}", 0.0) for test in self.tests}
-                          | {rule.rule: ("skipped", f"not checked: {reason}", 0.0) for rule in self.rules})
+        return self.score({test: (Outcome.ERROR, f"not run: {reason}", 0.0) for test in self.tests}
+                          | {rule.rule: (Outcome.SKIPPED, f"not checked: {reason}", 0.0) for rule in self.rules})
 
 
 def load_rubric(path: Path) -> Rubric:
@@ -92,7 +102,10 @@ def load_rubric(path: Path) -> Rubric:
         seen: set[str] = set()
         for part in data["parts"]:
             tests = []
-            for test, points in dict(part["tests"]).items():
+            if not isinstance(part["tests"], dict):
+                raise RubricError(f"rubric {path}: part {part.get('name', '?')!r}: `tests` must map each test to "
+                                  "its points, e.g. `tests: {test_scores: 2, test_mask: 1}`")
+            for test, points in part["tests"].items():
                 if test in seen:
                     raise RubricError(f"rubric {path}: test {test} is listed twice")
                 if not isinstance(points, (int, float)) or points < 0:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from grader.errors import InstructorError, course_file
+
 if TYPE_CHECKING:
     from grader.course.assignments import Assignment
 
@@ -132,9 +134,14 @@ def load_heldout(settings: dict[str, object], course_root: Path) -> HeldOut:
         labels = tuple(r.label for r in heldout)
     else:
         path = Path(source) if Path(source).is_absolute() else course_root / source
-        texts, labels = _read_csv(path, names)
+        try:
+            texts, labels = _read_csv(path, names)
+        except (OSError, ValueError, csv.Error) as error:  # UnicodeDecodeError is a ValueError
+            raise InstructorError(f"the held-out set {course_file(path)} (settings.heldout of the homework "
+                                  f"rubric) cannot be read: {error}; fix the file or the setting") from None
     if not texts:
-        raise ValueError(f"the held-out set {source} holds no reviews")
+        raise InstructorError(f"the held-out set {source} (settings.heldout of the homework rubric) holds no "
+                              "reviews; point the setting at a CSV with columns text,label")
     return HeldOut(texts=texts, labels=labels, label_names=names, source=source,
                    split_hash=split_hash(texts, labels))
 

@@ -2,8 +2,9 @@
 
 Never raises for anything the student did: a missing folder, a refused model, a crash or a
 timeout during inference each become that student's result with a message and 0 points.
-It raises only for the grader's own faults (a rubric that names an unknown metric, a
-held-out file that cannot be read), which the pipeline records as a grader failure.
+It raises only for the instructor's faults (a rubric that names an unknown metric, a
+held-out file that cannot be read): InstructorError, which stops the run (check_settings
+finds them before a class is graded).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from typing import Any
 
 from grader.course.assignments import Assignment
 from grader.discover import extract_zip, is_missing
-from grader.errors import RubricError
+from grader.errors import RubricError, course_file
 from grader.homework.data import HeldOut, load_heldout
 from grader.homework.score import (InferenceFailed, InferenceSettings, InferenceTimeout, compute_metrics,
                                    run_inference)
 from grader.homework.validate import ModelCheck, ModelRejected, validate_model
-from grader.models import Execution, Grade, Status, Submission, TestResult
+from grader.models import Execution, Grade, ModelScore, Outcome, Status, Submission, TestResult
 from grader.pipeline.options import GradingOptions
 from grader.sandbox.bwrap import Sandbox
 
@@ -50,17 +51,17 @@ def grade_model(submission: Submission, assignment: Assignment, options: Grading
         return replace(base, status=Status.REJECTED, message=submission.problem,
                        tests=rubric.not_run("the submission was rejected"))
     heldout = load_heldout(settings, assignment.course_root)
-    extra: dict[str, Any] = {"split_hash": heldout.split_hash, "n_heldout": len(heldout.texts),
-                             "heldout": heldout.source, "majority_accuracy": round(heldout.majority_accuracy, 4)}
+    measured = ModelScore(split_hash=heldout.split_hash, n_heldout=len(heldout.texts), heldout=heldout.source,
+                          majority_accuracy=round(heldout.majority_accuracy, 4))
     scratch = Path(tempfile.mkdtemp(prefix="grade-model-"))
     try:
         try:
             folder = _model_folder(submission, folder_name, scratch)
             check = validate_model(folder, settings)
         except ModelRejected as error:
-            return _failed(base, assignment, Status.REJECTED, str(error), extra, started, options)
-        extra |= {"architecture": check.architecture, "parameters": check.parameters,
-                  "weights_mib": round(check.weight_bytes / 2**20, 1)}
+            return _failed(base, assignment, Status.REJECTED, str(error), measured, started, options)
+        measured = replace(measured, architecture=check.architecture, parameters=check.parameters,
+                           weights_mib=round(check.weight_bytes / 2**20, 1))
         files = scratch / "files"
         files.mkdir()
         for name in check.files:  # only the allowlisted files enter the sandbox
@@ -70,26 +71,27 @@ def grade_model(submission: Submission, assignment: Assignment, options: Grading
         try:
             inference = run_inference(files, heldout.texts, run, sandbox=sandbox, limits=options.limits)
         except InferenceTimeout as error:
-            return _failed(base, assignment, Status.TIMEOUT, str(error), extra, started, options)
+            return _failed(base, assignment, Status.TIMEOUT, str(error), measured, started, options)
         except InferenceFailed as error:
-            return _failed(base, assignment, Status.ERROR, str(error), extra, started, options)
+            return _failed(base, assignment, Status.ERROR, str(error), measured, started, options)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     predictions = _predictions(inference.logits, check, heldout)
     metrics = compute_metrics(predictions, heldout)
-    extra |= {"accuracy": round(metrics["accuracy"], 4), "macro_f1": round(metrics["macro_f1"], 4),
-              "per_class_f1": [round(x, 4) for x in metrics["per_class_f1"]],
-              "confusion_matrix": metrics["confusion_matrix"], "labels": list(heldout.label_names),
-              "device": inference.facts.get("device"), "dtype": inference.facts.get("dtype"),
-              "inference_s": round(inference.seconds, 2), "reviews_per_s": round(len(heldout.texts) / max(
-                  float(inference.facts.get("infer_s") or 0), 1e-9), 1)}
+    measured = replace(
+        measured, accuracy=round(metrics["accuracy"], 4), macro_f1=round(metrics["macro_f1"], 4),
+        per_class_f1=tuple(round(x, 4) for x in metrics["per_class_f1"]),
+        confusion_matrix=tuple(tuple(row) for row in metrics["confusion_matrix"]), labels=tuple(heldout.label_names),
+        device=inference.facts.get("device"), dtype=inference.facts.get("dtype"),
+        inference_s=round(inference.seconds, 2),
+        reviews_per_s=round(len(heldout.texts) / max(float(inference.facts.get("infer_s") or 0), 1e-9), 1))
     tests = _score_tests(assignment, scoring, metrics, heldout)
     score = round(sum(t.points for t in tests), 2)
     message = (f"accuracy {metrics['accuracy']:.3f}, macro F1 {metrics['macro_f1']:.3f} on {len(heldout.texts)} "
                f"held-out reviews (majority-class baseline {heldout.majority_accuracy:.3f})")
     duration = time.monotonic() - started
-    extra["seconds"] = round(duration, 2)
-    return replace(base, score=score, tests=tests, message=message, extra=extra, duration_s=duration,
+    return replace(base, score=score, tests=tests, message=message, duration_s=duration,
+                   model_score=replace(measured, seconds=round(duration, 2)),
                    execution=Execution(status=Status.GRADED, message=message, duration_s=round(inference.seconds, 3),
                                        sandboxed=options.sandbox))
 
@@ -108,15 +110,34 @@ def _model_folder(submission: Submission, model_dir: str, scratch: Path) -> Path
     return candidates[0] if candidates else root / model_dir
 
 
+def check_settings(assignment: Assignment) -> None:
+    """The homework's settings, before a class is graded: every test scored, the held-out set readable."""
+    _scoring(assignment)
+    load_heldout(assignment.rubric.settings, assignment.course_root)
+
+
 def _scoring(assignment: Assignment) -> dict[str, dict[str, Any]]:
     """settings.scoring: rubric test -> {metric, full, zero}; every other rubric test must be model_valid."""
     scoring = dict(assignment.rubric.settings.get("scoring") or {})
+    rubric = course_file(assignment.rubric_path)
     for test in assignment.rubric.tests:
         if test != VALID_TEST and test not in scoring:
-            raise RubricError(f"rubric {assignment.name}: test {test} has no entry under settings.scoring")
-        if test in scoring and scoring[test].get("metric") not in ("accuracy", "macro_f1"):
-            raise RubricError(f"rubric {assignment.name}: test {test} needs metric: accuracy or macro_f1")
+            raise RubricError(f"{rubric}: test {test} has no entry under settings.scoring; add one, e.g. "
+                              f"`{test}: {{metric: accuracy, full: 0.8, zero: majority}}`, or remove the test")
+        spec = scoring.get(test)
+        if spec is None:
+            continue
+        if not isinstance(spec, dict) or spec.get("metric") not in ("accuracy", "macro_f1"):
+            raise RubricError(f"{rubric}: settings.scoring.{test} needs `metric: accuracy` or `metric: macro_f1`")
+        zero = spec.get("zero", "majority")
+        if not _number(spec.get("full")) or not (zero == "majority" or _number(zero)):
+            raise RubricError(f"{rubric}: settings.scoring.{test} needs `full:` a number and `zero:` a number "
+                              "or `majority`")
     return scoring
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _predictions(logits: list[list[float]], check: ModelCheck, heldout: HeldOut) -> list[int]:
@@ -143,7 +164,7 @@ def _score_tests(assignment: Assignment, scoring: dict[str, dict[str, Any]], met
     for part in assignment.rubric.parts:
         for test, points in part.tests:
             if test == VALID_TEST:
-                results.append(TestResult(test, part.name, "passed", points, points,
+                results.append(TestResult(test, part.name, Outcome.PASSED, points, points,
                                           "the model passed validation and ran on the held-out set"))
                 continue
             spec = scoring[test]
@@ -153,21 +174,22 @@ def _score_tests(assignment: Assignment, scoring: dict[str, dict[str, Any]], met
             got = linear_points(value, full, zero, points)
             message = (f"{spec['metric']} {value:.4f}: {got:g}/{points:g} points "
                        f"(full points at {full:g}, none at or below {zero:.4f})")
-            results.append(TestResult(test, part.name, "passed" if got >= points else "failed", got, points, message))
+            outcome = Outcome.PASSED if got >= points else Outcome.FAILED
+            results.append(TestResult(test, part.name, outcome, got, points, message))
     return tuple(results)
 
 
-def _failed(base: Grade, assignment: Assignment, status: Status, message: str, extra: dict[str, Any],
+def _failed(base: Grade, assignment: Assignment, status: Status, message: str, measured: ModelScore,
             started: float, options: GradingOptions) -> Grade:
     """A model that was refused or failed to run: its message on every test, 0 points."""
     tests = []
     for part in assignment.rubric.parts:
         for test, points in part.tests:
-            outcome = "failed" if test == VALID_TEST else "error"
+            outcome = Outcome.FAILED if test == VALID_TEST else Outcome.ERROR
             text = message if test == VALID_TEST else f"not scored: {message}"
             tests.append(TestResult(test, part.name, outcome, 0.0, points, text))
     duration = time.monotonic() - started
     return replace(base, status=status, score=0.0, tests=tuple(tests), message=message, duration_s=duration,
-                   extra=extra | {"seconds": round(duration, 2)},
+                   model_score=replace(measured, seconds=round(duration, 2)),
                    execution=Execution(status=status, message=message, duration_s=round(duration, 3),
                                        sandboxed=options.sandbox))

@@ -10,7 +10,7 @@ from typing import ClassVar
 from grader.course.assignments import Assignment, AssignmentKind, Course
 from grader.discover import hash_file, hash_tree, missing, zip_stems
 from grader.homework.data import heldout_fingerprint, write_training_split
-from grader.homework.grade import grade_model, model_dir
+from grader.homework.grade import check_settings, grade_model, model_dir
 from grader.kernel.spare import SpareKernel
 from grader.models import Grade, StudentFolder, Submission, SubmissionKind
 from grader.pipeline.options import GradingOptions
@@ -42,6 +42,9 @@ class ModelKind(AssignmentKind):
               stopwatch: Stopwatch, spare: SpareKernel | None) -> Grade:
         with stopwatch.stage("score"):
             return grade_model(submission, assignment, options, slot)
+
+    def check_course(self, assignment: Assignment) -> None:
+        check_settings(assignment)
 
     def tests_fingerprint(self, assignment: Assignment, tests_hash: str) -> str:
         """The homework's hidden test is its held-out split (and the inference script)."""

@@ -10,6 +10,10 @@ their own code returns, never a verdict (verdicts are computed in the grader).
 
 import traceback
 
+# This file and extract.py, by the names bridge.install compiles them under in the kernel, or as imported.
+_OWN_FILES = ("<grade-agent>", "<grade-extract>")
+_OWN_PATHS = ("grader/kernel/agent.py", "grader/kernel/extract.py")
+
 
 class _Agent:
     def __init__(self, namespace, extract):
@@ -63,7 +67,7 @@ class _Agent:
 def _describe(error):
     """Type, message and the student's own frames of an exception, as plain strings."""
     frames = traceback.extract_tb(error.__traceback__)
-    student_frames = [f for f in frames if "kernel_agent" not in f.filename and "extract" not in f.filename]
+    student_frames = [f for f in frames if f.filename not in _OWN_FILES and not f.filename.endswith(_OWN_PATHS)]
     location = ""
     if student_frames:
         last = student_frames[-1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import queue
 import time
+import types
 import uuid
 from pathlib import Path
 from typing import Any, Callable
@@ -228,3 +229,33 @@ class RemoteObject:
 def student_namespace(bridge: Bridge) -> RemoteObject:
     """The `student` fixture: the notebook's global namespace, seen through the bridge."""
     return RemoteObject(bridge, 0, "namespace", "your notebook")
+
+
+class InProcessBridge(Bridge):
+    """The bridge's protocol with no kernel: the agent serves a namespace of this process.
+
+    Only for trusted code: the reference standing in for a student when the course checks
+    the reference against its own tests (grader/checks/suites.py). Every value still goes
+    through extract's encoding both ways and objects stay behind handles, so tests see what
+    a student's kernel would send them (copies, type names), not the objects themselves."""
+
+    def __init__(self, namespace: dict[str, Any]) -> None:
+        super().__init__(None, None, call_timeout_s=0.0, is_alive=lambda: True, kill=lambda: None)
+        # The agent as install() builds it in the kernel: both sources, under their kernel names.
+        sources: dict[str, types.ModuleType] = {}
+        for name, source, filename in (("_grade_extract", EXTRACT_SOURCE, "<grade-extract>"),
+                                       ("_grade_agent_src", AGENT_SOURCE, "<grade-agent>")):
+            sources[name] = types.ModuleType(name)
+            exec(compile(source, filename, "exec"), sources[name].__dict__)
+        self._agent = sources["_grade_agent_src"]._Agent(namespace, sources["_grade_extract"])
+
+    def install(self) -> None:
+        self.installed = True
+
+    def _exchange(self, request_text: str, label: str) -> str:
+        return str(self._agent.serve(request_text))
+
+
+def in_process_namespace(namespace: dict[str, Any]) -> RemoteObject:
+    """A `student` fixture over a namespace of this (trusted) process, through InProcessBridge."""
+    return RemoteObject(InProcessBridge(namespace), 0, "namespace", "the notebook")

@@ -23,7 +23,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from grader.kernel.bridge import Bridge
-from grader.models import CellError, Execution, Status
+from grader.kernel.tamper import output_signals
+from grader.models import CellError, Execution, Signal, SignalKind, Status
 from grader.sandbox.bwrap import Limits, Sandbox, SandboxPaths
 
 KERNEL_START_TIMEOUT_S = 60.0
@@ -178,6 +179,7 @@ class KernelSession:
         started = time.monotonic()
         cell_errors: list[CellError] = []
         status, message = Status.GRADED, ""
+        died = False  # the kernel died or exited under the notebook (not stopped by us)
         code_number = 0
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
@@ -200,14 +202,14 @@ class KernelSession:
                 self._kill()
                 break
             except DeadKernelError:
-                status = Status.ERROR
-                message = self._flood_message(code_number) if client.flooded else self._death_message(code_number)
+                status, died = Status.ERROR, not client.flooded
+                message = self._death_message(code_number) if died else self._flood_message(code_number)
                 break
             except Exception as error:  # noqa: BLE001 - nbclient can fail in many ways on hostile kernels
                 if client.flooded:
                     status, message = Status.ERROR, self._flood_message(code_number)
                 elif not self.alive:
-                    status, message = Status.ERROR, self._death_message(code_number)
+                    status, message, died = Status.ERROR, self._death_message(code_number), True
                 else:
                     status, message = Status.ERROR, f"cell {code_number} could not be run: {error}"[:500]
                 self._kill()
@@ -221,13 +223,16 @@ class KernelSession:
         if status is Status.GRADED and cell_errors:
             first = cell_errors[0]
             message = f"cell {first.cell} raised {first.ename}: {first.evalue}"[:500]
+        output = "".join(client.excerpt)
+        killed = (Signal(SignalKind.KILLED, message),) if died else ()
         return Execution(
             status=status,
             message=message,
             cell_errors=tuple(cell_errors),
-            output_excerpt="".join(client.excerpt),
+            output_excerpt=output,
             duration_s=time.monotonic() - started,
             sandboxed=self.sandbox is not None,
+            signals=killed + output_signals(cell_errors, output),
         )
 
     def _flood_message(self, cell: int) -> str:

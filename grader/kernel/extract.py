@@ -55,11 +55,13 @@ def encode(value: Any, make_handle: Callable[[Any], Handle] | None = None) -> st
             raise BoundaryError(f"value nested deeper than {MAX_DEPTH} levels")
         if count[0] > MAX_ITEMS:
             raise BoundaryError(f"value holds more than {MAX_ITEMS} items")
+        if type(obj).__module__ == "numpy" and type(obj).__name__ != "ndarray" and hasattr(obj, "item"):
+            obj = obj.item()  # a numpy scalar (int64, float32, bool_...): most are no int or float subclass
         if obj is None or type(obj) is bool:
             return obj
-        if isinstance(obj, int) and not isinstance(obj, bool):  # numpy ints included
+        if isinstance(obj, int) and not isinstance(obj, bool):
             return int(obj)
-        if isinstance(obj, float):  # numpy floats included
+        if isinstance(obj, float):
             obj = float(obj)
             return obj if math.isfinite(obj) else {"__float__": repr(obj)}
         if type(obj).__module__ == "numpy" and type(obj).__name__ == "ndarray":
@@ -101,7 +103,10 @@ def decode(text: str, resolve_handle: Callable[[int, str], Any] | None = None) -
     if not isinstance(payload, dict) or not isinstance(payload.get("tensors"), str):
         raise BoundaryError("malformed payload")
     blob = base64.b64decode(payload["tensors"], validate=True)
-    tensors = _load_safetensors(blob) if blob else {}
+    try:
+        tensors = _load_safetensors(blob) if blob else {}
+    except Exception as error:  # noqa: BLE001 - SafetensorError is no ValueError: say what it is
+        raise BoundaryError(f"malformed tensors in payload: {error}") from None
     count = [0]
 
     def walk(node: Any, depth: int) -> Any:
@@ -116,13 +121,13 @@ def decode(text: str, resolve_handle: Callable[[int, str], Any] | None = None) -
             raise BoundaryError("malformed payload node")
         if "__tensor__" in node:
             key = node["__tensor__"]
-            if key not in tensors:
+            if type(key) is not str or key not in tensors:
                 raise BoundaryError(f"payload refers to a missing tensor {key!r}")
             return tensors[key]
         if "__tuple__" in node:
             return tuple(walk(item, depth + 1) for item in _list(node["__tuple__"]))
         if "__dict__" in node:
-            return {str(k): walk(v, depth + 1) for k, v in _list(node["__dict__"])}
+            return {str(k): walk(v, depth + 1) for k, v in map(_pair, _list(node["__dict__"]))}
         if "__float__" in node:
             return float(node["__float__"]) if node["__float__"] in ("nan", "inf", "-inf") else _bad()
         if "__handle__" in node and type(node["__handle__"]) is int:
@@ -137,6 +142,12 @@ def decode(text: str, resolve_handle: Callable[[int, str], Any] | None = None) -
 
 def _list(value: Any) -> list:
     if type(value) is not list:
+        raise BoundaryError("malformed payload node")
+    return value
+
+
+def _pair(value: Any) -> list:
+    if type(value) is not list or len(value) != 2:
         raise BoundaryError("malformed payload node")
     return value
 

@@ -4,7 +4,8 @@ The coordinator (the `grade` process) discovers, decides what to reuse, submits 
 task per submission, and is the only process that writes the database; workers run
 the sandboxes and send back `Graded` values. `local:N` starts a LocalCluster of N
 worker processes on this machine; any other address is a running scheduler (for
-example one that dask-jobqueue started under Slurm, see docs/cluster.md).
+example one that dask-jobqueue started under Slurm, see docs/cluster.md). A task's
+InstructorError (the course is wrong) cancels the rest and is raised, as in the local pool.
 
 Sandbox slots on a worker host come from `claim_slot` (a file lock per slot), one per
 worker thread, so workers on one host never share a uid. An assignment whose kind
@@ -20,7 +21,7 @@ from dataclasses import replace
 from typing import Any, Iterator
 
 from grader.course.assignments import Assignment, Course
-from grader.errors import GradeError
+from grader.errors import GradeError, InstructorError
 from grader.models import Submission
 from grader.pipeline.options import GradingOptions
 from grader.pipeline.submission import Graded, grade_and_time, grader_failure
@@ -66,6 +67,10 @@ def run_on_cluster(todo: list[Submission], course: Course, options: GradingOptio
             _, submission = futures[future.key]
             try:
                 yield future.result()
+            except InstructorError:
+                # The course is wrong, not this submission: no task still queued runs.
+                client.cancel([f for f, _ in futures.values()])
+                raise
             except Exception as error:  # noqa: BLE001 - a worker died on it (KilledWorker) or could not run it
                 yield Graded(grader_failure(submission, course.assignments[submission.assignment], error), {})
     finally:

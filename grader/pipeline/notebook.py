@@ -33,6 +33,11 @@ class NotebookKind(AssignmentKind):
               stopwatch: Stopwatch, spare: SpareKernel | None) -> Grade:
         return grade_notebook(submission, assignment, options, slot=slot, clock=stopwatch, spare=spare)
 
+    def check_course(self, assignment: Assignment) -> None:
+        from grader.checks.suites import check_suites  # pytest and torch: only when there is work
+
+        check_suites(assignment)
+
 
 def grade_notebook(submission: Submission, assignment: Assignment, options: GradingOptions, *, slot: int,
                    clock: Stopwatch, spare: SpareKernel | None) -> Grade:
@@ -53,7 +58,7 @@ def grade_notebook(submission: Submission, assignment: Assignment, options: Grad
         return replace(base, status=Status.REJECTED, message=submission.problem,
                        tests=rubric.not_run("the submission was rejected"))
     from grader.checks.from_scratch import rule_outcomes
-    from grader.checks.runner import run_checks
+    from grader.checks.runner import raise_for_collection, run_checks
     from grader.course.reference import load_reference
     from grader.kernel.bridge import student_namespace
     from grader.kernel.execute import KernelSession
@@ -81,11 +86,10 @@ def grade_notebook(submission: Submission, assignment: Assignment, options: Grad
             plugin = run_checks(assignment.test_files(), student=student_namespace(session.bridge),
                                 reference=load_reference(assignment.reference_notebook),
                                 rootdir=assignment.root)
-            if plugin.collection_errors:
-                raise RuntimeError(f"the tests of {assignment.name} could not be collected: "
-                                   f"{plugin.collection_errors[0]}")
-            rubric.check_covers(plugin.collected)
-            tests = rubric.score({**plugin.outcomes, **rule_outcomes(rubric.rules, notebook)})
+            # The course's own mistakes raise InstructorError: they stop the run, never a student's result.
+            raise_for_collection(plugin, assignment.root)
+            rubric.check_covers(plugin.collected, rubric_path=assignment.rubric_path, tests_dir=assignment.tests_root)
+            tests = rubric.score({**plugin.outcomes, **rule_outcomes(rubric.rules, notebook)}, plugin.signals)
         else:
             tests = rubric.not_run(execution.message)
         score = round(sum(t.points for t in tests), 4)

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from grader.course.assignments import Assignment, Course
+from grader.errors import InstructorError
 from grader.kernel.spare import SCRATCH_PREFIX, SpareKernel, SpareKernels
-from grader.models import Grade, Submission
+from grader.models import Grade, RunState, Submission
 from grader.pipeline.options import GradingOptions
+from grader.pipeline.preflight import check_course
 from grader.pipeline.stopwatch import Stopwatch
 from grader.pipeline.submission import Graded, grade_and_time, grader_failure, needs_kernel
 from grader.sandbox.bwrap import claim_slot, die_with_parent, process_alive, remove_stale_cgroups
@@ -104,34 +106,40 @@ def grade_class(submissions: list[Submission], course: Course, store: Gradebook,
 
     Each result is stored the moment it arrives, so a run killed half-way keeps what it
     finished; the next run marks it interrupted, reuses those results, and grades the rest.
+
+    The course is checked first (grader/pipeline/preflight.py), for the assignments with
+    something to grade: a mistake of the instructor's raises InstructorError before a run is
+    recorded. One found later, by a worker, stops the pool, marks the run failed and raises;
+    the results stored before it stay (each was graded against the course as it was).
     """
     started = time.monotonic()
     clock = Stopwatch()
+    reusable: list[tuple[int, Grade]] = []
+    todo: list[Submission] = []
+    with clock.stage("store"):
+        for submission in submissions:
+            assignment = course.assignments[submission.assignment]
+            found = None if options.force else store.find_reusable_result(
+                submission.student, submission.assignment, assignment.fingerprint(submission))
+            if found is not None and _same_isolation(found[1], options):
+                reusable.append(found)
+            else:
+                todo.append(submission)
+    with clock.stage("preflight"):
+        check_course(course, {submission.assignment for submission in todo})
     remove_stale_cgroups()
     remove_stale_scratch()
     run_id = store.start_run({"jobs": options.jobs, "sandbox": options.sandbox, "force": options.force,
                               "timeout": options.limits.submission_timeout_s, "cluster": options.cluster,
                               "torch_threads": options.limits.torch_threads})
     grades: list[Grade] = []
-    todo: list[Submission] = []
-    reused = 0
     on_start(len(submissions))
     try:
-        for submission in submissions:
-            assignment = course.assignments[submission.assignment]
+        for result_id, grade in reusable:
             with clock.stage("store"):
-                found = None if options.force else store.find_reusable_result(
-                    submission.student, submission.assignment, assignment.fingerprint(submission))
-                if found is not None and _same_isolation(found[1], options):
-                    result_id, grade = found
-                    store.record(run_id, grade, reused_from=result_id)
-                    grades.append(grade)
-                    reused += 1
-                else:
-                    found = None
-                    todo.append(submission)
-            if found is not None:
-                on_grade(grade, True)
+                store.record(run_id, grade, reused_from=result_id)
+            grades.append(grade)
+            on_grade(grade, True)
         if options.cluster:
             from grader.pipeline.cluster import run_on_cluster  # dask only when asked for
 
@@ -144,11 +152,14 @@ def grade_class(submissions: list[Submission], course: Course, store: Gradebook,
                 store.record(run_id, graded.grade)
             grades.append(graded.grade)
             on_grade(graded.grade, False)
-    except BaseException:
-        store.finish_run(run_id, "interrupted")
+    except InstructorError:
+        store.finish_run(run_id, RunState.FAILED)
         raise
-    store.finish_run(run_id, "finished")
-    return ClassResult(grades=grades, run_id=run_id, reused=reused, graded=len(todo),
+    except BaseException:
+        store.finish_run(run_id, RunState.INTERRUPTED)
+        raise
+    store.finish_run(run_id, RunState.FINISHED)
+    return ClassResult(grades=grades, run_id=run_id, reused=len(reusable), graded=len(todo),
                        seconds=time.monotonic() - started, stages=clock.seconds)
 
 
@@ -176,7 +187,8 @@ def remove_stale_scratch() -> None:
 def _run_pool(todo: list[Submission], course: Course, options: GradingOptions) -> Iterator[Graded]:
     """Yield results as they finish. When a worker process dies (the host's OOM killer, say),
     the submissions it took down with it are graded again in a fresh pool; one that breaks
-    a pool twice gets a grader-failure result, so a run always ends."""
+    a pool twice gets a grader-failure result, so a run always ends. A worker's
+    InstructorError stops the pool and is raised."""
     if not todo:
         return
     context = multiprocessing.get_context("forkserver")
@@ -202,6 +214,11 @@ def _run_pool(todo: list[Submission], course: Course, options: GradingOptions) -
                     submission = futures.pop(future)
                     try:
                         yield future.result()
+                    except InstructorError:
+                        # The course is wrong: nothing queued starts; the tasks running finish
+                        # (their sandboxes close cleanly) and their results are dropped.
+                        pool.shutdown(wait=True, cancel_futures=True)
+                        raise
                     except BrokenProcessPool as error:
                         key = (submission.student, submission.assignment)
                         breaks[key] = breaks.get(key, 0) + 1

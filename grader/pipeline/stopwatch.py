@@ -6,7 +6,7 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
-STAGES = ("discover", "prepare", "execute", "checks", "score", "store", "report")
+STAGES = ("discover", "preflight", "prepare", "execute", "checks", "score", "store", "report")
 
 
 class Stopwatch:

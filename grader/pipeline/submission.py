@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from grader.course.assignments import Assignment
 from grader.discover import is_missing
+from grader.errors import InstructorError
 from grader.kernel.spare import SpareKernel
 from grader.models import Grade, Status, Submission
 from grader.pipeline.options import GradingOptions
@@ -37,7 +38,8 @@ def needs_kernel(submission: Submission, assignment: Assignment) -> bool:
 
 
 def grader_failure(submission: Submission, assignment: Assignment, error: BaseException) -> Grade:
-    """A result for a submission whose grading crashed the grader's own worker."""
+    """A result for a submission whose grading crashed the grader's own worker (never for an
+    InstructorError: a mistake in the course stops the run instead)."""
     return Grade(student=submission.student, assignment=submission.assignment, status=Status.ERROR,
                  score=0.0, max_score=assignment.rubric.max_score,
                  message=f"the grader failed on this submission ({type(error).__name__}: {error}); "
@@ -48,10 +50,15 @@ def grader_failure(submission: Submission, assignment: Assignment, error: BaseEx
 
 def grade_and_time(submission: Submission, assignment: Assignment, options: GradingOptions,
                    slot: int, spare: SpareKernel | None = None) -> Graded:
-    """grade_submission with its stage timings; a crash of the grader itself becomes a result."""
+    """grade_submission with its stage timings; a crash of the grader itself becomes a result.
+
+    An InstructorError (the course is wrong: a rubric, a test file, the reference) is not this
+    student's result: it propagates, and the pool or cluster stops the run."""
     clock = Stopwatch()
     try:
         grade = grade_submission(submission, assignment, options, slot=slot, stopwatch=clock, spare=spare)
+    except InstructorError:
+        raise
     except Exception as error:  # noqa: BLE001 - one submission's failure must not stop the class
         grade = grader_failure(submission, assignment, error)
     return Graded(grade, clock.seconds)

@@ -125,7 +125,7 @@ class AssignmentStatsRow:
 
 @dataclass(frozen=True)
 class MetricSummaryRow:
-    """A homework metric (Grade.extra) summarised over the class."""
+    """A homework metric (Grade.model_score) summarised over the class."""
 
     assignment: str
     metric: str
@@ -210,7 +210,7 @@ class TestRow:
 
 @dataclass(frozen=True)
 class Matrix:
-    """A confusion matrix from Grade.extra: rows are true labels, columns predicted ones."""
+    """A confusion matrix from Grade.model_score: rows are true labels, columns predicted ones."""
 
     name: str
     labels: tuple[str, ...]

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from grader.models import Grade
 from grader.store.overrides import AppliedOverride
 from grader.reports.contexts import CellErrorRow, Detail, FeedbackContext, FeedbackSection, FeedbackTestRow
-from grader.reports.student import split_extra
+from grader.reports.student import model_rows
 from grader.reports.text import anchor, clean, outcome_css, points, score, shorten, status_css
 
 STYLESHEET = "style.css"
@@ -66,7 +66,7 @@ def feedback_context(
 
 def _section(grade: Grade, audit: Sequence[AppliedOverride]) -> FeedbackSection:
     execution = grade.execution
-    metrics, _, _ = split_extra(grade.extra)
+    metrics, _, _ = model_rows(grade.model_score)
     return FeedbackSection(
         assignment=clean(grade.assignment),
         anchor=anchor(grade.assignment),
@@ -82,7 +82,7 @@ def _section(grade: Grade, audit: Sequence[AppliedOverride]) -> FeedbackSection:
             FeedbackTestRow(
                 part=clean(t.part),
                 name=clean(t.test_id),
-                outcome=clean(t.outcome),
+                outcome=t.outcome.value,
                 css=outcome_css(t.outcome),
                 points=score(t.points, t.max_points),
                 message=redact(t.message),

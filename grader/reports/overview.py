@@ -6,7 +6,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from grader.models import Grade, Status
+from grader.models import Grade, Outcome, Status
 from grader.store.overrides import AppliedOverride
 from grader.reports.chart import score_chart
 from grader.reports.contexts import (
@@ -23,6 +23,7 @@ from grader.reports.contexts import (
     StudentRow,
 )
 from grader.reports.signals import tamper_signals
+from grader.reports.student import model_numbers
 from grader.reports.text import (
     anchor,
     clean,
@@ -148,7 +149,7 @@ def pass_rates(grades: Sequence[Grade], assignments: Sequence[str]) -> tuple[Pas
         for grade in sorted((g for g in grades if g.assignment == assignment), key=lambda g: g.student):
             for test in grade.tests:
                 entry = tally.setdefault(test.test_id, [test.part, 0, 0])
-                entry[1] += test.outcome == "passed"
+                entry[1] += test.outcome is Outcome.PASSED
                 entry[2] += 1
         rows.extend(
             PassRateRow(
@@ -196,9 +197,8 @@ def _metric_summary(grades: Sequence[Grade], assignments: Sequence[str]) -> tupl
         for grade in grades:
             if grade.assignment != assignment:
                 continue
-            for key, item in grade.extra.items():
-                if isinstance(item, (int, float)) and not isinstance(item, bool):
-                    values.setdefault(str(key), []).append(float(item))
+            for name, number in model_numbers(grade.model_score) if grade.model_score else ():
+                values.setdefault(name, []).append(float(number))
         rows.extend(
             MetricSummaryRow(
                 assignment=clean(assignment),

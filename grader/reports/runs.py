@@ -91,7 +91,7 @@ def run_context(
         summary=(
             Detail("Started", timestamp(run.started_at)),
             Detail("Finished", timestamp(run.finished_at) if run.finished_at else "—"),
-            Detail("Status", run.status),
+            Detail("Status", run.status.value),
             Detail("Host", clean(run.host)),
             Detail("Grader version", clean(run.grader_version)),
         ),
@@ -119,7 +119,7 @@ def run_links(runs: Sequence[RunInfo], changes_by_run: dict[int, tuple[list[Chan
                 run_id=run.id,
                 href=run_page(run.id),
                 started=timestamp(run.started_at),
-                status=run.status,
+                status=run.status.value,
                 results=len(changes) + reused,
                 reused=reused,
                 changed=sum(c.changed for c in changes),

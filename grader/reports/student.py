@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
-from typing import Any
 
-from grader.models import Grade
+from grader.models import Grade, ModelScore
 from grader.store.overrides import AppliedOverride
 from grader.reports.contexts import (
     AssignmentSection,
@@ -34,9 +33,6 @@ from grader.reports.text import (
 )
 
 STYLESHEET = "static/style.css"
-# Grade.extra keys shown elsewhere, or not at all, rather than as a plain detail.
-_LABEL_KEYS = ("labels", "label_names", "classes")
-_HIDDEN_KEYS = frozenset({"tamper", *_LABEL_KEYS})
 
 
 def student_context(
@@ -63,7 +59,7 @@ def student_context(
 def section(grade: Grade, audit: Sequence[AppliedOverride] = (), original: Grade | None = None) -> AssignmentSection:
     execution = grade.execution
     text, note = excerpt(execution.output_excerpt if execution else "")
-    metrics, matrices, details = split_extra(grade.extra)
+    metrics, matrices, details = model_rows(grade.model_score)
     overridden_tests = {a.override.test_id for a in audit if a.applied and a.override.test_id}
     return AssignmentSection(
         assignment=clean(grade.assignment),
@@ -83,7 +79,7 @@ def section(grade: Grade, audit: Sequence[AppliedOverride] = (), original: Grade
             TestRow(
                 test_id=clean(t.test_id),
                 part=clean(t.part),
-                outcome=clean(t.outcome),
+                outcome=t.outcome.value,
                 css=outcome_css(t.outcome),
                 points=score(t.points, t.max_points),
                 message=shorten(t.message),
@@ -132,31 +128,42 @@ def override_notes(audits: Iterable[tuple[Grade, Sequence[AppliedOverride]]]) ->
     )
 
 
-def split_extra(extra: dict[str, Any]) -> tuple[tuple[Detail, ...], tuple[Matrix, ...], tuple[Detail, ...]]:
-    """Grade.extra as numbers (homework metrics), matrices (confusion) and anything else."""
-    labels = next((extra[k] for k in _LABEL_KEYS if isinstance(extra.get(k), list)), None)
-    metrics, matrices, details = [], [], []
-    for key, item in sorted(extra.items(), key=lambda kv: str(kv[0])):
-        name = clean(str(key))
-        if key in _HIDDEN_KEYS:
-            continue
-        if isinstance(item, (int, float)) and not isinstance(item, bool):
-            metrics.append(Detail(name=name, value=value(item)))
-        elif _is_matrix(item):
-            size = len(item)
-            names = [clean(str(x)) for x in labels] if labels and len(labels) == size else [str(i) for i in range(size)]
-            matrices.append(
-                Matrix(name=name, labels=tuple(names), rows=tuple((names[i], tuple(row)) for i, row in enumerate(item)))
-            )
-        else:
-            details.append(Detail(name=name, value=shorten(value(item))))
-    return tuple(metrics), tuple(matrices), tuple(details)
-
-
-def _is_matrix(item: Any) -> bool:
-    return (
-        isinstance(item, list)
-        and 0 < len(item) <= 50
-        and all(isinstance(row, list) and len(row) == len(item) for row in item)
-        and all(isinstance(x, (int, float)) and not isinstance(x, bool) for row in item for x in row)
+def model_numbers(measured: ModelScore) -> tuple[tuple[str, float], ...]:
+    """The homework's numbers, scores first; those grading did not reach are left out."""
+    numbers = (
+        ("accuracy", measured.accuracy),
+        ("macro_f1", measured.macro_f1),
+        ("majority_accuracy", measured.majority_accuracy),
+        ("n_heldout", measured.n_heldout),
+        ("parameters", measured.parameters),
+        ("weights_mib", measured.weights_mib),
+        ("inference_s", measured.inference_s),
+        ("reviews_per_s", measured.reviews_per_s),
+        ("seconds", measured.seconds),
     )
+    return tuple((name, number) for name, number in numbers if number is not None)
+
+
+def model_rows(measured: ModelScore | None) -> tuple[tuple[Detail, ...], tuple[Matrix, ...], tuple[Detail, ...]]:
+    """A homework grade's ModelScore as numbers, the confusion matrix, and the facts in words."""
+    if measured is None:
+        return (), (), ()
+    metrics = tuple(Detail(name=name, value=value(number)) for name, number in model_numbers(measured))
+    facts = [("architecture", measured.architecture), ("device", measured.device), ("dtype", measured.dtype),
+             ("heldout", measured.heldout), ("split_hash", measured.split_hash)]
+    if measured.per_class_f1 is not None:
+        names = _label_names(measured, len(measured.per_class_f1))
+        facts.append(("per_class_f1", ", ".join(f"{n} {value(f)}" for n, f in zip(names, measured.per_class_f1))))
+    details = tuple(Detail(name=name, value=shorten(str(fact))) for name, fact in facts if fact is not None)
+    matrices: tuple[Matrix, ...] = ()
+    if measured.confusion_matrix:
+        names = _label_names(measured, len(measured.confusion_matrix))
+        matrices = (Matrix(name="confusion_matrix", labels=names,
+                           rows=tuple((names[i], row) for i, row in enumerate(measured.confusion_matrix))),)
+    return metrics, matrices, details
+
+
+def _label_names(measured: ModelScore, size: int) -> tuple[str, ...]:
+    """The task's label names for `size` classes, or their numbers when the names do not fit."""
+    labels = measured.labels or ()
+    return tuple(clean(label) for label in labels) if len(labels) == size else tuple(str(i) for i in range(size))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from grader.models import Grade
+from grader.models import Grade, Outcome
 from grader.reports.contexts import FailureGroup, StudentLink, TestPageContext
 from grader.reports.text import anchor, clean, outcome_css, percent, points, score, shorten, student_page
 
@@ -31,16 +31,16 @@ def test_context(
         return StudentLink(
             student=clean(student),
             href=f"../{student_page(student)}#{anchor(assignment)}",
-            outcome=clean(test.outcome),
+            outcome=test.outcome.value,
             css=outcome_css(test.outcome),
             points=score(test.points, test.max_points),
         )
 
     groups: dict[str, list[StudentLink]] = {}
     for student, test in found:
-        if test.outcome != "passed":
+        if test.outcome is not Outcome.PASSED:
             groups.setdefault(shorten(test.message) or "(no message)", []).append(link(student, test))
-    passed = tuple(link(s, t) for s, t in found if t.outcome == "passed")
+    passed = tuple(link(s, t) for s, t in found if t.outcome is Outcome.PASSED)
     part = next((t.part for _, t in found), "")
     max_points = max((t.max_points for _, t in found), default=0.0)
     return TestPageContext(

@@ -12,7 +12,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from grader.models import Status
+from grader.models import Outcome, Status
 
 EXCERPT_LIMIT = 4000  # characters of student output shown per assignment
 MESSAGE_LIMIT = 2000  # characters of one message (test failure, cell error value)
@@ -22,7 +22,6 @@ _SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # C0 controls other than tab, newline and carriage return are not allowed in HTML.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-OUTCOMES = frozenset({"passed", "failed", "error", "skipped"})
 
 
 def page_name(key: str) -> str:
@@ -100,8 +99,8 @@ def status_css(status: Status | str) -> str:
     return f"status-{Status(status).value}"
 
 
-def outcome_css(outcome: str) -> str:
-    return f"outcome-{outcome}" if outcome in OUTCOMES else "outcome-other"
+def outcome_css(outcome: Outcome) -> str:
+    return f"outcome-{Outcome(outcome).value}"
 
 
 def timestamp(when: datetime) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,13 +24,12 @@ from sqlalchemy.orm import selectinload, sessionmaker
 
 from grader import __version__
 from grader.errors import GradeError
-from grader.models import CellError, Execution, Fingerprint, Grade, Status, TestResult
+from grader.models import Fingerprint, Grade, RunState, Status, grade_from_record, grade_to_record
 from grader.store.overrides import Override, check_override
 from grader.store.engine import as_utc, engine_for, now, run_process_alive, sqlite_pragma
 from grader.store.schema import OverrideRow, ResultRow, ResultTestRow, RunRow, SubmissionRow
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-RUN_STATUSES = ("running", "finished", "interrupted", "failed")
 # Statuses whose result depends on more than the fingerprint (a flaky machine, say) and
 # so must be graded again. Empty today: every Status is a pure function of the inputs,
 # a timeout or a rejection included. A status added later is not reused until listed.
@@ -55,7 +54,7 @@ class RunInfo:
     id: int
     started_at: datetime
     finished_at: datetime | None
-    status: str
+    status: RunState
     pid: int
     host: str
     grader_version: str
@@ -118,13 +117,13 @@ class Gradebook:
         started = now()
         host = socket.gethostname()
         with self._write.begin() as session:
-            stale = session.scalars(select(RunRow).where(RunRow.status == "running", RunRow.host == host))
+            stale = session.scalars(select(RunRow).where(RunRow.status == RunState.RUNNING.value, RunRow.host == host))
             for old in stale:
                 if not run_process_alive(old.pid, as_utc(old.started_at)):
-                    old.status = "interrupted"  # finished_at stays empty: when it died is unknown
+                    old.status = RunState.INTERRUPTED.value  # finished_at stays empty: when it died is unknown
             run = RunRow(
                 started_at=started,
-                status="running",
+                status=RunState.RUNNING.value,
                 pid=os.getpid(),
                 host=host,
                 grader_version=__version__,
@@ -134,14 +133,14 @@ class Gradebook:
             session.flush()
             return run.id
 
-    def finish_run(self, run_id: int, status: str = "finished") -> None:
-        if status not in RUN_STATUSES or status == "running":
+    def finish_run(self, run_id: int, status: RunState = RunState.FINISHED) -> None:
+        if status not in set(RunState) - {RunState.RUNNING}:
             raise ValueError(f"a run finishes as one of finished, interrupted, failed, not {status!r}")
         with self._write.begin() as session:
             run = session.get(RunRow, run_id)
             if run is None:
                 raise KeyError(f"no run {run_id} in the gradebook")
-            run.status = status
+            run.status = RunState(status).value
             run.finished_at = now()
 
     def runs(self) -> list[RunInfo]:
@@ -152,7 +151,7 @@ class Gradebook:
                     id=r.id,
                     started_at=as_utc(r.started_at),
                     finished_at=None if r.finished_at is None else as_utc(r.finished_at),
-                    status=r.status,
+                    status=RunState(r.status),
                     pid=r.pid,
                     host=r.host,
                     grader_version=r.grader_version,
@@ -173,50 +172,21 @@ class Gradebook:
             return self._record(run_id, grade, reused_from)
 
     def _record(self, run_id: int, grade: Grade, reused_from: int | None) -> int:
-        fp, ex = grade.fingerprint, grade.execution
+        record = grade_to_record(grade)
+        key = {"student": record.pop("student"), "assignment": record.pop("assignment"),
+               "content_hash": record.pop("submission_hash")}
+        tests = record.pop("tests")
         with self._write.begin() as session:
-            submission = session.scalars(
-                select(SubmissionRow).filter_by(
-                    student=grade.student, assignment=grade.assignment, content_hash=fp.submission_hash
-                )
-            ).one_or_none()
+            submission = session.scalars(select(SubmissionRow).filter_by(**key)).one_or_none()
             if submission is None:
-                submission = SubmissionRow(
-                    student=grade.student, assignment=grade.assignment, content_hash=fp.submission_hash
-                )
+                submission = SubmissionRow(**key)
             row = ResultRow(
+                **record,
                 run_id=run_id,
                 submission=submission,
-                status=str(grade.status),
-                score=grade.score,
-                max_score=grade.max_score,
-                message=grade.message,
-                tests_hash=fp.tests_hash,
-                reference_hash=fp.reference_hash,
-                rubric_hash=fp.rubric_hash,
-                grader_version=fp.grader_version,
-                execution_status=None if ex is None else str(ex.status),
-                execution_message=None if ex is None else ex.message,
-                output_excerpt=None if ex is None else ex.output_excerpt,
-                cell_errors=None if ex is None else [asdict(c) for c in ex.cell_errors],
-                sandboxed=None if ex is None else ex.sandboxed,
-                execution_duration_s=None if ex is None else ex.duration_s,
-                duration_s=grade.duration_s,
-                extra=json.loads(json.dumps(grade.extra, default=str)),
                 reused_from_result_id=reused_from,
                 created_at=now(),
-                tests=[
-                    ResultTestRow(
-                        test_id=t.test_id,
-                        part=t.part,
-                        outcome=t.outcome,
-                        points=t.points,
-                        max_points=t.max_points,
-                        message=t.message,
-                        duration_s=t.duration_s,
-                    )
-                    for t in grade.tests
-                ],
+                tests=[ResultTestRow(**test) for test in tests],
             )
             session.add(row)
             session.flush()
@@ -334,44 +304,16 @@ def _full_results() -> Select[Any]:
     return select(ResultRow).options(selectinload(ResultRow.tests), selectinload(ResultRow.submission))
 
 
+# Columns that place a row in the database rather than describe its Grade.
+_RESULT_ONLY = frozenset({"id", "run_id", "submission_id", "reused_from_result_id", "created_at"})
+_TEST_ONLY = frozenset({"id", "result_id"})
+
+
 def _to_grade(row: ResultRow) -> Grade:
-    execution = None
-    if row.execution_status is not None:
-        execution = Execution(
-            status=Status(row.execution_status),
-            message=row.execution_message or "",
-            cell_errors=tuple(CellError(**c) for c in row.cell_errors or ()),
-            output_excerpt=row.output_excerpt or "",
-            duration_s=row.execution_duration_s or 0.0,
-            sandboxed=bool(row.sandboxed),
-        )
-    return Grade(
-        student=row.submission.student,
-        assignment=row.submission.assignment,
-        status=Status(row.status),
-        score=row.score,
-        max_score=row.max_score,
-        message=row.message,
-        fingerprint=Fingerprint(
-            submission_hash=row.submission.content_hash,
-            tests_hash=row.tests_hash,
-            reference_hash=row.reference_hash,
-            rubric_hash=row.rubric_hash,
-            grader_version=row.grader_version,
-        ),
-        tests=tuple(
-            TestResult(
-                test_id=t.test_id,
-                part=t.part,
-                outcome=t.outcome,
-                points=t.points,
-                max_points=t.max_points,
-                message=t.message,
-                duration_s=t.duration_s,
-            )
-            for t in row.tests
-        ),
-        execution=execution,
-        duration_s=row.duration_s,
-        extra=dict(row.extra),
+    return grade_from_record(
+        {c.key: getattr(row, c.key) for c in ResultRow.__table__.columns if c.key not in _RESULT_ONLY}
+        | {"student": row.submission.student, "assignment": row.submission.assignment,
+           "submission_hash": row.submission.content_hash,
+           "tests": [{c.key: getattr(t, c.key) for c in ResultTestRow.__table__.columns if c.key not in _TEST_ONLY}
+                     for t in row.tests]}
     )

@@ -69,8 +69,9 @@ class ResultRow(Base):
     cell_errors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     sandboxed: Mapped[bool | None]
     execution_duration_s: Mapped[float | None] = mapped_column(Float)
+    execution_signals: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)  # NULL before revision 0003
     duration_s: Mapped[float] = mapped_column(Float)
-    extra: Mapped[dict[str, Any]] = mapped_column(JSON)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON)  # the homework's ModelScore as plain data; {} for notebooks
     reused_from_result_id: Mapped[int | None] = mapped_column(ForeignKey("results.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -92,6 +93,7 @@ class ResultTestRow(Base):
     max_points: Mapped[float] = mapped_column(Float)
     message: Mapped[str] = mapped_column(Text)
     duration_s: Mapped[float] = mapped_column(Float)
+    signals: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)  # NULL before revision 0003
 
 
 class OverrideRow(Base):

@@ -27,7 +27,7 @@ from grader.course.assignments import Assignment, hash_files
 from grader.course.load import KINDS, load_course
 from grader.discover import notebook_assignment
 from grader.errors import GradeError, SandboxUnavailable
-from grader.models import Grade, Submission, SubmissionKind
+from grader.models import Grade, Outcome, Status, Submission, SubmissionKind
 from grader.students.release import (FILES, MANIFEST, POINTS, notebook_code_sha256, public_test_files,
                                   public_test_names, public_tests_sha256)
 from grader.course.rubric import Rubric, RubricPart
@@ -49,6 +49,10 @@ class PublicAssignment(Assignment):
     @property
     def hidden_tests(self) -> Path:
         return self.tests_dir / "__students_have_no_hidden_tests__"
+
+    @property
+    def tests_root(self) -> Path:
+        return self.tests_dir
 
     @property
     def reference_notebook(self) -> Path:
@@ -266,7 +270,7 @@ class CheckOutcome:
 
     @property
     def ok(self) -> bool:
-        return all(c.grade.status.value == "graded" and all(t.outcome == "passed" for t in c.grade.tests)
+        return all(c.grade.status is Status.GRADED and all(t.outcome is Outcome.PASSED for t in c.grade.tests)
                    for c in self.checked)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 
 from grader import __version__
-from grader.models import Grade
+from grader.models import Grade, Outcome, Status
 
 _XML_BAD = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
@@ -36,7 +36,7 @@ class NotebookResult:
 
 
 def passed(result: NotebookResult) -> bool:
-    return result.grade.status.value == "graded" and all(t.outcome == "passed" for t in result.grade.tests)
+    return result.grade.status is Status.GRADED and all(t.outcome is Outcome.PASSED for t in result.grade.tests)
 
 
 # -- JUnit -------------------------------------------------------------------------------
@@ -45,19 +45,19 @@ def junit_xml(results: list[NotebookResult]) -> str:
     for result in results:
         tests = result.grade.tests
         suite = ET.SubElement(suites, "testsuite", name=result.grade.assignment, tests=str(len(tests)),
-                              failures=str(sum(t.outcome == "failed" for t in tests)),
-                              errors=str(sum(t.outcome == "error" for t in tests)),
-                              skipped=str(sum(t.outcome == "skipped" for t in tests)),
+                              failures=str(sum(t.outcome is Outcome.FAILED for t in tests)),
+                              errors=str(sum(t.outcome is Outcome.ERROR for t in tests)),
+                              skipped=str(sum(t.outcome is Outcome.SKIPPED for t in tests)),
                               time=f"{result.grade.duration_s:.3f}", file=str(result.path))
         for test in tests:
             case = ET.SubElement(suite, "testcase", classname=f"{result.grade.assignment}.{_xml(test.part)}",
                                  name=test.test_id, time=f"{test.duration_s:.3f}", file=str(result.path))
             message = _xml(test.message)
-            if test.outcome in ("failed", "error"):
-                element = ET.SubElement(case, "failure" if test.outcome == "failed" else "error",
-                                        message=message[:500], type=test.outcome)
+            if test.outcome in (Outcome.FAILED, Outcome.ERROR):
+                element = ET.SubElement(case, "failure" if test.outcome is Outcome.FAILED else "error",
+                                        message=message[:500], type=test.outcome.value)
                 element.text = message
-            elif test.outcome == "skipped":
+            elif test.outcome is Outcome.SKIPPED:
                 ET.SubElement(case, "skipped", message=message[:500])
             ET.SubElement(case, "properties").append(
                 ET.Element("property", name="points", value=f"{test.points:g}/{test.max_points:g}"))
@@ -82,7 +82,7 @@ def markdown_summary(results: list[NotebookResult], fingerprint: dict[str, str],
             lines += [f"> {_cell(grade.message)}", ""]
         lines += ["| test | part | result | points | message |", "| --- | --- | --- | --- | --- |"]
         for test in grade.tests:
-            lines.append(f"| `{test.test_id}` | {_cell(test.part)} | {test.outcome} | "
+            lines.append(f"| `{test.test_id}` | {_cell(test.part)} | {test.outcome.value} | "
                          f"{test.points:g}/{test.max_points:g} | {_cell(test.message)} |")
         lines.append("")
     lines += [f"- {_cell(note)}" for note in notes]
@@ -104,7 +104,7 @@ def annotations(result: NotebookResult) -> list[str]:
     cells = _code_cells(result.path)
     raised = [e for e in (result.grade.execution.cell_errors if result.grade.execution else ())]
     for test in result.grade.tests:
-        if test.outcome not in ("failed", "error"):
+        if test.outcome not in (Outcome.FAILED, Outcome.ERROR):
             continue
         where = next((cells[name] for name in sorted(result.names_under_test.get(test.test_id, ()))
                       if name in cells), None)
@@ -112,11 +112,11 @@ def annotations(result: NotebookResult) -> list[str]:
             where = _cell_line(result.path, raised[0].cell)
         cell, line = where or (None, 1)
         title = f"{test.test_id}" + (f" (cell {cell})" if cell else "")
-        lines.append(_command("error", result.path, line, title, test.message or test.outcome))
+        lines.append(_command("error", result.path, line, title, test.message or test.outcome.value))
     for error in raised[:10]:
         cell, line = _cell_line(result.path, error.cell)
         lines.append(_command("warning", result.path, line, f"cell {cell} raised {error.ename}", error.evalue))
-    if result.grade.status.value != "graded":
+    if result.grade.status is not Status.GRADED:
         lines.append(_command("error", result.path, 1, f"notebook {result.grade.status.value}", result.grade.message))
     return lines
 

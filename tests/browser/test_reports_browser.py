@@ -17,9 +17,11 @@ from urllib.parse import urldefrag
 import pytest
 
 from grader import models as m
+from grader.kernel.tamper import output_signals
 from grader.reports.write import page_name, write_store_reports
 from grader.reports.text import page_of_test, run_page
 from grader.store.gradebook import Gradebook
+from tests.factories import make_fingerprint, make_grade, make_model_score, make_test_result
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
@@ -29,29 +31,30 @@ pytestmark = [
 SCRIPT = "<script>window.__pwned = 1</script>"
 IMG = "<img src=x onerror=\"window.__pwned = 2\">"
 HOSTILE = "mallory<script>"
-FP = m.Fingerprint("sub", "tests", "ref", "rubric", "0.1.0")
 
 
-def grade(student: str, passed: bool, **fields: object) -> m.Grade:
-    tests = (m.TestResult("test_scores", "Attention", "passed", 2.0, 2.0),
-             m.TestResult("test_mask", "Attention", "passed" if passed else "failed", 3.0 * passed, 3.0,
-                          "" if passed else f"weight 0.25 on a masked key {IMG}"))
-    return m.Grade(student, "05_attention", m.Status.GRADED, 2.0 + 3.0 * passed, 5.0, "", FP, tests, **fields)
+def grade(student: str, passed: bool, **changes: object) -> m.Grade:
+    mask = make_test_result("test_mask", "passed" if passed else "failed", max_points=3.0,
+                            message="" if passed else f"weight 0.25 on a masked key {IMG}")
+    return make_grade(student, "05_attention", tests=(make_test_result("test_scores"), mask), **changes)
 
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("browser")
-    hostile_run = m.Execution(m.Status.GRADED, output_excerpt=f"{SCRIPT}\n{IMG}\nAll tests passed!\n",
-                              cell_errors=(m.CellError(3, "PermissionError", f"Permission denied {IMG}"),))
+    output = f"{SCRIPT}\n{IMG}\nAll tests passed!\n"
+    errors = (m.CellError(3, "PermissionError", f"Permission denied {IMG}"),)
+    hostile_run = m.Execution(m.Status.GRADED, output_excerpt=output, cell_errors=errors,
+                              signals=output_signals(errors, output))  # as the kernel stage records them
     with Gradebook(root / "g.db") as book:
         first = book.start_run({})
         book.record(first, grade("alice", True))
-        book.record(first, grade(HOSTILE, False, execution=hostile_run, extra={"accuracy": 0.5}))
+        book.record(first, grade(HOSTILE, False, execution=hostile_run,
+                                  model_score=make_model_score(accuracy=0.5, labels=(IMG, SCRIPT))))
         book.finish_run(first)
         second = book.start_run({})
         book.record(second, grade("bob", False))
-        book.record(second, replace(grade("alice", True), fingerprint=replace(FP, tests_hash="t2")))
+        book.record(second, replace(grade("alice", True), fingerprint=make_fingerprint(tests_hash="t2")))
         book.finish_run(second)
         book.add_override("bob", "05_attention", "test_mask", 1.0, reason=f"partial {SCRIPT}", created_by="ta")
         write_store_reports(book, root / "reports", title=f"Week 3 {SCRIPT}")

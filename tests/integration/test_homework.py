@@ -21,7 +21,7 @@ from grader.course.load import load_course
 from grader.discover import discover
 from grader.homework.data import corpus_path, split_corpus
 from grader.homework.score import InferenceFailed, InferenceSettings, run_inference
-from grader.models import Grade, Status
+from grader.models import Grade, Status, grade_to_record
 from grader.pipeline.options import GradingOptions
 from grader.pipeline.pool import grade_class
 from grader.sandbox.bwrap import Limits, Sandbox
@@ -125,17 +125,18 @@ def test_valid_models_are_scored_with_metrics_and_split_hash(graded: tuple[dict[
     got = grades[student]
     assert got.status is Status.GRADED, got.message
     assert got.tests[0].test_id == "model_valid" and got.tests[0].points == 2
-    extra = got.extra
-    assert extra["n_heldout"] == 60 and extra["heldout"] == str(labels) and len(extra["split_hash"]) == 64
-    assert extra["device"] == "cpu" and 0 <= extra["accuracy"] <= 1 and 0 <= extra["macro_f1"] <= 1
-    assert sum(map(sum, extra["confusion_matrix"])) == 60
+    measured = got.model_score
+    assert measured is not None
+    assert measured.n_heldout == 60 and measured.heldout == str(labels) and len(measured.split_hash) == 64
+    assert measured.device == "cpu" and 0 <= measured.accuracy <= 1 and 0 <= measured.macro_f1 <= 1
+    assert sum(map(sum, measured.confusion_matrix)) == 60
     assert got.score == round(sum(t.points for t in got.tests), 2)
     assert got.fingerprint.tests_hash  # the held-out split is part of what a grade is reused against
 
 
 def test_no_result_carries_the_labels_canary(graded: tuple[dict[str, Grade], Path]) -> None:
     grades, _ = graded
-    assert all(CANARY not in g.to_json() for g in grades.values())
+    assert all(CANARY not in json.dumps(grade_to_record(g)) for g in grades.values())
 
 
 def test_labels_cannot_be_read_from_inside_the_sandbox(tmp_path: Path) -> None:

@@ -11,19 +11,18 @@ import pytest
 
 from grader import models as m
 from grader.export import FIELDS, export_records, write_export
+from tests.factories import make_grade, make_test_result
 
 GOLDEN = Path(__file__).parent / "golden" / "export.csv"
-FINGERPRINT = m.Fingerprint("sub", "tests", "ref", "rubric", "0.1.0")
 
 
 def result(test_id: str, outcome: str, points: float, max_points: float) -> m.TestResult:
-    return m.TestResult(test_id, "Attention", outcome, points, max_points)
+    return make_test_result(test_id, outcome, points=points, max_points=max_points)
 
 
-def grade(student: str, assignment: str, **fields: object) -> m.Grade:
-    values: dict = dict(status=m.Status.GRADED, score=0.0, max_score=10.0, message="", tests=())
-    values.update(fields)
-    return m.Grade(student=student, assignment=assignment, fingerprint=FINGERPRINT, **values)
+def grade(student: str, assignment: str, **changes: object) -> m.Grade:
+    """Out of 10; no tests and no points unless given."""
+    return make_grade(student, assignment, **{"tests": (), "score": 0.0, "max_score": 10.0, **changes})
 
 
 def class_of_two() -> list[m.Grade]:

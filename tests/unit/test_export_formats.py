@@ -10,25 +10,27 @@ from pathlib import Path
 
 from grader import models as m
 from grader.export import GRADEBOOK_IDS, gradescope_results, write_gradebook, write_gradescope
+from tests.factories import make_grade, make_test_result
 
 GOLDEN = Path(__file__).parent / "golden"
-FP = m.Fingerprint("sub", "tests", "ref", "rubric", "0.1.0")
 
 
-def grade(student: str, assignment: str, score: float, *tests: m.TestResult, **fields: object) -> m.Grade:
-    values: dict = dict(status=m.Status.GRADED, message="", duration_s=12.5)
-    values.update(fields)
-    return m.Grade(student, assignment, score=score, max_score=20.0, fingerprint=FP, tests=tests, **values)
+def grade(student: str, assignment: str, score: float, *tests: m.TestResult, **changes: object) -> m.Grade:
+    """Out of 20, graded in 12.5 s."""
+    return make_grade(student, assignment, **{"score": score, "max_score": 20.0, "tests": tests, "duration_s": 12.5,
+                                              **changes})
 
 
 def class_grades() -> list[m.Grade]:
     return [
         grade("bob", "05_attention_mechanism", 0.1 + 0.2,
-              m.TestResult("test_sdpa_matches_reference", "Scaled dot-product attention", "failed", 0.0, 4.0,
-                           "the weights: 12 of 12 values differ from the expected ones; the largest error is 0.5 "
-                           "at [0, 1] (got 0.25, expected 0.75; shape (2, 3))"),
-              m.TestResult("test_causal_mask", "Masks", "passed", 0.3, 0.3)),
-        grade("alice", "05_attention_mechanism", 20.0, m.TestResult("test_causal_mask", "Masks", "passed", 2.0, 2.0)),
+              make_test_result("test_sdpa_matches_reference", "failed", part="Scaled dot-product attention",
+                               max_points=4.0,
+                               message="the weights: 12 of 12 values differ from the expected ones; the largest "
+                                       "error is 0.5 at [0, 1] (got 0.25, expected 0.75; shape (2, 3))"),
+              make_test_result("test_causal_mask", part="Masks", max_points=0.3)),
+        grade("alice", "05_attention_mechanism", 20.0,
+              make_test_result("test_causal_mask", part="Masks", max_points=2.0)),
         grade("alice", "01_neural_networks", 15.5),
         grade("=cmd|' /C calc'!A0", "01_neural_networks", 0.0, status=m.Status.MISSING, message="no notebook"),
     ]

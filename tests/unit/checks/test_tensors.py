@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from grader.kernel.bridge import RemoteObject
-from grader.checks.tensors import (ATOL, RTOL, assert_close, assert_equal, assert_tensor, describe, is_close,
-                                   unpack)
+from grader.checks.tensors import (ATOL, RTOL, NotATensor, assert_close, assert_equal, assert_tensor, describe,
+                                   is_close, unpack)
+from grader.models import Signal, SignalKind
 
 
 def failure(function, *args, **kwargs) -> str:
@@ -123,6 +124,18 @@ def test_infinite_errors_are_reported_as_inf():
 def test_non_tensor_against_expected(x):
     remote = RemoteObject(None, 3, "AlwaysEqual", "f(...)")  # type: ignore[arg-type]
     assert failure(assert_close, remote, x, what="out") == "out: returned an AlwaysEqual object, expected a tensor"
+
+
+@pytest.mark.parametrize("check", [assert_tensor, lambda actual, what: assert_close(actual, torch.ones(2), what=what)])
+def test_an_object_posing_as_a_result_is_recorded_as_a_signal(check):
+    remote = RemoteObject(None, 3, "AlwaysEqual", "f(...)")  # type: ignore[arg-type]
+    with pytest.raises(NotATensor) as error:
+        check(remote, what="out")
+    assert error.value.signals == (Signal(SignalKind.FAKE_RESULT, "AlwaysEqual"),)
+    for mistake in (None, [1.0, 2.0], 3.0):  # plain data: a mistake, not a fake
+        with pytest.raises(NotATensor) as error:
+            check(mistake, what="out")
+        assert error.value.signals == ()
 
 
 def test_a_different_dtype_is_compared_by_value_and_named(x):

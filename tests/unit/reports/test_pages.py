@@ -21,19 +21,17 @@ from grader.reports.write import TEMPLATES, write_feedback, write_reports, write
 from grader.reports.signals import ESCAPE, FAKE_OUTPUT, KILLED, PATCHED, tamper_signals
 from grader.reports.text import run_page, page_of_test
 from grader.store.gradebook import Gradebook
+from tests.factories import make_fingerprint, make_grade, make_model_score, make_test_result
 from tests.unit.reports.test_write import Page, table_rows
 
 WHEN = datetime(2026, 1, 15, 9, 30, tzinfo=timezone.utc)
-FP = m.Fingerprint("sub-1", "tests", "ref", "rubric", "0.1.0")
+FP = make_fingerprint(submission_hash="sub-1")
 
 
-def grade(student: str, mask: str = "passed", *, fp: m.Fingerprint = FP, message: str = "", **fields: object) -> m.Grade:
-    tests = (
-        m.TestResult("test_scores", "Attention", "passed", 2.0, 2.0),
-        m.TestResult("test_mask", "Attention", mask, 3.0 if mask == "passed" else 0.0, 3.0, message),
-    )
-    return m.Grade(student, "05_attention", m.Status.GRADED, sum(t.points for t in tests), 5.0, "", fp, tests,
-                   **fields)
+def grade(student: str, mask: str = "passed", *, message: str = "", **changes: object) -> m.Grade:
+    """test_scores passed (2 points); test_mask's outcome is `mask` (3 points if passed), with `message`."""
+    tests = (make_test_result("test_scores"), make_test_result("test_mask", mask, max_points=3.0, message=message))
+    return make_grade(student, "05_attention", **{"fingerprint": FP, "tests": tests, **changes})
 
 
 @pytest.mark.parametrize("template", sorted(TEMPLATES.values()))
@@ -76,12 +74,12 @@ def test_run_pages_show_new_regraded_resubmitted_and_changed_scores(tmp_path: Pa
         book.finish_run(first)
         second = book.start_run({"force": True})
         # alice: same submission, new tests -> regraded, mask now passes; bob: reused; carol: new.
-        book.record(second, grade("alice", fp=replace(FP, tests_hash="tests-2")))
+        book.record(second, grade("alice", fingerprint=replace(FP, tests_hash="tests-2")))
         book.record(second, grade("bob"), reused_from=alice + 1)
         book.record(second, grade("carol"))
         book.finish_run(second)
         third = book.start_run({})
-        book.record(third, grade("bob", "failed", fp=replace(FP, submission_hash="sub-2")))
+        book.record(third, grade("bob", "failed", fingerprint=replace(FP, submission_hash="sub-2")))
         book.finish_run(third)
         write_store_reports(book, tmp_path / "r")
 
@@ -99,36 +97,56 @@ def test_run_pages_show_new_regraded_resubmitted_and_changed_scores(tmp_path: Pa
     assert {run_page(r) for r in (first, second, third)} <= set(Page(out / "index.html").links)
 
 
-def test_tamper_signals_from_execution_and_tests() -> None:
-    killed = m.Execution(m.Status.ERROR, message="the kernel died while running cell 4: killed (SIGKILL), ...")
-    sneaky = m.Execution(
-        m.Status.GRADED,
-        cell_errors=(m.CellError(5, "PermissionError", "[Errno 13] Permission denied: '../../grades.json'"),),
-        output_excerpt="found /work/x/reference/05/tests/hidden/test_a.py\nAll tests passed! Score: 20/20\n",
-    )
-    fake = "causal_mask(4): returned an AlwaysEqual object, expected a tensor"
-    cheat = replace(grade("kim", "failed", message=fake), execution=sneaky, extra={"tamper": ["patched builtins.print"]})
+def test_tamper_signals_are_worded_from_what_the_stages_recorded() -> None:
+    S, K = m.Signal, m.SignalKind
+    sneaky = m.Execution(m.Status.GRADED, signals=(
+        S(K.ESCAPE, "PermissionError: [Errno 13] Permission denied: '../../grades.json'"),
+        S(K.PATCHED, "builtins.print = fake_print"),
+        S(K.SUCCESS_CLAIM, "All tests passed! Score: 20/20"),
+    ))
+    fake = make_test_result("test_mask", "failed", max_points=3.0, signals=(S(K.FAKE_RESULT, "AlwaysEqual"),))
+    cheat = grade("kim", execution=sneaky, tests=(make_test_result("test_scores"), fake), score=2.0)
 
-    kinds = {s.kind for s in tamper_signals(cheat)}
-    assert kinds == {ESCAPE, PATCHED, FAKE_OUTPUT}
-    assert {s.kind for s in tamper_signals(replace(grade("k"), status=m.Status.ERROR, execution=killed))} == {KILLED}
-    honest = replace(grade("ada"), execution=m.Execution(m.Status.GRADED, output_excerpt="loss 0.1\n100%|####|"))
-    assert tamper_signals(honest) == ()
-    none_object = grade("x", "failed", message="returned a NoneType object, expected a tensor")
-    assert tamper_signals(replace(none_object, execution=m.Execution(m.Status.GRADED))) == ()
+    rows = tamper_signals(cheat)
+    assert [r.kind for r in rows] == [ESCAPE, PATCHED, PATCHED, FAKE_OUTPUT]
+    assert rows[2].evidence.startswith("1 test(s) got a AlwaysEqual object instead of a tensor, e.g. test_mask")
+    assert rows[3].evidence == "All tests passed! Score: 20/20 (graded 2 / 5)"
+    # A claim of success is a signal only when the tests disagree.
+    assert tamper_signals(replace(grade("ada"), execution=sneaky)) == tamper_signals(cheat)[:2]
+    killed = m.Execution(m.Status.ERROR, message="the kernel died while running cell 4: killed (SIGKILL)",
+                         signals=(S(K.KILLED, "the kernel died while running cell 4: killed (SIGKILL)"),))
+    assert [r.kind for r in tamper_signals(replace(grade("k"), status=m.Status.ERROR, execution=killed))] == [KILLED]
+
+
+def test_tamper_signals_are_never_guessed_from_message_text() -> None:
+    """What a stage did not record is no signal, however the text reads (rows stored before revision 0003)."""
+    looks_like = grade("x", "failed", message="returned an AlwaysEqual object, expected a tensor",
+                       execution=m.Execution(m.Status.ERROR, message="the kernel died while running cell 4",
+                                             output_excerpt="Permission denied\nAll tests passed!\n"))
+    assert tamper_signals(looks_like) == ()
 
 
 def test_homework_metrics_and_confusion_matrix_are_shown(tmp_path: Path) -> None:
-    extra = {"accuracy": 0.8125, "macro_f1": 0.79, "confusion_matrix": [[40, 10], [5, 45]],
-             "labels": ["rotten", "fresh"], "model": "minilm"}
-    write_reports([replace(grade("alice"), assignment="homework", extra=extra)], tmp_path, generated_at=WHEN)
+    measured = make_model_score(architecture="MiniLMForSequenceClassification")
+    write_reports([replace(grade("alice"), assignment="homework", model_score=measured)], tmp_path, generated_at=WHEN)
 
     page = Page(tmp_path / "students" / report.page_name("alice"))
     rows = table_rows(page, report._anchor("homework"))
     assert ["true \\ predicted", "rotten", "fresh"] in rows and ["rotten", "40", "10"] in rows
-    assert "0.8125" in page.body and "macro_f1" in page.body and "minilm" in page.body
+    assert "0.8125" in page.body and "macro_f1" in page.body and "MiniLMForSequenceClassification" in page.body
+    assert "rotten 0.76, fresh 0.82" in page.body  # per-class F1 named by label
     assert ["homework", "accuracy", "1", "0.8125", "0.8125", "0.8125"] in table_rows(Page(tmp_path / "index.html"),
                                                                                     "assignments")
+
+
+def test_a_model_that_was_refused_shows_only_what_grading_reached(tmp_path: Path) -> None:
+    refused = m.ModelScore(split_hash="a" * 64, n_heldout=100, heldout="scattertext", majority_accuracy=0.6,
+                           seconds=0.4)
+    write_reports([replace(grade("bob"), assignment="homework", model_score=refused)], tmp_path, generated_at=WHEN)
+
+    page = Page(tmp_path / "students" / report.page_name("bob"))
+    assert "majority_accuracy" in page.body and "n_heldout" in page.body
+    assert "<dt>accuracy</dt>" not in page.raw and "confusion" not in page.body and "architecture" not in page.body
 
 
 def test_feedback_pages_hold_messages_and_points_but_no_expected_values(tmp_path: Path) -> None:

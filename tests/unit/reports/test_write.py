@@ -15,45 +15,28 @@ from jinja2 import meta
 
 from grader.reports import write as report
 # Aliased so pytest does not try to collect the dataclass as a test class.
-from grader.models import CellError, Execution, Fingerprint, Grade, Status
+from grader.models import CellError, Execution, Grade, Signal, SignalKind, Status
 from grader.models import TestResult as Result
+from tests.factories import make_fingerprint, make_grade, make_model_score, make_test_result
 
 GOLDEN = Path(__file__).parent / "golden"
 WHEN = datetime(2026, 1, 15, 9, 30, tzinfo=timezone.utc)
-FP = Fingerprint("sub" * 4, "tests" * 3, "ref" * 4, "rubric" * 2, "0.1.0")
+FP = make_fingerprint(submission_hash="sub" * 4, tests_hash="tests" * 3, reference_hash="ref" * 4,
+                      rubric_hash="rubric" * 2)
 
 SCRIPT_ID = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
 
 
-def result(
-    test_id: str, outcome: str, points: float, max_points: float = 2.0, *, part: str = "Attention", message: str = ""
-) -> Result:
-    return Result(test_id, part, outcome, points, max_points, message)
+def result(test_id: str, outcome: str, points: float, max_points: float = 2.0, **changes: object) -> Result:
+    return make_test_result(test_id, outcome, points=points, max_points=max_points, **changes)
 
 
-def grade(
-    student: str,
-    assignment: str = "05_attention",
-    *,
-    status: Status = Status.GRADED,
-    tests: tuple[Result, ...] = (),
-    execution: Execution | None = None,
-    message: str = "",
-    extra: dict | None = None,
-) -> Grade:
-    return Grade(
-        student=student,
-        assignment=assignment,
-        status=status,
-        score=sum(t.points for t in tests),
-        max_score=sum(t.max_points for t in tests) or 4.0,
-        message=message,
-        fingerprint=FP,
-        tests=tests,
-        execution=execution,
-        extra=extra or {},
-    )
+def grade(student: str, assignment: str = "05_attention", *, tests: tuple[Result, ...] = (),
+          **changes: object) -> Grade:
+    """No tests unless given (4 points possible then); the score is what the tests earned."""
+    return make_grade(student, assignment, fingerprint=FP, tests=tests,
+                      max_score=sum(t.max_points for t in tests) or 4.0, **changes)
 
 
 def class_grades() -> list[Grade]:
@@ -211,15 +194,17 @@ def test_index_links_each_student_and_students_link_back(tmp_path: Path) -> None
 def test_hostile_student_data_is_only_ever_escaped(tmp_path: Path) -> None:
     hostile = grade(
         SCRIPT_ID,
-        tests=(result(IMG, "failed", 0, part=IMG, message=f"expected {IMG}"),),
+        tests=(result(IMG, "failed", 0, part=IMG, message=f"expected {IMG}",
+                      signals=(Signal(SignalKind.FAKE_RESULT, IMG),)),),
         execution=Execution(
             Status.GRADED,
             message=SCRIPT_ID,
             cell_errors=(CellError(3, IMG, SCRIPT_ID),),
             output_excerpt=f"{IMG}\n</pre>{SCRIPT_ID}",
+            signals=(Signal(SignalKind.ESCAPE, f"Permission denied {SCRIPT_ID}"),),
         ),
         message=f'"><svg onload=alert(1)>{IMG}',
-        extra={IMG: SCRIPT_ID},
+        model_score=make_model_score(architecture=IMG, device=SCRIPT_ID, labels=(IMG, SCRIPT_ID)),
     )
     out = tmp_path / "out"
     report.write_reports([hostile, grade("alice")], out, title=SCRIPT_ID, generated_at=WHEN)

@@ -18,6 +18,7 @@ from grader import models as m
 from grader.errors import GradeError
 from grader.store.gradebook import MIGRATIONS, Gradebook
 from grader.store.schema import Base
+from tests.factories import make_grade, make_test_result
 
 TABLES = {"runs", "submissions", "results", "test_results", "overrides"}
 
@@ -35,9 +36,7 @@ def tables(db: Path) -> set[str]:
 
 
 def grade(student: str) -> m.Grade:
-    fingerprint = m.Fingerprint("sub", "tests", "ref", "rubric", "0.1.0")
-    test = m.TestResult("test_mlp_forward", "MLP", "passed", 2.0, 2.0)
-    return m.Grade(student, "01_neural_networks", m.Status.GRADED, 2.0, 2.0, "", fingerprint, (test,))
+    return make_grade(student, "01_neural_networks", tests=(make_test_result("test_mlp_forward", part="MLP"),))
 
 
 def test_one_linear_history() -> None:
@@ -142,3 +141,34 @@ def test_gradebook_written_before_the_layout_change_opens_and_migrates(tmp_path:
                 assert grade.score == pytest.approx(score), (student, expected_file.stem)
     missing = [g for g in grades.values() if g.status == m.Status.MISSING]
     assert len(missing) == 216 - listed and all(g.score == 0 for g in missing)
+
+
+def test_revision_0003_adds_the_signals_and_leaves_every_stored_value_alone(tmp_path: Path) -> None:
+    """The 0.2.0 gradebook through 0003 and back: results and test_results keep every value; its
+    homework results read back as ModelScores, its rows with no signals (NULL)."""
+    import shutil
+
+    db = tmp_path / "old.db"
+    shutil.copyfile(OLD_GRADEBOOK, db)
+
+    def rows() -> tuple[list[tuple], list[tuple]]:
+        with sqlite3.connect(db) as raw:
+            return (raw.execute("SELECT id, status, score, message, cell_errors, output_excerpt, extra FROM results "
+                                "ORDER BY id").fetchall(),
+                    raw.execute("SELECT id, outcome, points, message FROM test_results ORDER BY id").fetchall())
+
+    before = rows()
+    with Gradebook(db) as book:
+        grades = {(g.student, g.assignment): g for g in book.latest_grades()}
+    assert rows() == before
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT count(*) FROM results WHERE execution_signals IS NOT NULL").fetchone() == (0,)
+    lea = grades[("lea_finetuned", "homework")].model_score
+    assert lea is not None and lea.accuracy == 0.7887 and lea.labels == ("rotten", "fresh")
+    assert lea.confusion_matrix == ((681, 291), (223, 1237))
+    refused = grades[("noor_pickled", "homework")].model_score
+    assert refused is not None and refused.architecture is None and refused.seconds == 0.44
+    assert all(g.model_score is None for (_, a), g in grades.items() if a != "homework")
+
+    command.downgrade(cli_config(db), "0002")
+    assert rows() == before

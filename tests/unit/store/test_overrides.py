@@ -17,16 +17,14 @@ from grader.errors import GradeError
 from grader.store.overrides import apply_overrides, apply_with_audit
 from grader.reports.write import page_name
 from grader.store.gradebook import Gradebook
+from tests.factories import make_grade, make_test_result
 
-FP = m.Fingerprint("sub", "tests", "ref", "rubric", "0.1.0")
 
-
-def grade(student: str, *, mask: float = 0.0, status: m.Status = m.Status.GRADED) -> m.Grade:
-    tests = (
-        m.TestResult("test_scores", "Attention", "passed", 2.0, 2.0),
-        m.TestResult("test_mask", "Attention", "passed" if mask else "failed", mask, 3.0, "masked positions got 0.25"),
-    )
-    return m.Grade(student, "05_attention", status, sum(t.points for t in tests), 5.0, "", FP, tests)
+def grade(student: str, *, mask: float = 0.0) -> m.Grade:
+    """test_scores passed (2 of 2 points), test_mask earned `mask` of 3."""
+    masked = make_test_result("test_mask", "passed" if mask else "failed", points=mask, max_points=3.0,
+                              message="masked positions got 0.25")
+    return make_grade(student, "05_attention", tests=(make_test_result("test_scores"), masked))
 
 
 @pytest.fixture

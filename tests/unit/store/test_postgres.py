@@ -30,8 +30,9 @@ from grader import models as m
 from grader.cli import main
 from grader.reports.write import page_name, write_store_reports
 from grader.store.gradebook import MIGRATIONS, Gradebook
+from tests.factories import make_fingerprint, make_grade, make_model_score, make_test_result
 
-FP = m.Fingerprint("sub", "tests", "ref", "rubric", "0.1.0")
+FP = make_fingerprint()
 
 
 def pg_bin() -> Path | None:
@@ -93,9 +94,9 @@ def fresh_database(url: str, name: str) -> str:
 
 
 def grade(student: str, points: float = 2.0) -> m.Grade:
-    test = m.TestResult("test_mask", "Attention", "passed" if points else "failed", points, 2.0, "ünïcode ✓")
-    return m.Grade(student, "05_attention", m.Status.GRADED, points, 2.0, "", FP, (test,),
-                   extra={"accuracy": 0.75, "confusion_matrix": [[1, 0], [1, 2]]})
+    test = make_test_result("test_mask", "passed" if points else "failed", points=points, message="ünïcode ✓")
+    return make_grade(student, "05_attention", tests=(test,),
+                      model_score=make_model_score(accuracy=0.75, confusion_matrix=((1, 0), (1, 2))))
 
 
 def alembic(url: str) -> Config:

