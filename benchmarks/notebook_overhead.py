@@ -17,9 +17,9 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from grader.course.load import load_course
+from grader.kinds import load_course
 from grader.discover import discover
-from grader.pipeline.options import GradingOptions
+from grader.options import GradingOptions
 from grader.pipeline.pool import grade_class
 from grader.prepare import load_notebook
 from grader.store.gradebook import Gradebook

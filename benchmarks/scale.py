@@ -28,9 +28,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from grader.course.load import load_course  # noqa: E402
+from grader.kinds import load_course  # noqa: E402
 from grader.discover import discover  # noqa: E402
-from grader.pipeline.options import GradingOptions  # noqa: E402
+from grader.options import GradingOptions  # noqa: E402
 from grader.pipeline.pool import grade_class  # noqa: E402
 from grader.pipeline.stopwatch import STAGES  # noqa: E402
 from grader.prepare import load_notebook  # noqa: E402

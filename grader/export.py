@@ -18,16 +18,13 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from grader.models import Grade, Outcome
+from grader.reports.feedback import redact
+from grader.reports.text import page_name, spreadsheet_safe
 
 FIELDS = ("student", "assignment", "score", "max_score", "status", "tests_passed", "tests_total", "message")
 FORMATS = ("csv", "json", "gradebook", "gradescope")
 # Canvas matches rows on ID, SIS User ID or SIS Login ID, and needs the five columns present.
 GRADEBOOK_IDS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
-# Spreadsheets (Excel, LibreOffice, Google Sheets) run a cell that starts with one of
-# these as a formula, so a student named "=HYPERLINK(...)" or an error message echoing
-# their code could execute in the instructor's gradebook (CSV injection, OWASP).
-# Tab and carriage return are on OWASP's list too: some importers strip them first.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def export_records(grades: Iterable[Grade]) -> list[dict[str, Any]]:
@@ -66,20 +63,9 @@ def write_export(records: Iterable[dict[str, Any]], fmt: Literal["csv", "json"],
         # "\n", not RFC 4180's "\r\n": every LMS importer takes it, and files diff cleanly.
         writer = csv.DictWriter(stream, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
-        writer.writerows({key: _spreadsheet_safe(value) for key, value in row.items()} for row in rows)
+        writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in rows)
     else:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
-
-
-def _spreadsheet_safe(value: Any) -> Any:
-    """Text that a spreadsheet would run as a formula gets a leading apostrophe (shown as text).
-
-    Only strings: a number such as a negative score stays a number. JSON is left as it is,
-    since nothing evaluates it.
-    """
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 def write_gradebook(grades: Iterable[Grade], stream: TextIO) -> None:
@@ -95,17 +81,15 @@ def write_gradebook(grades: Iterable[Grade], stream: TextIO) -> None:
     assignments = sorted({a for _, a in latest})
     students = sorted({s for s, _ in latest})
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow([*GRADEBOOK_IDS, *(_spreadsheet_safe(a) for a in assignments)])
+    writer.writerow([*GRADEBOOK_IDS, *(spreadsheet_safe(a) for a in assignments)])
     for student in students:
         scores = [round(g.score, 4) if (g := latest.get((student, a))) else "" for a in assignments]
-        safe = _spreadsheet_safe(student)
+        safe = spreadsheet_safe(student)
         writer.writerow([safe, "", "", safe, "", *scores])
 
 
 def gradescope_results(grade: Grade) -> dict[str, Any]:
     """Gradescope's autograder results.json for one submission; messages redacted for students."""
-    from grader.reports.feedback import redact
-
     return {
         "score": round(grade.score, 4),
         "execution_time": round(grade.duration_s, 3),
@@ -136,8 +120,6 @@ def gradescope_results(grade: Grade) -> dict[str, Any]:
 def write_gradescope(grades: Sequence[Grade], out_dir: Path) -> list[Path]:
     """`<out_dir>/<assignment>/<student>/results.json` per submission, plus a manifest.json mapping
     the (hashed, path-safe) folder names back to the exact ids. Returns the results files."""
-    from grader.reports.text import page_name
-
     out_dir = Path(out_dir)
     written, manifest = [], []
     for grade in sorted(grades, key=lambda g: (g.assignment, g.student)):

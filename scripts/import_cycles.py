@@ -12,7 +12,8 @@ except when grader.a is a package the importing module lives in (Python initiali
 Prints each cycle (a strongly connected component) with the lines that close it, then a
 count. --packages also prints the graph between the top-level parts of the package
 (subpackages and top-level modules): one line per part, `part -> what it imports`, and the
-groups of parts in one loop (allowed: only a cycle between modules fails).
+groups of parts in one loop; with --packages such a loop fails too, so the parts stay layered
+(the README's map says which part may import which).
 """
 
 from __future__ import annotations
@@ -164,16 +165,18 @@ def main(argv: list[str] | None = None) -> int:
             for target, where in sorted(edges[module].items()):
                 if target in members:
                     print(f"  {module} -> {target}  ({where.path.relative_to(root.parent)}:{where.line})")
+    part_loops: list[list[str]] = []
     if args.packages:
         parts = package_graph(edges)
         width = max(map(len, parts))
         for part in sorted(parts):
             print(f"{part:<{width}} -> {', '.join(sorted(parts[part])) or '(nothing)'}")
-        for members in strongly_connected(parts):
+        part_loops = strongly_connected(parts)
+        for members in part_loops:
             print(f"parts in one import loop (through different modules): {', '.join(members)}")
     count = sum(map(len, edges.values()))
     print(f"{len(modules)} modules, {count} imports, {len(cycles)} cycle{'s' if len(cycles) != 1 else ''}")
-    return 1 if cycles else 0
+    return 1 if cycles or part_loops else 0
 
 
 if __name__ == "__main__":

@@ -16,16 +16,8 @@ import ast
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+from grader.course.rubric import ScratchRule
 from grader.models import Outcome
-
-
-@dataclass(frozen=True)
-class ScratchRule:
-    rule: str  # shown like a test id
-    within: tuple[str, ...]  # the student's functions/classes to inspect
-    forbid: tuple[str, ...]  # canonical dotted names, e.g. torch.nn.functional.conv2d
-    points: float
-    why: str
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from grader.commands.group import console, guard, main
 def release_command(out: Path, course_dir: Path, grade_requirement: str | None, release_repository: str,
                     release_ref: str) -> None:
     """Write the student edition: stripped notebooks, public tests, points, README, CI workflow."""
-    from grader.course.load import load_course
+    from grader.kinds import load_course
     from grader.students.release import ReleaseOptions, build_release
 
     def release() -> None:

@@ -42,15 +42,16 @@ def run_command(path: Path, db: str, reports_dir: Path, timeout: float, cell_tim
                 cluster: str | None, no_sandbox: bool, force: bool, only: tuple[str, ...], course_dir: Path,
                 verbose: bool) -> None:
     """Grade every submission under PATH, store the results, write the reports."""
+    from grader.kinds import load_course
     from grader.pipeline.folder import RunRequest, cpu_count, grade_folder
 
     request = RunRequest(path=path, db=db, reports_dir=reports_dir, timeout_s=timeout,
                          cell_timeout_s=cell_timeout, jobs=jobs or cpu_count(), sandbox=not no_sandbox, force=force,
-                         only=frozenset(only), course_dir=course_dir, cluster=cluster)
+                         only=frozenset(only), cluster=cluster)
 
     def run() -> None:
         with ProgressBar() as bar:
-            outcome = grade_folder(request, progress=bar)
+            outcome = grade_folder(request, load_course(course_dir), progress=bar)
         _print_summary(outcome, request, verbose=verbose)
 
     guard(run)

@@ -4,8 +4,8 @@ An assignment's *kind* (a notebook run against hidden tests, a saved model score
 held-out set, ...) is an object, not a flag: it says how a submission of that kind is
 found, graded, fingerprinted and released, and whether it wants a GPU. The kinds
 themselves live beside the code they drive (grader/pipeline/notebook.py,
-grader/homework/kind.py); grader/course/load.py is the one registry that maps a
-rubric's `kind:` to them. Nothing else tests a kind's name.
+grader/homework/kind.py); grader/kinds.py is the one registry that maps a
+rubric's `kind:` to them and loads the course. Nothing else tests a kind's name.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Callable, ClassVar
 
 from grader import __version__
 from grader.course.rubric import Rubric
@@ -23,8 +23,10 @@ from grader.models import Fingerprint, Grade, StudentFolder, Submission
 
 if TYPE_CHECKING:
     from grader.kernel.spare import SpareKernel
-    from grader.pipeline.options import GradingOptions
-    from grader.pipeline.stopwatch import Stopwatch
+    from grader.options import GradingOptions
+
+
+EnterStage = Callable[[str | None], None]  # a pipeline Stopwatch's `enter`: time from now on goes to this stage
 
 
 class AssignmentKind(ABC):
@@ -42,8 +44,11 @@ class AssignmentKind(ABC):
 
     @abstractmethod
     def grade(self, submission: Submission, assignment: Assignment, options: GradingOptions, *, slot: int,
-              stopwatch: Stopwatch, spare: SpareKernel | None) -> Grade:
-        """Grade one submission; never raises for anything the student did."""
+              enter_stage: EnterStage, spare: SpareKernel | None) -> Grade:
+        """Grade one submission; never raises for anything the student did.
+
+        `enter_stage(name)` marks where the time goes from here on (None: stop the clock).
+        """
 
     def check_course(self, assignment: Assignment) -> None:
         """Raise InstructorError when the assignment's own files (rubric, tests, reference,

@@ -8,9 +8,19 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from grader.checks.from_scratch import ScratchRule
 from grader.errors import RubricError, course_file
 from grader.models import Outcome, Signal, TestResult
+
+
+@dataclass(frozen=True)
+class ScratchRule:
+    """A from-scratch rule: these built-ins must not be called inside these functions (grader/checks/from_scratch.py)."""
+
+    rule: str  # shown like a test id
+    within: tuple[str, ...]  # the student's functions/classes to inspect
+    forbid: tuple[str, ...]  # canonical dotted names, e.g. torch.nn.functional.conv2d
+    points: float
+    why: str
 
 
 @dataclass(frozen=True)
@@ -26,7 +36,7 @@ class Rubric:
     title: str
     notebook: str  # the file name students hand in, e.g. 05_attention_mechanism.ipynb
     parts: tuple[RubricPart, ...]
-    kind: str = "notebook"  # the name of its AssignmentKind (grader/course/load.py checks it)
+    kind: str = "notebook"  # the name of its AssignmentKind (grader/kinds.py checks it)
     settings: dict[str, Any] = field(default_factory=dict)  # kind-specific, e.g. the homework's metric thresholds
 
     @property

@@ -24,7 +24,7 @@ from grader.homework.score import (InferenceFailed, InferenceSettings, Inference
                                    run_inference)
 from grader.homework.validate import ModelCheck, ModelRejected, validate_model
 from grader.models import Execution, Grade, ModelScore, Outcome, Status, Submission, TestResult
-from grader.pipeline.options import GradingOptions
+from grader.options import GradingOptions
 from grader.sandbox.bwrap import Sandbox
 
 VALID_TEST = "model_valid"  # the rubric test that pays for a model that loads and runs

@@ -7,14 +7,13 @@ import hashlib
 from pathlib import Path
 from typing import ClassVar
 
-from grader.course.assignments import Assignment, AssignmentKind, Course
+from grader.course.assignments import Assignment, AssignmentKind, Course, EnterStage
 from grader.discover import hash_file, hash_tree, missing, zip_stems
 from grader.homework.data import heldout_fingerprint, write_training_split
 from grader.homework.grade import check_settings, grade_model, model_dir
 from grader.kernel.spare import SpareKernel
 from grader.models import Grade, StudentFolder, Submission, SubmissionKind
-from grader.pipeline.options import GradingOptions
-from grader.pipeline.stopwatch import Stopwatch
+from grader.options import GradingOptions
 
 class ModelKind(AssignmentKind):
     """A saved model folder (config, safetensors weights, tokenizer) scored on a held-out set."""
@@ -39,9 +38,12 @@ class ModelKind(AssignmentKind):
         return Submission(folder.student, assignment.name, SubmissionKind.MODEL_FOLDER, folder.path, "", "")
 
     def grade(self, submission: Submission, assignment: Assignment, options: GradingOptions, *, slot: int,
-              stopwatch: Stopwatch, spare: SpareKernel | None) -> Grade:
-        with stopwatch.stage("score"):
+              enter_stage: EnterStage, spare: SpareKernel | None) -> Grade:
+        enter_stage("score")
+        try:
             return grade_model(submission, assignment, options, slot)
+        finally:
+            enter_stage(None)
 
     def check_course(self, assignment: Assignment) -> None:
         check_settings(assignment)

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 from grader.course.assignments import Assignment, Course
 from grader.errors import GradeError, InstructorError
 from grader.models import Submission
-from grader.pipeline.options import GradingOptions
+from grader.options import GradingOptions
 from grader.pipeline.submission import Graded, grade_and_time, grader_failure
 from grader.sandbox.bwrap import claim_slot, remove_stale_cgroups
 

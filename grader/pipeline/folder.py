@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from grader.sandbox import bwrap as sandbox
-from grader.course.load import load_course
+from grader.course.assignments import Course
 from grader.discover import discover
 from grader.errors import GradeError
 from grader.models import Grade
-from grader.pipeline.options import GradingOptions
+from grader.options import GradingOptions
 from grader.pipeline.pool import ClassResult, cpu_count, grade_class
 from grader.reports.write import write_reports
+from grader.sandbox import bwrap as sandbox
 from grader.sandbox.bwrap import Limits
 from grader.store.gradebook import Gradebook
 
@@ -30,7 +30,6 @@ class RunRequest:
     sandbox: bool = True
     force: bool = False
     only: frozenset[str] = frozenset()
-    course_dir: Path = Path(".")
     cluster: str | None = None  # a Dask scheduler address, or "local:N"
 
 
@@ -58,9 +57,9 @@ def torch_threads(jobs: int, cluster: str | None) -> int:
     return max(1, cpu_count() // max(1, side_by_side))
 
 
-def grade_folder(request: RunRequest, progress: ProgressListener | None = None) -> RunOutcome:
+def grade_folder(request: RunRequest, course: Course, progress: ProgressListener | None = None) -> RunOutcome:
+    """Grade every submission under request.path against `course` (grader/kinds.py loads it)."""
     started = time.monotonic()
-    course = load_course(request.course_dir)
     unknown = request.only - set(course.assignments)
     if unknown:
         raise GradeError(f"unknown assignment(s) {', '.join(sorted(unknown))}; "

@@ -11,13 +11,12 @@ import time
 from dataclasses import replace
 from typing import ClassVar
 
-from grader.course.assignments import Assignment, AssignmentKind, Course
+from grader.course.assignments import Assignment, AssignmentKind, Course, EnterStage
 from grader.discover import find_notebook, is_missing
 from grader.errors import SubmissionRejected
 from grader.kernel.spare import SpareKernel, new_scratch
 from grader.models import Grade, Status, StudentFolder, Submission
-from grader.pipeline.options import GradingOptions
-from grader.pipeline.stopwatch import Stopwatch
+from grader.options import GradingOptions
 from grader.sandbox.bwrap import Sandbox
 
 
@@ -30,8 +29,8 @@ class NotebookKind(AssignmentKind):
         return find_notebook(folder, assignment, course)
 
     def grade(self, submission: Submission, assignment: Assignment, options: GradingOptions, *, slot: int,
-              stopwatch: Stopwatch, spare: SpareKernel | None) -> Grade:
-        return grade_notebook(submission, assignment, options, slot=slot, clock=stopwatch, spare=spare)
+              enter_stage: EnterStage, spare: SpareKernel | None) -> Grade:
+        return grade_notebook(submission, assignment, options, slot=slot, enter_stage=enter_stage, spare=spare)
 
     def check_course(self, assignment: Assignment) -> None:
         from grader.checks.suites import check_suites  # pytest and torch: only when there is work
@@ -40,7 +39,7 @@ class NotebookKind(AssignmentKind):
 
 
 def grade_notebook(submission: Submission, assignment: Assignment, options: GradingOptions, *, slot: int,
-                   clock: Stopwatch, spare: SpareKernel | None) -> Grade:
+                   enter_stage: EnterStage, spare: SpareKernel | None) -> Grade:
     """Grade one notebook submission. Never raises for anything the student did.
 
     `spare`: a kernel already started (see grader/kernel/spare.py) to use instead of
@@ -64,7 +63,7 @@ def grade_notebook(submission: Submission, assignment: Assignment, options: Grad
     from grader.kernel.execute import KernelSession
     from grader.prepare import materialize
 
-    clock.enter("prepare")
+    enter_stage("prepare")
     session = spare.session if spare is not None else None
     scratch, paths = (spare.scratch, spare.paths) if spare is not None else new_scratch()
     try:
@@ -74,14 +73,14 @@ def grade_notebook(submission: Submission, assignment: Assignment, options: Grad
             return replace(base, status=Status.REJECTED, message=str(error),
                            tests=rubric.not_run("the submission was rejected"),
                            duration_s=time.monotonic() - started)
-        clock.enter("execute")  # kernel start, the notebook, and the kernel's shutdown
+        enter_stage("execute")  # kernel start, the notebook, and the kernel's shutdown
         if spare is not None:
             session = spare.adopt(options.limits)
         else:
             sandbox = Sandbox(slot, options.limits) if options.sandbox else None
             session = KernelSession(paths, options.limits, sandbox).__enter__()
         execution = session.run_notebook(notebook)
-        clock.enter("checks")
+        enter_stage("checks")
         if execution.status is Status.GRADED:
             plugin = run_checks(assignment.test_files(), student=student_namespace(session.bridge),
                                 reference=load_reference(assignment.reference_notebook),
@@ -97,7 +96,7 @@ def grade_notebook(submission: Submission, assignment: Assignment, options: Grad
                        message=execution.message, duration_s=time.monotonic() - started)
     finally:
         if session is not None:
-            clock.enter("execute")
+            enter_stage("execute")
             session.__exit__(None, None, None)  # kills the kernel and all it spawned
         shutil.rmtree(scratch, ignore_errors=True)
-        clock.enter(None)
+        enter_stage(None)

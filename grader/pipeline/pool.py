@@ -21,7 +21,7 @@ from grader.course.assignments import Assignment, Course
 from grader.errors import InstructorError
 from grader.kernel.spare import SCRATCH_PREFIX, SpareKernel, SpareKernels
 from grader.models import Grade, RunState, Submission
-from grader.pipeline.options import GradingOptions
+from grader.options import GradingOptions
 from grader.pipeline.preflight import check_course
 from grader.pipeline.stopwatch import Stopwatch
 from grader.pipeline.submission import Graded, grade_and_time, grader_failure, needs_kernel

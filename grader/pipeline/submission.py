@@ -14,7 +14,7 @@ from grader.discover import is_missing
 from grader.errors import InstructorError
 from grader.kernel.spare import SpareKernel
 from grader.models import Grade, Status, Submission
-from grader.pipeline.options import GradingOptions
+from grader.options import GradingOptions
 from grader.pipeline.stopwatch import Stopwatch
 
 
@@ -29,7 +29,7 @@ class Graded:
 def grade_submission(submission: Submission, assignment: Assignment, options: GradingOptions,
                      slot: int = 0, stopwatch: Stopwatch | None = None, spare: SpareKernel | None = None) -> Grade:
     """Grade one (student, assignment). Never raises for anything the student did."""
-    return assignment.kind.grade(submission, assignment, options, slot=slot, stopwatch=stopwatch or Stopwatch(),
+    return assignment.kind.grade(submission, assignment, options, slot=slot, enter_stage=(stopwatch or Stopwatch()).enter,
                                  spare=spare)
 
 

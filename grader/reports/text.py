@@ -125,3 +125,21 @@ def page_of_test(assignment: str, test_id: str) -> str:
 
 def run_page(run_id: int) -> str:
     return f"{RUNS_DIR}/run-{int(run_id)}.html"
+
+
+# Spreadsheets (Excel, LibreOffice, Google Sheets) run a cell that starts with one of
+# these as a formula, so a student named "=HYPERLINK(...)" or an error message echoing
+# their code could execute in the instructor's gradebook (CSV injection, OWASP).
+# Tab and carriage return are on OWASP's list too: some importers strip them first.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """Text that a spreadsheet would run as a formula gets a leading apostrophe (shown as text).
+
+    Only strings: a number such as a negative score stays a number. JSON is left as it is,
+    since nothing evaluates it.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value

@@ -45,6 +45,7 @@ from grader.reports.text import (
     page_name,
     percent as _percent,
     run_page,
+    spreadsheet_safe,
     student_page,
     page_of_test,
     timestamp,
@@ -167,17 +168,11 @@ def write_feedback(
     listing = io.StringIO(newline="")
     writer = csv.writer(listing, lineterminator="\n")
     writer.writerow(["student", "page"])
-    writer.writerows([_csv_safe(student), page_name(student)] for student in by_student([g for g, _ in audited]))
+    writer.writerows([spreadsheet_safe(student), page_name(student)] for student in by_student([g for g, _ in audited]))
     pages["index.csv"] = listing.getvalue()
     for relative, text in pages.items():
         _write_atomic(out_dir / relative, text)
     return [out_dir / name for name in pages if name.endswith(".html")]
-
-
-def _csv_safe(text: str) -> str:
-    from grader.export import FORMULA_STARTS
-
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def environment() -> jinja2.Environment:

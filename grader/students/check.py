@@ -24,7 +24,7 @@ from typing import Literal
 import yaml
 
 from grader.course.assignments import Assignment, hash_files
-from grader.course.load import KINDS, load_course
+from grader.kinds import KINDS, load_course
 from grader.discover import notebook_assignment
 from grader.errors import GradeError, SandboxUnavailable
 from grader.models import Grade, Outcome, Status, Submission, SubmissionKind
@@ -234,7 +234,7 @@ class Checked:
 
 def check_notebook(target: Target, course: PublicCourse, *, sandboxed: bool, limits: Limits) -> Grade:
     """Grade one notebook against the public tests with the instructor's pipeline."""
-    from grader.pipeline.options import GradingOptions
+    from grader.options import GradingOptions
     from grader.pipeline.submission import grade_submission
 
     assignment = course.assignments[target.assignment]

@@ -16,9 +16,9 @@ import nbformat
 import pytest
 
 from grader.students.check import CheckRequest, run_check
-from grader.course.load import load_course
+from grader.kinds import load_course
 from grader.discover import discover
-from grader.pipeline.options import GradingOptions
+from grader.options import GradingOptions
 from grader.pipeline.pool import grade_class
 from grader.students.strip import strip_solutions
 from grader.students.release import ReleaseOptions, build_release

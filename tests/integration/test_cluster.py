@@ -11,10 +11,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from grader.course.load import load_course
+from grader.kinds import load_course
 from grader.discover import discover
 from grader.models import Grade
-from grader.pipeline.options import GradingOptions
+from grader.options import GradingOptions
 from grader.pipeline.pool import grade_class
 from grader.sandbox.bwrap import Limits
 from grader.store.gradebook import Gradebook

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from grader.discover import student_folders
+from grader.kinds import load_course
 from grader.pipeline.folder import RunRequest, grade_folder
 from tests.conftest import REPO, requires_sandbox
 
@@ -40,13 +41,13 @@ def matches(got: tuple[str, float], want: tuple[str, object]) -> bool:
 def test_demo_class_scores_then_unchanged_rerun_reuses_everything(tmp_path: Path) -> None:
     expected = expected_results()
     request = RunRequest(path=REPO / "submissions", db=str(tmp_path / "g.db"), reports_dir=tmp_path / "reports",
-                         timeout_s=120, cell_timeout_s=30, jobs=2, course_dir=REPO)
-    first = grade_folder(request)
+                         timeout_s=120, cell_timeout_s=30, jobs=2)
+    first = grade_folder(request, load_course(REPO))
     got = {(g.student, g.assignment): (g.status.value, g.score) for g in first.result.grades}
     assert {k: (v, expected.get(k)) for k, v in got.items() if not matches(v, expected.get(k, ("?", -1.0)))} == {}
     assert got.keys() == expected.keys()
     assert first.index.is_file() and (tmp_path / "reports" / "students").is_dir()
 
-    second = grade_folder(request)
+    second = grade_folder(request, load_course(REPO))
     assert second.result.graded == 0 and second.result.reused == len(expected)
     assert {(g.student, g.assignment): (g.status.value, g.score) for g in second.result.grades} == got

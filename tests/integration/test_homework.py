@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grader.course.load import load_course
+from grader.kinds import load_course
 from grader.discover import discover
 from grader.homework.data import corpus_path, split_corpus
 from grader.homework.score import InferenceFailed, InferenceSettings, run_inference
 from grader.models import Grade, Status, grade_to_record
-from grader.pipeline.options import GradingOptions
+from grader.options import GradingOptions
 from grader.pipeline.pool import grade_class
 from grader.sandbox.bwrap import Limits, Sandbox
 from grader.store.gradebook import Gradebook

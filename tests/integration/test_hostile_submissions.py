@@ -19,10 +19,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.course.load import load_course
+from grader.kinds import load_course
 from grader.discover import discover
 from grader.models import Grade, Status
-from grader.pipeline.options import GradingOptions
+from grader.options import GradingOptions
 from grader.pipeline.pool import grade_class
 from grader.sandbox.bwrap import SANDBOX_UID_BASE, GiB, Limits
 from grader.store.gradebook import Gradebook

@@ -19,7 +19,7 @@ import pytest
 
 from grader.errors import InstructorError
 from grader.models import RunState, Status
-from grader.pipeline.options import GradingOptions
+from grader.options import GradingOptions
 from grader.pipeline.pool import grade_class
 from grader.store.gradebook import Gradebook
 from tests.conftest import REPO

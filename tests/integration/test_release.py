@@ -19,7 +19,7 @@ import nbformat
 import pytest
 import yaml
 
-from grader.course.load import load_course
+from grader.kinds import load_course
 from grader.errors import GradeError
 from grader.students.strip import BEGIN, END
 from grader.students.release import ReleaseOptions, build_release, public_test_files, public_tests_sha256

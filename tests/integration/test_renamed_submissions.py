@@ -8,9 +8,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.course.load import load_course
+from grader.kinds import load_course
 from grader.discover import discover
-from grader.pipeline.options import GradingOptions
+from grader.options import GradingOptions
 from grader.pipeline.pool import grade_class
 from grader.store.gradebook import Gradebook
 from tests.conftest import REPO, requires_sandbox

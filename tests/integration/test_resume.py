@@ -21,9 +21,9 @@ import psutil
 import pytest
 
 from grader.sandbox import cgroups
-from grader.course.load import load_course
+from grader.kinds import load_course
 from grader.discover import discover
-from grader.pipeline.options import GradingOptions
+from grader.options import GradingOptions
 from grader.pipeline.pool import grade_class
 from grader.sandbox.bwrap import Limits
 from grader.store.gradebook import Gradebook

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.course.load import load_course
+from grader.kinds import load_course
 from grader.students.release import ReleaseOptions, build_release
 from tests.conftest import REPO
 

@@ -15,10 +15,10 @@ import nbformat
 import pytest
 import yaml
 
-from grader.course.load import load_course
+from grader.kinds import load_course
 from grader.discover import discover
 from grader.models import Grade
-from grader.pipeline.options import GradingOptions
+from grader.options import GradingOptions
 from grader.pipeline.pool import grade_class
 from grader.students.strip import strip_solutions
 from grader.sandbox.bwrap import Limits

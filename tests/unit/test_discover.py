@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from grader import discover as discover_module
-from grader.course.load import load_course
+from grader.kinds import load_course
 from grader.discover import discover, extract_zip, student_folders, zip_problem
 from grader.models import SubmissionKind
 from grader.prepare import materialize

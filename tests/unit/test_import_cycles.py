@@ -81,3 +81,20 @@ def test_packages_prints_the_graph_between_parts(tmp_path: Path) -> None:
     assert result.returncode == 0
     lines = {" ".join(line.split()) for line in result.stdout.splitlines()}
     assert {"cli -> store", "store -> models", "models -> (nothing)", "__init__ -> (nothing)"} <= lines
+
+
+def test_parts_that_import_each_other_fail_with_packages(tmp_path: Path) -> None:
+    """No module cycle, but store and reports import each other through different modules."""
+    package = write(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/store/__init__.py": "",
+        "pkg/store/book.py": "from pkg.reports import text\n",
+        "pkg/store/schema.py": "",
+        "pkg/reports/__init__.py": "",
+        "pkg/reports/text.py": "",
+        "pkg/reports/page.py": "from pkg.store import schema\n",
+    })
+    assert run(package).returncode == 0
+    result = run(package, "--packages")
+    assert result.returncode == 1
+    assert "parts in one import loop (through different modules): reports, store" in result.stdout

@@ -13,9 +13,9 @@ import pytest
 
 from grader import __version__
 from grader.course.assignments import hash_files
-from grader.course.load import load_course
+from grader.kinds import load_course
 from grader.models import Fingerprint, Submission, SubmissionKind
-from tests.unit.course.test_load import write_assignment
+from tests.unit.test_kinds import write_assignment
 
 ASSIGNMENT = "05_attention"
 

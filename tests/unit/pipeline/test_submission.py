@@ -12,13 +12,12 @@ from typing import ClassVar
 
 import pytest
 
-from grader.course.assignments import Assignment, AssignmentKind, Course
+from grader.course.assignments import Assignment, AssignmentKind, Course, EnterStage
 from grader.course.rubric import load_rubric
 from grader.errors import InstructorError
 from grader.kernel.spare import SpareKernel
 from grader.models import Grade, Status, StudentFolder, Submission, SubmissionKind
-from grader.pipeline.options import GradingOptions
-from grader.pipeline.stopwatch import Stopwatch
+from grader.options import GradingOptions
 from grader.pipeline.submission import grade_and_time
 
 RUBRIC = "assignment: {name}\nnotebook: {name}.ipynb\nkind: scripted\nsettings: {{broken: {broken}}}\n" \
@@ -40,7 +39,7 @@ class Scripted(AssignmentKind):
         raise NotImplementedError("the tests build their submissions")
 
     def grade(self, submission: Submission, assignment: Assignment, options: GradingOptions, *, slot: int,
-              stopwatch: Stopwatch, spare: SpareKernel | None) -> Grade:
+              enter_stage: EnterStage, spare: SpareKernel | None) -> Grade:
         what = submission.source.read_text().strip()
         if what == "course":
             raise InstructorError(f"{assignment.rubric_path}: test_one compares with a reference that is wrong")

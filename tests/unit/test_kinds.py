@@ -1,4 +1,4 @@
-"""grader/course/load.py: a course read from a folder of rubrics and references, and the registry of kinds."""
+"""grader/kinds.py: a course read from a folder of rubrics and references, and the registry of kinds."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.course.load import KINDS, kind_named, load_course
+from grader.kinds import KINDS, kind_named, load_course
 from grader.errors import GradeError, RubricError
 
 

@@ -1,4 +1,11 @@
-"""Reading the course from disk: rubrics/*.yaml and reference/<assignment>/, and the registry of kinds."""
+"""The registry of assignment kinds, and reading a course from disk with it.
+
+A rubric's `kind:` names one of KINDS; each kind is an object that says how its submissions
+are found, graded, fingerprinted and released (grader/course/assignments.py AssignmentKind).
+The registry sits above the kinds' implementations (grader/pipeline/notebook.py,
+grader/homework/kind.py), which is why loading a course lives here and not in grader/course/:
+the course package stays plain data that every stage may import.
+"""
 
 from __future__ import annotations
 
