@@ -1,12 +1,18 @@
-"""Assertion helpers for hidden tests: each failure message is written for the student.
+"""Assertion helpers for hidden tests: each failure says what to fix, in a version a student may read.
 
-Every helper raises AssertionError with a message that says what was expected,
-what came back (type, shape, dtype, the largest error and where), and, when the
-wrong value matches a known mistake computed by the test, which mistake it looks
-like. Values returned through the bridge may be `RemoteObject` handles instead of
-tensors (a student function returned a non-data object); they are reported by
-their type name and never compared, and an object of a class that is not plain data
-is recorded as a tamper signal (NotATensor.signals): a class posing as a result.
+Every helper raises CheckFailed, an AssertionError whose message says what was
+expected, what came back (type, shape, dtype, the largest error and where), and,
+when the wrong value matches a known mistake computed by the test, which mistake
+it looks like. The message is for the course staff; `for_student` is the same
+sentence without the hidden expected values (numbers, tensors, an error size that
+gives one away), written here beside the message so that no later stage parses it
+(the runner records it; feedback pages and exports show it). Expected shapes and
+dtypes stay: the notebook's instructions state them.
+
+Values returned through the bridge may be `RemoteObject` handles instead of tensors
+(a student function returned a non-data object); they are reported by their type
+name and never compared, and an object of a class that is not plain data is
+recorded as a tamper signal (NotATensor.signals): a class posing as a result.
 
 Tolerances: attention in float32 on the small inputs the tests use accumulates
 rounding errors around 1e-6 (matmul vs einsum, fused vs unfused softmax), while
@@ -29,11 +35,21 @@ RTOL = 1e-4
 PLAIN_TYPES = frozenset({"NoneType", "tuple", "list", "int", "float", "str", "dict", "bool", "ndarray"})
 
 
-class NotATensor(AssertionError):
-    """A check got something other than a tensor; `signals` holds a fake result, if it looks like one."""
+class CheckFailed(AssertionError):
+    """A check's failure: str() is the full message (staff), `for_student` the one a student may read."""
+
+    def __init__(self, message: str, *, for_student: str) -> None:
+        super().__init__(message)
+        self.for_student = for_student
+
+
+class NotATensor(CheckFailed):
+    """A check got something other than a tensor; `signals` holds a fake result, if it looks like one.
+
+    Its message names only what came back and that a tensor was expected: a student may read all of it."""
 
     def __init__(self, message: str, actual: Any) -> None:
-        super().__init__(message)
+        super().__init__(message, for_student=message)
         name = type_name(actual)
         self.signals = () if name in PLAIN_TYPES else (Signal(SignalKind.FAKE_RESULT, name),)
 
@@ -66,9 +82,9 @@ def assert_tensor(actual: Any, *, what: str, shape: Sequence[int] | None = None,
     if not isinstance(actual, torch.Tensor):
         raise NotATensor(f"{what}: returned {describe(actual)}, expected a tensor", actual)
     if shape is not None and tuple(actual.shape) != tuple(shape):
-        raise AssertionError(f"{what}: got shape {shape_text(actual.shape)}, expected {shape_text(shape)}")
+        raise _visible(f"{what}: got shape {shape_text(actual.shape)}, expected {shape_text(shape)}")
     if dtype is not None and actual.dtype != dtype:
-        raise AssertionError(f"{what}: got dtype {actual.dtype}, expected {dtype}")
+        raise _visible(f"{what}: got dtype {actual.dtype}, expected {dtype}")
     return actual
 
 
@@ -76,11 +92,9 @@ def unpack(result: Any, names: Sequence[str], *, what: str) -> tuple[Any, ...]:
     """Fail unless `result` is a tuple (or list) of len(names) values; returns it as a tuple."""
     wanted = "(" + ", ".join(names) + ")"
     if not isinstance(result, (tuple, list)):
-        raise AssertionError(f"{what} returned {describe(result)}; it must return a tuple {wanted}")
+        raise _visible(f"{what} returned {describe(result)}; it must return a tuple {wanted}")
     if len(result) != len(names):
-        raise AssertionError(
-            f"{what} returned a tuple of {len(result)} values; it must return {len(names)}: {wanted}"
-        )
+        raise _visible(f"{what} returned a tuple of {len(result)} values; it must return {len(names)}: {wanted}")
     return tuple(result)
 
 
@@ -109,11 +123,10 @@ def assert_close(actual: Any, expected: torch.Tensor, *, what: str, atol: float 
     if not isinstance(actual, torch.Tensor):
         raise NotATensor(f"{what}: returned {describe(actual)}, expected a tensor{diagnosis}", actual)
     if tuple(actual.shape) != tuple(expected.shape):
-        raise AssertionError(
-            f"{what}: got shape {shape_text(actual.shape)}, expected {shape_text(expected.shape)}{diagnosis}"
-        )
+        raise _visible(f"{what}: got shape {shape_text(actual.shape)}, "
+                       f"expected {shape_text(expected.shape)}{diagnosis}")
     if actual.is_complex():
-        raise AssertionError(f"{what}: got a complex tensor, expected {expected.dtype}")
+        raise _visible(f"{what}: got a complex tensor, expected {expected.dtype}")
     a = actual.detach().to(torch.float64)
     e = expected.detach().to(torch.float64)
     close = torch.isclose(a, e, atol=atol, rtol=rtol, equal_nan=True)
@@ -121,21 +134,22 @@ def assert_close(actual: Any, expected: torch.Tensor, *, what: str, atol: float 
         return
     bad_nan = torch.isnan(a) & ~torch.isnan(e)
     if bool(bad_nan.any()):
-        raise AssertionError(
-            f"{what}: NaN at {int(bad_nan.sum())} of {a.numel()} positions (first at "
-            f"{_index(bad_nan.nonzero()[0])}) where finite values were expected; a softmax over a row "
-            f"that is entirely -inf gives NaN{diagnosis}"
-        )
+        raise _visible(f"{what}: NaN at {int(bad_nan.sum())} of {a.numel()} positions (first at "
+                        f"{_index(bad_nan.nonzero()[0])}) where finite values were expected; a softmax over a row "
+                        f"that is entirely -inf gives NaN{diagnosis}")
     error = (a - e).abs()
     error = torch.where(close, torch.zeros_like(a), torch.where(torch.isnan(error), float("inf"), error))
     worst = error.flatten().argmax()
     position = _index(torch.stack(torch.unravel_index(worst, a.shape))) if a.dim() else "[]"
     dtype_note = f", your dtype {actual.dtype}" if actual.dtype != expected.dtype else ""
-    raise AssertionError(
-        f"{what}: {int((~close).sum())} of {a.numel()} values differ from the expected ones; "
-        f"the largest error is {float(error.flatten()[worst]):.3g} at {position} "
-        f"(got {float(a.flatten()[worst]):.6g}, expected {float(e.flatten()[worst]):.6g}; "
-        f"shape {shape_text(a.shape)}{dtype_note}; tolerance {atol:g} + {rtol:g} * |expected|){diagnosis}"
+    differ = f"{what}: {int((~close).sum())} of {a.numel()} values differ from the expected ones"
+    got = f"got {float(a.flatten()[worst]):.6g}"
+    rest = f"shape {shape_text(a.shape)}{dtype_note}; tolerance {atol:g} + {rtol:g} * |expected|){diagnosis}"
+    # The student sees where and what they got: the error's size with it would give the expected value away.
+    raise CheckFailed(
+        f"{differ}; the largest error is {float(error.flatten()[worst]):.3g} at {position} "
+        f"({got}, expected {float(e.flatten()[worst]):.6g}; {rest}",
+        for_student=f"{differ}; the largest error is at {position} ({got}; {rest}",
     )
 
 
@@ -145,11 +159,17 @@ def assert_equal(actual: Any, expected: torch.Tensor, *, what: str) -> None:
     wrong = actual != expected
     if bool(wrong.any()):
         first = tuple(int(i) for i in wrong.nonzero()[0])
-        raise AssertionError(
-            f"{what}: wrong at {int(wrong.sum())} of {wrong.numel()} positions, first at {list(first)} "
-            f"(got {actual[first].item()}, expected {expected[first].item()})"
-            f"\ngot:\n{_small(actual)}\nexpected:\n{_small(expected)}"
+        where = f"{what}: wrong at {int(wrong.sum())} of {wrong.numel()} positions, first at {list(first)}"
+        raise CheckFailed(
+            f"{where} (got {actual[first].item()}, expected {expected[first].item()})"
+            f"\ngot:\n{_small(actual)}\nexpected:\n{_small(expected)}",
+            for_student=f"{where} (got {actual[first].item()})\ngot:\n{_small(actual)}",
         )
+
+
+def _visible(message: str) -> CheckFailed:
+    """A failure whose message holds no hidden value (types, shapes, dtypes, counts): a student sees all of it."""
+    return CheckFailed(message, for_student=message)
 
 
 def _diagnose(actual: Any, diagnoses: Mapping[str, torch.Tensor], *, atol: float, rtol: float) -> str:

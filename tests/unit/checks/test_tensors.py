@@ -1,11 +1,13 @@
 """grader/checks/tensors.py: pass on matching tensors, fail with a message a student can act on."""
 
+import re
+
 import pytest
 import torch
 
 from grader.kernel.bridge import RemoteObject
-from grader.checks.tensors import (ATOL, RTOL, NotATensor, assert_close, assert_equal, assert_tensor, describe,
-                                   is_close, unpack)
+from grader.checks.tensors import (ATOL, RTOL, CheckFailed, NotATensor, assert_close, assert_equal, assert_tensor,
+                                   describe, is_close, unpack)
 from grader.models import Signal, SignalKind
 
 
@@ -171,3 +173,68 @@ def test_assert_close_on_differing_scalars_says_by_how_much() -> None:
 
     with pytest.raises(AssertionError, match="largest error is 0.5"):
         assert_close(torch.tensor(1.5), torch.tensor(1.0), what="loss")
+
+
+# -- for_student: the same sentence without the hidden expected values --------------------------
+
+def student_failure(function, *args, **kwargs) -> tuple[str, str]:
+    """(the full message, the student's version) of a helper's failure."""
+    with pytest.raises(CheckFailed) as error:
+        function(*args, **kwargs)
+    return str(error.value), error.value.for_student
+
+
+def test_assert_close_tells_the_student_where_and_what_they_got_but_not_the_expected_value():
+    expected = torch.tensor([[0.25, 0.6543], [0.125, 0.5]])
+    actual = expected.clone()
+    actual[0, 1] = 0.17
+    message, for_student = student_failure(assert_close, actual, expected, what="the weights")
+    assert "(got 0.17, expected 0.6543;" in message and "the largest error is 0.484 at [0, 1]" in message
+    assert for_student == ("the weights: 1 of 4 values differ from the expected ones; the largest error is at [0, 1] "
+                           "(got 0.17; shape (2, 2); tolerance 1e-05 + 0.0001 * |expected|)")
+    assert "0.6543" not in for_student and "0.484" not in for_student  # got + error would give it away
+
+
+def test_assert_close_keeps_the_dtype_note_and_the_diagnosis_for_the_student(x):
+    message, for_student = student_failure(assert_close, (x * 2).double(), x, what="out",
+                                           diagnoses={"the scale is missing": x * 2})
+    assert for_student.endswith("It matches a known mistake: the scale is missing")
+    assert "your dtype torch.float64" in for_student
+    hidden = re.search(r"\(got [-\d.]+, expected ([-\d.]+);", message).group(1)
+    assert hidden not in for_student
+
+
+def test_a_scalar_or_infinite_error_is_not_given_to_the_student():
+    message, for_student = student_failure(assert_close, torch.tensor(1.5), torch.tensor(1.0), what="loss")
+    assert "largest error is 0.5" in message and "expected 1)" not in message and "expected 1;" in message
+    assert for_student.startswith("loss: 1 of 1 values differ from the expected ones; the largest error is at [] "
+                                  "(got 1.5; shape ()")
+    _, for_student = student_failure(assert_close, torch.tensor([float("-inf"), 0.5]), torch.tensor([0.0, 0.5]),
+                                     what="w")
+    assert "(got -inf; shape (2)" in for_student and "inf at" not in for_student and "expected 0" not in for_student
+
+
+def test_assert_equal_leaves_the_expected_tensor_out_for_the_student():
+    expected = torch.tensor([3, 1, 4, 1, 5])
+    actual = torch.tensor([3, 1, 7, 1, 9])
+    message, for_student = student_failure(assert_equal, actual, expected, what="tokens")
+    assert "(got 7, expected 4)" in message and "expected:\ntensor([3, 1, 4, 1, 5])" in message
+    assert for_student == ("tokens: wrong at 2 of 5 positions, first at [2] (got 7)\n"
+                           "got:\ntensor([3, 1, 7, 1, 9])")
+
+
+@pytest.mark.parametrize("check", [
+    lambda x: assert_tensor(x, what="out", shape=(2, 3, 5)),
+    lambda x: assert_tensor(x, what="out", dtype=torch.bool),
+    lambda x: assert_tensor(None, what="out"),
+    lambda x: unpack(x, ("output", "weights"), what="f(q, k, v)"),
+    lambda x: unpack((x, x, x), ("output", "weights"), what="f(q, k, v)"),
+    lambda x: assert_close(x[0], x, what="out"),
+    lambda x: assert_close(x.to(torch.complex64), x, what="out"),
+    lambda x: assert_close(torch.full_like(x, float("nan")), x, what="out"),
+    lambda x: assert_equal(x.long(), x, what="out"),
+], ids=["shape", "dtype", "not-a-tensor", "not-a-tuple", "tuple-length", "close-shape", "complex", "nan", "equal-dtype"])
+def test_messages_without_hidden_values_reach_the_student_whole(x, check):
+    """Types, shapes, dtypes and counts are in the notebook's instructions or the student's own values."""
+    message, for_student = student_failure(check, x)
+    assert for_student == message
