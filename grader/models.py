@@ -121,9 +121,12 @@ class TestResult:
     outcome: Outcome
     points: float
     max_points: float
-    message: str = ""
+    message: str = ""  # for the course staff: it may state the hidden expected values
     duration_s: float = 0.0
     signals: tuple[Signal, ...] = ()  # what the check saw, e.g. a fake result object
+    # What a student may read of `message`, written by the check that failed (grader.checks.tensors.CheckFailed).
+    # None: the message came from elsewhere (a plain assert, an instructor's own AssertionError, an error).
+    student_message: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "outcome", Outcome(self.outcome))
@@ -229,6 +232,7 @@ def grade_to_record(grade: Grade) -> dict[str, Any]:
                 "message": t.message,
                 "duration_s": t.duration_s,
                 "signals": _signals_to_data(t.signals),
+                "student_message": t.student_message,
             }
             for t in grade.tests
         ],
@@ -236,8 +240,8 @@ def grade_to_record(grade: Grade) -> dict[str, Any]:
 
 
 def grade_from_record(data: dict[str, Any]) -> Grade:
-    """The Grade that `grade_to_record` made `data` from. Keys added later (the signals) may be
-    missing or None in a record written before them: read as none."""
+    """The Grade that `grade_to_record` made `data` from. Keys added later (the signals, a test's
+    student_message) may be missing or None in a record written before them: read as none."""
     execution = None
     if data["execution_status"] is not None:
         execution = Execution(
@@ -273,6 +277,7 @@ def grade_from_record(data: dict[str, Any]) -> Grade:
                 message=t["message"],
                 duration_s=t["duration_s"],
                 signals=_signals_from_data(t.get("signals")),
+                student_message=t.get("student_message"),
             )
             for t in data["tests"]
         ),

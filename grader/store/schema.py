@@ -94,6 +94,8 @@ class ResultTestRow(Base):
     message: Mapped[str] = mapped_column(Text)
     duration_s: Mapped[float] = mapped_column(Float)
     signals: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)  # NULL before revision 0003
+    # The check's own version of `message` for students; NULL when it wrote none, and before revision 0003.
+    student_message: Mapped[str | None] = mapped_column(Text)
 
 
 class OverrideRow(Base):

@@ -18,7 +18,10 @@ def test_an_outcome_given_as_its_stored_word_becomes_the_enum() -> None:
 
 def test_a_grade_survives_json_through_the_one_mapping() -> None:
     grade = make_grade(
-        tests=(make_test_result("test_mask", "failed", signals=(m.Signal(m.SignalKind.FAKE_RESULT, "AlwaysEqual"),)),),
+        tests=(make_test_result("test_mask", "failed", signals=(m.Signal(m.SignalKind.FAKE_RESULT, "AlwaysEqual"),),
+                                message="m: 1 of 4 values differ (got 1, expected 2)",
+                                student_message="m: 1 of 4 values differ (got 1)"),
+               make_test_result("test_scores", "failed", message="assert x == 2")),
         execution=m.Execution(m.Status.GRADED, cell_errors=(m.CellError(3, "NameError", "x"),), output_excerpt="hi",
                               signals=(m.Signal(m.SignalKind.KILLED, "the kernel died"),)),
         model_score=make_model_score(),
@@ -41,3 +44,9 @@ def test_the_model_score_keeps_the_keys_the_homework_always_wrote() -> None:
         "split_hash", "n_heldout", "heldout", "majority_accuracy", "architecture", "parameters", "weights_mib",
         "seconds"]
     assert m.grade_to_record(make_grade())["extra"] == {}
+
+
+def test_a_record_written_before_student_messages_reads_back_with_none() -> None:
+    record = m.grade_to_record(make_grade(tests=(make_test_result("test_mask", "failed", student_message="m"),)))
+    del record["tests"][0]["student_message"]
+    assert m.grade_from_record(record).tests[0].student_message is None

@@ -31,8 +31,9 @@ def rich_grade(student: str = "alice", assignment: str = "05_attention_mechanism
         "tests": (
             make_test_result("test_scaled_scores", part="Scaled dot-product", max_points=5.0, duration_s=0.25),
             make_test_result("test_mask", "failed", part="Scaled dot-product", points=2.5, max_points=3.0,
-                             message="masked position got weight 0.3", duration_s=0.5,
-                             signals=(m.Signal(m.SignalKind.FAKE_RESULT, "AlwaysEqual"),)),
+                             message="masked position got weight 0.3, expected 0", duration_s=0.5,
+                             signals=(m.Signal(m.SignalKind.FAKE_RESULT, "AlwaysEqual"),),
+                             student_message="masked position got weight 0.3 <ünïcode>"),
             make_test_result("test_multihead", "error", part="Multi-head attention", max_points=2.0,
                              message="NameError: attn", duration_s=0.125),
         ),
@@ -116,12 +117,21 @@ def test_results_stored_before_signals_were_kept_read_back_without_any(book: Gra
     book.record(book.start_run({}), rich_grade())
     with sqlite3.connect(tmp_path / "grades.db") as raw:  # what revision 0003 leaves in older rows
         raw.execute("UPDATE results SET execution_signals = NULL")
-        raw.execute("UPDATE test_results SET signals = NULL")
+        raw.execute("UPDATE test_results SET signals = NULL, student_message = NULL")
 
     [got] = book.latest_grades()
-    assert got.execution.signals == () and all(t.signals == () for t in got.tests)
+    assert got.execution.signals == () and all(t.signals == () and t.student_message is None for t in got.tests)
     assert got == rich_grade(execution=dataclasses.replace(rich_grade().execution, signals=()),
-                             tests=tuple(dataclasses.replace(t, signals=()) for t in rich_grade().tests))
+                             tests=tuple(dataclasses.replace(t, signals=(), student_message=None)
+                                         for t in rich_grade().tests))
+
+
+def test_a_students_message_is_its_own_column_and_none_stays_null(book: Gradebook, tmp_path: Path) -> None:
+    book.record(book.start_run({}), rich_grade())
+    with sqlite3.connect(tmp_path / "grades.db") as raw:
+        stored = raw.execute("SELECT test_id, student_message FROM test_results ORDER BY id").fetchall()
+    assert stored == [("test_scaled_scores", None), ("test_mask", "masked position got weight 0.3 <ünïcode>"),
+                      ("test_multihead", None)]
 
 
 def test_latest_grades_keeps_newest_per_pair_sorted(book: Gradebook) -> None:

@@ -145,7 +145,7 @@ def test_gradebook_written_before_the_layout_change_opens_and_migrates(tmp_path:
 
 def test_revision_0003_adds_the_signals_and_leaves_every_stored_value_alone(tmp_path: Path) -> None:
     """The 0.2.0 gradebook through 0003 and back: results and test_results keep every value; its
-    homework results read back as ModelScores, its rows with no signals (NULL)."""
+    homework results read back as ModelScores, its rows with no signals and no student message (NULL)."""
     import shutil
 
     db = tmp_path / "old.db"
@@ -163,6 +163,10 @@ def test_revision_0003_adds_the_signals_and_leaves_every_stored_value_alone(tmp_
     assert rows() == before
     with sqlite3.connect(db) as raw:
         assert raw.execute("SELECT count(*) FROM results WHERE execution_signals IS NOT NULL").fetchone() == (0,)
+        tests, with_message = raw.execute("SELECT count(*), count(student_message) FROM test_results").fetchone()
+    assert tests > 0 and with_message == 0
+    failed = [t for g in grades.values() for t in g.tests if t.outcome is not m.Outcome.PASSED]
+    assert failed and all(t.student_message is None for t in failed)
     lea = grades[("lea_finetuned", "homework")].model_score
     assert lea is not None and lea.accuracy == 0.7887 and lea.labels == ("rotten", "fresh")
     assert lea.confusion_matrix == ((681, 291), (223, 1237))
@@ -172,3 +176,6 @@ def test_revision_0003_adds_the_signals_and_leaves_every_stored_value_alone(tmp_
 
     command.downgrade(cli_config(db), "0002")
     assert rows() == before
+    with sqlite3.connect(db) as raw:
+        columns = {name for _, name, *_ in raw.execute("PRAGMA table_info(test_results)")}
+    assert "signals" not in columns and "student_message" not in columns
