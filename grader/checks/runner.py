@@ -1,27 +1,31 @@
 """Run an assignment's test files with pytest, in the trusted process, against a student.
 
 Outcomes are read from pytest's report objects through hooks, never from printed
-text, so nothing a student prints can pass a test.
+text, so nothing a student prints can pass a test. A failure raised by a check helper
+(grader.checks.tensors.CheckFailed) also brings its student's version of the message,
+recorded as it is, with the paths of course files replaced.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import re
 import time
 import types
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from grader.checks.tensors import CheckFailed
 from grader.errors import InstructorError, course_file
 from grader.kernel.bridge import StudentCodeError
 from grader.models import Outcome, Signal
 
 SEED = 0
+COURSE_FILE = "[course file]"
 
 
 @dataclass(frozen=True)
@@ -35,11 +39,14 @@ class CollectionError:
 class GradePlugin:
     """Provides the `student` and `reference` fixtures and records every outcome."""
 
-    def __init__(self, student: Any, reference: types.ModuleType) -> None:
+    def __init__(self, student: Any, reference: types.ModuleType, rootdir: Path | None = None) -> None:
         self._student = student
         self._reference = reference
+        self._rootdir = rootdir  # the assignment's folder: paths under it are course files
         self.outcomes: dict[str, tuple[Outcome, str, float]] = {}
         self.signals: dict[str, tuple[Signal, ...]] = {}  # test name -> what its checks saw (grader.checks.tensors)
+        # test name -> what a student may read of its failure, when a check helper wrote it (CheckFailed.for_student)
+        self.student_messages: dict[str, str] = {}
         self.collected: list[str] = []
         self.files: dict[str, str] = {}  # test name -> its file, relative to the rootdir
         self.collection_errors: list[CollectionError] = []
@@ -84,8 +91,24 @@ class GradePlugin:
             elif report.when == "call":
                 self.outcomes[name] = (Outcome.FAILED, _message(call.excinfo), call.duration)
                 self.signals[name] = _signals(call.excinfo)
+                self._record_student_message(name, call.excinfo)
             elif name not in self.outcomes:
                 self.outcomes[name] = (Outcome.ERROR, _message(call.excinfo), call.duration)
+                self._record_student_message(name, call.excinfo)
+
+    def _record_student_message(self, name: str, excinfo: Any) -> None:
+        error = excinfo.value if excinfo is not None else None
+        if isinstance(error, CheckFailed):
+            self.student_messages[name] = self._without_course_paths(error.for_student)[:2000]
+
+    def _without_course_paths(self, text: str) -> str:
+        """Every path into the assignment's folder (its hidden tests, its reference) replaced by COURSE_FILE."""
+        if self._rootdir is None:
+            return text
+        roots = sorted({str(self._rootdir), str(self._rootdir.resolve())}, key=len, reverse=True)
+        # the folder itself or anything under it, to the end of the path
+        paths = "|".join(re.escape(root) + r"(?=[/\s'\":,)]|$)[^\s'\":,)]*" for root in roots)
+        return re.sub(paths, COURSE_FILE, text)
 
 
 def _signals(excinfo: Any) -> tuple[Signal, ...]:
@@ -129,7 +152,7 @@ def raise_for_collection(plugin: GradePlugin, rootdir: Path) -> None:
 def run_checks(test_files: list[Path], *, student: Any, reference: types.ModuleType,
                rootdir: Path) -> GradePlugin:
     """Run the test files once; returns the plugin holding outcomes and collected names."""
-    plugin = GradePlugin(student, reference)
+    plugin = GradePlugin(student, reference, rootdir)
     started = time.monotonic()
     pytest.main(_arguments(test_files, rootdir), plugins=[plugin])
     plugin.duration_s = time.monotonic() - started  # type: ignore[attr-defined]

@@ -72,12 +72,14 @@ class Rubric:
             raise RubricError("; ".join(problems))
 
     def score(self, outcomes: Mapping[str, tuple[Outcome, str, float]],
-              signals: Mapping[str, tuple[Signal, ...]] | None = None) -> tuple[TestResult, ...]:
+              signals: Mapping[str, tuple[Signal, ...]] | None = None,
+              student_messages: Mapping[str, str] | None = None) -> tuple[TestResult, ...]:
         """Turn raw outcomes (test or rule -> (outcome, message, seconds)) into scored results,
-        rubric order, each with the signals its check recorded. A broken from-scratch rule is a
+        rubric order, each with the signals and the student's message its check recorded. A broken from-scratch rule is a
         deduction (negative points, at most what the part earned), so an unfilled notebook still
         scores 0 and the maximum is unchanged."""
         signals = signals or {}
+        student_messages = student_messages or {}
         results = []
         for part in self.parts:
             earned = 0.0
@@ -87,7 +89,8 @@ class Rubric:
                 earned += got
                 results.append(
                     TestResult(test_id=test, part=part.name, outcome=Outcome(outcome), points=got, max_points=points,
-                               message=message, duration_s=round(seconds, 4), signals=signals.get(test, ()))
+                               message=message, duration_s=round(seconds, 4), signals=signals.get(test, ()),
+                               student_message=student_messages.get(test))
                 )
             for rule in part.rules:
                 outcome, message, seconds = outcomes.get(rule.rule, (Outcome.SKIPPED, "not checked", 0.0))

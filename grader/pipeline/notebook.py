@@ -88,7 +88,8 @@ def grade_notebook(submission: Submission, assignment: Assignment, options: Grad
             # The course's own mistakes raise InstructorError: they stop the run, never a student's result.
             raise_for_collection(plugin, assignment.root)
             rubric.check_covers(plugin.collected, rubric_path=assignment.rubric_path, tests_dir=assignment.tests_root)
-            tests = rubric.score({**plugin.outcomes, **rule_outcomes(rubric.rules, notebook)}, plugin.signals)
+            tests = rubric.score({**plugin.outcomes, **rule_outcomes(rubric.rules, notebook)}, plugin.signals,
+                                 plugin.student_messages)
         else:
             tests = rubric.not_run(execution.message)
         score = round(sum(t.points for t in tests), 4)

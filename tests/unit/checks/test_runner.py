@@ -1,13 +1,18 @@
-"""checks/runner.py: test files that do not collect are the course's fault, named with the file and the line."""
+"""checks/runner.py: test files that do not collect are the course's fault, named with the file and the line;
+a failing check helper's student message is recorded beside the full one, and nothing else's."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+import types
 
-from grader.checks.runner import collect_tests, raise_for_collection
+import pytest
+import torch
+
+from grader.checks.runner import COURSE_FILE, collect_tests, raise_for_collection, run_checks
 from grader.errors import InstructorError
+from grader.models import Outcome
 
 
 def write(root: Path, name: str, text: str) -> Path:
@@ -44,3 +49,61 @@ def test_no_test_files_collect_nothing_rather_than_the_working_folder(tmp_path: 
     plugin = collect_tests([], rootdir=tmp_path)
     assert plugin.collected == [] and plugin.collection_errors == []
     raise_for_collection(plugin, tmp_path)
+
+
+CHECKS = """import pytest
+import torch
+
+from grader.checks.tensors import assert_close, assert_tensor
+
+EXPECTED = torch.tensor([0.25, 0.6543])
+
+
+def test_helper(student):
+    assert_close(student.weights, EXPECTED, what="the weights")
+
+
+def test_helper_naming_a_course_file(student):
+    assert_tensor(student.weights, what="the weights of ROOT/data/w.pt", shape=(3,))
+
+
+def test_plain_assert(student):
+    assert student.weights.sum().item() == 0.9043, "the weights must sum to 0.9043"
+
+
+def test_own_assertion(student):
+    raise AssertionError(f"expected value is {EXPECTED.tolist()}")
+
+
+def test_passes(student):
+    assert_close(student.weights, student.weights, what="w")
+
+
+@pytest.fixture
+def broken_setup():
+    assert_tensor(None, what="the fixture's tensor")
+
+
+def test_setup_fails(broken_setup):
+    pass
+"""
+
+
+def test_a_failing_check_records_its_student_message_and_anything_else_records_none(tmp_path: Path) -> None:
+    test = write(tmp_path, f"test_{tmp_path.name}_student.py", CHECKS.replace("ROOT", str(tmp_path)))
+    student = types.SimpleNamespace(weights=torch.tensor([0.25, 0.17]))
+    plugin = run_checks([test], student=student, reference=types.ModuleType("reference"), rootdir=tmp_path)
+
+    assert {name: outcome for name, (outcome, _, _) in plugin.outcomes.items()} == {
+        "test_helper": Outcome.FAILED, "test_helper_naming_a_course_file": Outcome.FAILED,
+        "test_plain_assert": Outcome.FAILED, "test_own_assertion": Outcome.FAILED, "test_passes": Outcome.PASSED,
+        "test_setup_fails": Outcome.ERROR}
+    full = plugin.outcomes["test_helper"][1]
+    assert "expected 0.6543" in full and "largest error is 0.484" in full  # the staff's message, unchanged
+    assert plugin.student_messages == {
+        "test_helper": "the weights: 1 of 2 values differ from the expected ones; the largest error is at [1] "
+                       "(got 0.17; shape (2); tolerance 1e-05 + 0.0001 * |expected|)",
+        "test_helper_naming_a_course_file": f"the weights of {COURSE_FILE}: got shape (2), expected (3)",
+        "test_setup_fails": "the fixture's tensor: returned None, expected a tensor",
+    }
+    assert str(tmp_path) in plugin.outcomes["test_helper_naming_a_course_file"][1]

@@ -79,6 +79,14 @@ def test_scores_follow_the_rubric_order_with_partial_credit_per_test(tmp_path: P
     assert sum(r.points for r in results) == 5.0
 
 
+def test_each_result_carries_the_student_message_its_check_recorded(tmp_path: Path) -> None:
+    rubric = rubric_from(ATTENTION, tmp_path)
+    results = {r.test_id: r for r in rubric.score(outcomes(test_softmax="failed", test_scores="failed"),
+                                                  student_messages={"test_softmax": "softmax: got shape (2)"})}
+    assert results["test_softmax"].student_message == "softmax: got shape (2)"
+    assert results["test_scores"].student_message is None and results["scratch_softmax"].student_message is None
+
+
 @pytest.mark.parametrize("verdict", ["failed", "error", "skipped"])
 def test_only_a_passed_test_earns_points(tmp_path: Path, verdict: str) -> None:
     rubric = rubric_from(ATTENTION, tmp_path)
