@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from grader.models import Grade, Outcome
-from grader.reports.feedback import redact
+from grader.reports.feedback import for_student, redact
 from grader.reports.text import page_name, spreadsheet_safe
 
 FIELDS = ("student", "assignment", "score", "max_score", "status", "tests_passed", "tests_total", "message")
@@ -89,7 +89,8 @@ def write_gradebook(grades: Iterable[Grade], stream: TextIO) -> None:
 
 
 def gradescope_results(grade: Grade) -> dict[str, Any]:
-    """Gradescope's autograder results.json for one submission; messages redacted for students."""
+    """Gradescope's autograder results.json for one submission; each message as a student may read it
+    (grader.reports.feedback: the check's own student version, else redacted)."""
     return {
         "score": round(grade.score, 4),
         "execution_time": round(grade.duration_s, 3),
@@ -106,7 +107,7 @@ def gradescope_results(grade: Grade) -> dict[str, Any]:
                 "max_score": round(test.max_points, 4),
                 # Gradescope knows only these two words.
                 "status": "passed" if test.outcome is Outcome.PASSED else "failed",
-                "output": redact(test.message),
+                "output": for_student(test),
                 "output_format": "text",
                 "tags": [test.part] if test.part else [],
                 "visibility": "visible",

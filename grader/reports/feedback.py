@@ -1,10 +1,13 @@
 """Feedback pages for students: their points and messages, nothing of the hidden tests.
 
 A student sees their own grade, each test's points and message, their cell errors and any
-adjustment made by hand. Messages come from the trusted check stage, which states what was
-expected; `redact` removes the expected values (numbers, tensors, printed expected blocks)
-and paths of course files from them, so the hidden suite cannot be reverse-engineered from
-feedback. Test code never reaches a message (pytest runs with --assert=plain).
+adjustment made by hand. A test's message comes from the trusted check stage and states what
+was expected, for the course staff; what a student reads of it (`for_student`) is the version
+the check helper wrote for them beside it (TestResult.student_message, without the hidden
+expected values), so the hidden suite cannot be reverse-engineered from feedback. A message no
+helper wrote (a plain `assert`, an instructor's own AssertionError, an error) goes through
+`redact`, the safety net. Paths of course files are removed either way. Test code never
+reaches a message (pytest runs with --assert=plain). grader/export.py uses the same functions.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from grader.models import Grade
+from grader.models import Grade, TestResult
 from grader.store.overrides import AppliedOverride
 from grader.reports.contexts import CellErrorRow, Detail, FeedbackContext, FeedbackSection, FeedbackTestRow
 from grader.reports.student import model_rows
@@ -20,6 +23,7 @@ from grader.reports.text import anchor, clean, outcome_css, points, score, short
 
 STYLESHEET = "style.css"
 HIDDEN = "[hidden]"
+COURSE_FILE = "[course file]"  # as grader.checks.runner writes it
 # A printed expected tensor (grader.checks.tensors.assert_equal) runs to the end of the message.
 _EXPECTED_BLOCK = re.compile(r"\n\s*expected:\s*\n.*", re.DOTALL | re.IGNORECASE)
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?|[-+]?inf|nan|True|False"
@@ -36,12 +40,27 @@ _ERROR_SIZE = re.compile(
 _COURSE_PATH = re.compile(r"(?:/[^\s'\"]*)?/(?:reference|rubrics|tests/hidden)/[^\s'\":,)]*")
 
 
+def for_student(test: TestResult, limit: int = 1000) -> str:
+    """What a student reads of a test's message: the version its check helper wrote for them
+    (grader.checks.tensors.CheckFailed) when there is one, else the message through `redact`."""
+    if test.student_message is None:
+        return redact(test.message, limit)
+    return shorten(_COURSE_PATH.sub(COURSE_FILE, clean(test.student_message)), limit)
+
+
 def redact(message: str, limit: int = 1000) -> str:
-    """A check message fit for a student: expected values and course paths removed, cleaned, bounded."""
+    """The safety net for a message that no check helper wrote a student's version of (a plain
+    `assert` or an instructor's own AssertionError in a hidden test, a cell error, a grade's
+    message): expected values and course paths removed, cleaned, bounded.
+
+    It can only remove what its patterns know ("expected 0.25", "expected tensor(...)", a printed
+    "expected:" block, "largest error is 0.83"): a value stated in other words reaches the student.
+    Messages from grader.checks.tensors never depend on it; for free-form ones, instructors should
+    keep to those wordings or raise CheckFailed with their own `for_student`."""
     text = _EXPECTED_BLOCK.sub("", clean(message))
     text = _EXPECTED_VALUE.sub(lambda m: m.group(1) + HIDDEN, text)
     text = _ERROR_SIZE.sub(lambda m: m.group(1) + HIDDEN, text)
-    text = _COURSE_PATH.sub("[course file]", text)
+    text = _COURSE_PATH.sub(COURSE_FILE, text)
     return shorten(text, limit)
 
 
@@ -85,7 +104,7 @@ def _section(grade: Grade, audit: Sequence[AppliedOverride]) -> FeedbackSection:
                 outcome=t.outcome.value,
                 css=outcome_css(t.outcome),
                 points=score(t.points, t.max_points),
-                message=redact(t.message),
+                message=for_student(t),
             )
             for t in grade.tests
         ),

@@ -85,3 +85,21 @@ def test_gradescope_scores_and_tests_follow_the_format() -> None:
     output = results["tests"][0]["output"]
     assert "0.75" not in output and "0.5" not in output and "expected [hidden]" in output  # no expected values
     assert "got 0.25" in output
+
+
+def test_gradescope_shows_the_recorded_student_message_and_never_the_expected_value() -> None:
+    """The staff's message states the expected value in a wording redact does not know: only the check's
+    own student message may reach Gradescope. A test with none is still redacted."""
+    reworded = "the weights at [0, 1]: yours is 0.25 where the reference has 0.75 (off by 0.5)"
+    results = gradescope_results(grade(
+        "bob", "05_attention_mechanism", 0.0,
+        make_test_result("test_sdpa_matches_reference", "failed", max_points=4.0, message=reworded,
+                         student_message="the weights: 1 of 12 values differ; the largest error is at [0, 1] "
+                                         "(got 0.25; shape (2, 3))"),
+        make_test_result("test_causal_mask", "failed", max_points=2.0,
+                         message="assert causal_mask(3)[0, 1] is False, expected True")))
+
+    first, second = (t["output"] for t in results["tests"])
+    assert first == "the weights: 1 of 12 values differ; the largest error is at [0, 1] (got 0.25; shape (2, 3))"
+    assert "0.75" not in json.dumps(results) and "0.5" not in json.dumps(results)
+    assert second == "assert causal_mask(3)[0, 1] is False, expected [hidden]"
