@@ -75,9 +75,9 @@ class Rubric:
               signals: Mapping[str, tuple[Signal, ...]] | None = None,
               student_messages: Mapping[str, str] | None = None) -> tuple[TestResult, ...]:
         """Turn raw outcomes (test or rule -> (outcome, message, seconds)) into scored results,
-        rubric order, each with the signals and the student's message its check recorded. A broken from-scratch rule is a
-        deduction (negative points, at most what the part earned), so an unfilled notebook still
-        scores 0 and the maximum is unchanged."""
+        rubric order, each with the signals and the student message its check recorded. A broken
+        from-scratch rule is a deduction (negative points, at most what the part earned), so an
+        unfilled notebook still scores 0 and the maximum is unchanged."""
         signals = signals or {}
         student_messages = student_messages or {}
         results = []

@@ -233,7 +233,8 @@ def test_assert_equal_leaves_the_expected_tensor_out_for_the_student():
     lambda x: assert_close(x.to(torch.complex64), x, what="out"),
     lambda x: assert_close(torch.full_like(x, float("nan")), x, what="out"),
     lambda x: assert_equal(x.long(), x, what="out"),
-], ids=["shape", "dtype", "not-a-tensor", "not-a-tuple", "tuple-length", "close-shape", "complex", "nan", "equal-dtype"])
+], ids=["shape", "dtype", "not-a-tensor", "not-a-tuple", "tuple-length", "close-shape", "complex", "nan",
+        "equal-dtype"])
 def test_messages_without_hidden_values_reach_the_student_whole(x, check):
     """Types, shapes, dtypes and counts are in the notebook's instructions or the student's own values."""
     message, for_student = student_failure(check, x)
