@@ -82,6 +82,9 @@ class ProgressBar:
     def __exit__(self, *exc: object) -> None:
         self.progress.__exit__(*exc)
 
+    def phase(self, description: str) -> None:
+        self.progress.update(self.task, description=description)
+
     def start(self, total: int) -> None:
         self.total = total
         self.started_at = time.monotonic()

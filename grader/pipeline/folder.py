@@ -42,7 +42,10 @@ class RunOutcome:
 
 
 class ProgressListener:
-    """What a progress display is told: the total once, then each result as it is stored."""
+    """What a progress display is told: what the run is doing before grading starts, the total
+    once, then each result as it is stored."""
+
+    def phase(self, description: str) -> None: ...
 
     def start(self, total: int) -> None: ...
 
@@ -78,7 +81,8 @@ def grade_folder(request: RunRequest, course: Course, progress: ProgressListener
     listener = progress or ProgressListener()
     on_start: Callable[[int], None] = listener.start
     with Gradebook(request.db) as store:
-        result = grade_class(submissions, course, store, options, on_start=on_start, on_grade=listener.advance)
+        result = grade_class(submissions, course, store, options, on_start=on_start, on_grade=listener.advance,
+                             on_phase=listener.phase)
         grades = store.latest_grades()
         overrides, runs, history = store.overrides(), store.runs(), store.history()
     reporting = time.monotonic()

@@ -101,7 +101,8 @@ class ClassResult:
 
 def grade_class(submissions: list[Submission], course: Course, store: Gradebook, options: GradingOptions,
                 *, on_start: Callable[[int], None] = lambda total: None,
-                on_grade: Callable[[Grade, bool], None] = lambda grade, reused: None) -> ClassResult:
+                on_grade: Callable[[Grade, bool], None] = lambda grade, reused: None,
+                on_phase: Callable[[str], None] = lambda description: None) -> ClassResult:
     """Grade every submission, reusing stored results whose fingerprint is unchanged.
 
     Each result is stored the moment it arrives, so a run killed half-way keeps what it
@@ -125,6 +126,7 @@ def grade_class(submissions: list[Submission], course: Course, store: Gradebook,
                 reusable.append(found)
             else:
                 todo.append(submission)
+    on_phase("checking the course")
     with clock.stage("preflight"):
         check_course(course, {submission.assignment for submission in todo})
     remove_stale_cgroups()
