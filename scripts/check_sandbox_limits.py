@@ -17,7 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from grader.sandbox import cgroups  # noqa: E402
-from grader.sandbox.bwrap import MiB, Limits, run_once  # noqa: E402
+from grader.sandbox.bwrap import run_once  # noqa: E402
+from grader.sandbox.limits import Limits, MiB  # noqa: E402
 
 MEMORY_BOMB = "x = []\nwhile True:\n    x.append(bytearray(64 * 2**20)); x[-1][::4096] = b'1' * (len(x[-1]) // 4096)"
 THREAD_BOMB = ("import threading, time\nn = 0\ntry:\n    while True:\n"

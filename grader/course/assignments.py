@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable, ClassVar
 
 from grader import __version__
 from grader.course.rubric import Rubric
-from grader.models import Fingerprint, Grade, StudentFolder, Submission
+from grader.models import Fingerprint, Grade, Status, StudentFolder, Submission
 
 if TYPE_CHECKING:
     from grader.kernel.spare import SpareKernel
@@ -54,6 +54,10 @@ class AssignmentKind(ABC):
         """Raise InstructorError when the assignment's own files (rubric, tests, reference,
         settings) are wrong. Runs in the trusted process before a class is graded, so an
         instructor's mistake stops the run instead of becoming every student's result."""
+
+    def missing_message(self, assignment: Assignment) -> str:
+        """What a student who handed in nothing for this assignment reads."""
+        return f"no {assignment.notebook} found in your submission"
 
     def tests_fingerprint(self, assignment: Assignment, tests_hash: str) -> str:
         """The hash of what the hidden tests are: by default the test files themselves."""
@@ -112,6 +116,11 @@ class Assignment:
             "reference_hash": hash_files([self.reference_notebook], base=self.root),
             "rubric_hash": hash_files([self.rubric_path], base=self.rubric_path.parent),
         }
+
+    def blank_grade(self, submission: Submission) -> Grade:
+        """A graded result with no points yet, against this assignment's fingerprint: each stage fills it in."""
+        return Grade(student=submission.student, assignment=submission.assignment, status=Status.GRADED,
+                     score=0.0, max_score=self.rubric.max_score, message="", fingerprint=self.fingerprint(submission))
 
     def fingerprint(self, submission: Submission) -> Fingerprint:
         """What a grade of `submission` is computed against, so it can be explained and reused."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.course.assignments import Assignment
-from grader.discover import extract_zip, is_missing
+from grader.discover import extract_zip
 from grader.errors import RubricError, course_file
 from grader.homework.data import HeldOut, load_heldout
 from grader.homework.score import (InferenceFailed, InferenceSettings, InferenceTimeout, compute_metrics,
@@ -42,14 +42,7 @@ def grade_model(submission: Submission, assignment: Assignment, options: Grading
     settings = rubric.settings
     scoring = _scoring(assignment)
     folder_name = model_dir(assignment)
-    base = Grade(student=submission.student, assignment=submission.assignment, status=Status.GRADED, score=0.0,
-                 max_score=rubric.max_score, message="", fingerprint=assignment.fingerprint(submission))
-    if is_missing(submission):
-        return replace(base, status=Status.MISSING, tests=rubric.not_run("no submission"),
-                       message=f"no {folder_name}/ folder found in your submission")
-    if submission.problem:
-        return replace(base, status=Status.REJECTED, message=submission.problem,
-                       tests=rubric.not_run("the submission was rejected"))
+    base = assignment.blank_grade(submission)
     heldout = load_heldout(settings, assignment.course_root)
     measured = ModelScore(split_hash=heldout.split_hash, n_heldout=len(heldout.texts), heldout=heldout.source,
                           majority_accuracy=round(heldout.majority_accuracy, 4))

@@ -37,6 +37,9 @@ class ModelKind(AssignmentKind):
             return Submission(folder.student, assignment.name, SubmissionKind.MODEL_FOLDER, model, hash_tree(model))
         return Submission(folder.student, assignment.name, SubmissionKind.MODEL_FOLDER, folder.path, "", "")
 
+    def missing_message(self, assignment: Assignment) -> str:
+        return f"no {model_dir(assignment)}/ folder found in your submission"
+
     def grade(self, submission: Submission, assignment: Assignment, options: GradingOptions, *, slot: int,
               enter_stage: EnterStage, spare: SpareKernel | None) -> Grade:
         enter_stage("score")

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import ClassVar
 
 from grader.course.assignments import Assignment, AssignmentKind, Course, EnterStage
-from grader.discover import find_notebook, is_missing
+from grader.discover import find_notebook
 from grader.errors import SubmissionRejected
 from grader.kernel.spare import SpareKernel, new_scratch
 from grader.models import Grade, Status, StudentFolder, Submission
@@ -47,15 +47,7 @@ def grade_notebook(submission: Submission, assignment: Assignment, options: Grad
     """
     started = time.monotonic()
     rubric = assignment.rubric
-    base = Grade(student=submission.student, assignment=submission.assignment, status=Status.GRADED,
-                 score=0.0, max_score=rubric.max_score, message="",
-                 fingerprint=assignment.fingerprint(submission))
-    if is_missing(submission):
-        return replace(base, status=Status.MISSING, tests=rubric.not_run("no submission"),
-                       message=f"no {rubric.notebook} found in your submission")
-    if submission.problem:
-        return replace(base, status=Status.REJECTED, message=submission.problem,
-                       tests=rubric.not_run("the submission was rejected"))
+    base = assignment.blank_grade(submission)
     from grader.checks.from_scratch import rule_outcomes
     from grader.checks.runner import raise_for_collection, run_checks
     from grader.course.reference import load_reference

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 from grader.course.assignments import Assignment, Course
 from grader.errors import InstructorError
-from grader.kernel.spare import SCRATCH_PREFIX, SpareKernel, SpareKernels
+from grader.kernel.spare import SCRATCH_PREFIX, SpareKernels
 from grader.models import Grade, RunState, Submission
 from grader.options import GradingOptions
 from grader.pipeline.preflight import check_course

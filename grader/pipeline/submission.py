@@ -7,7 +7,7 @@ It runs in a worker process (one sandbox slot each) of the local pool
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from grader.course.assignments import Assignment
 from grader.discover import is_missing
@@ -29,8 +29,24 @@ class Graded:
 def grade_submission(submission: Submission, assignment: Assignment, options: GradingOptions,
                      slot: int = 0, stopwatch: Stopwatch | None = None, spare: SpareKernel | None = None) -> Grade:
     """Grade one (student, assignment). Never raises for anything the student did."""
+    unopened = unopened_grade(submission, assignment)
+    if unopened is not None:
+        return unopened
     return assignment.kind.grade(submission, assignment, options, slot=slot, enter_stage=(stopwatch or Stopwatch()).enter,
                                  spare=spare)
+
+
+def unopened_grade(submission: Submission, assignment: Assignment) -> Grade | None:
+    """The result of a submission discovery already settled, whatever its kind: nothing handed
+    in (missing) or refused before anything ran (rejected); None when there is work to grade."""
+    base = assignment.blank_grade(submission)
+    if is_missing(submission):
+        return replace(base, status=Status.MISSING, tests=assignment.rubric.not_run("no submission"),
+                       message=assignment.kind.missing_message(assignment))
+    if submission.problem:
+        return replace(base, status=Status.REJECTED, message=submission.problem,
+                       tests=assignment.rubric.not_run("the submission was rejected"))
+    return None
 
 
 def needs_kernel(submission: Submission, assignment: Assignment) -> bool:
@@ -40,12 +56,10 @@ def needs_kernel(submission: Submission, assignment: Assignment) -> bool:
 def grader_failure(submission: Submission, assignment: Assignment, error: BaseException) -> Grade:
     """A result for a submission whose grading crashed the grader's own worker (never for an
     InstructorError: a mistake in the course stops the run instead)."""
-    return Grade(student=submission.student, assignment=submission.assignment, status=Status.ERROR,
-                 score=0.0, max_score=assignment.rubric.max_score,
-                 message=f"the grader failed on this submission ({type(error).__name__}: {error}); "
-                         "tell your instructor",
-                 fingerprint=assignment.fingerprint(submission),
-                 tests=assignment.rubric.not_run("the grader failed"))
+    return replace(assignment.blank_grade(submission), status=Status.ERROR,
+                   message=f"the grader failed on this submission ({type(error).__name__}: {error}); "
+                           "tell your instructor",
+                   tests=assignment.rubric.not_run("the grader failed"))
 
 
 def grade_and_time(submission: Submission, assignment: Assignment, options: GradingOptions,

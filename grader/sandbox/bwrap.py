@@ -30,7 +30,7 @@ from pathlib import Path
 
 from grader.errors import SandboxUnavailable
 from grader.sandbox import cgroups
-from grader.sandbox.limits import GiB, MiB, Limits  # noqa: F401 - Limits is part of this module's interface
+from grader.sandbox.limits import GiB, Limits  # noqa: F401 - Limits is part of this module's interface
 
 SANDBOX_UID_BASE = 61000
 MAX_SLOTS = 512
