@@ -23,3 +23,15 @@ requires_sandbox = pytest.mark.skipif(not sandbox_available(), reason="needs roo
 # user other than its owner may not: e.g. a venv whose python links into a 0700 /root.
 requires_runnable_interpreter = pytest.mark.skipif(
     not os.access(sys.executable, os.X_OK), reason=f"this user cannot execute {sys.executable}")
+
+
+@pytest.fixture(scope="session")
+def postgres_url():  # type: ignore[no-untyped-def]
+    """A private PostgreSQL cluster for the session (tests/postgres.py); skips where none is installed."""
+    from tests.postgres import cluster, pg_bin
+
+    binaries = pg_bin()
+    if binaries is None:
+        pytest.skip("PostgreSQL is not installed: apt-get install postgresql (scripts/setup.sh does)")
+    with cluster(binaries) as url:
+        yield url

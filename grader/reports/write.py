@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
@@ -33,9 +32,8 @@ from grader.reports.contexts import (
 )
 from grader.reports.feedback import feedback_context
 from grader.reports.overview import by_student, index_context
-from grader.reports.runs import run_changes, run_context, run_links
-from grader.reports.student import override_notes, student_context
-from grader.reports.tests_page import test_context, test_keys
+from grader.reports.site import INDEX, PAGE_NAME, RUN_PAGE, Site
+from grader.reports.student import student_context
 from grader.reports.text import (
     EXCERPT_LIMIT,
     RUNS_DIR,
@@ -44,23 +42,18 @@ from grader.reports.text import (
     anchor as _anchor,
     page_name,
     percent as _percent,
-    run_page,
     spreadsheet_safe,
-    student_page,
-    page_of_test,
     timestamp,
 )
 
 __all__ = [
     "EXCERPT_LIMIT", "IndexContext", "RunPageContext", "StudentPageContext", "TestPageContext",
-    "environment", "index_context", "page_name", "student_context", "write_feedback", "write_reports",
-    "write_store_reports",
+    "Site", "environment", "index_context", "page_name", "render", "store_site", "student_context", "stylesheet",
+    "write_feedback", "write_reports", "write_store_reports",
     "_anchor", "_percent",
 ]
 
 STYLESHEET = "static/style.css"
-_PAGE_NAME = re.compile(r"^[A-Za-z0-9._-]*-[0-9a-f]{12}\.html$")
-_RUN_PAGE = re.compile(r"^run-[0-9]+\.html$")
 TEMPLATES = {
     IndexContext: "index.html",
     StudentPageContext: "student.html",
@@ -89,42 +82,20 @@ def write_reports(
     rendering leaves the previous report whole.
     """
     out_dir = Path(out_dir)
-    when = timestamp(generated_at or datetime.now(timezone.utc))
-    by_student(grades)  # refuses two grades for one pair before anything is built
-    audited = apply_with_audit(list(grades), overrides)
-    final = [g for g, _ in audited]
+    site = Site(grades, title=title, generated_at=timestamp(generated_at or datetime.now(timezone.utc)),
+                overrides=overrides, runs=runs, history=history)
     env = environment()
-
     pages: dict[str, str] = {}
-    groups: dict[str, list[tuple[Grade, Any, Grade]]] = {}
-    for (after, audit), original in zip(audited, grades):
-        groups.setdefault(after.student, []).append((after, audit, original))
-    for student in by_student(final):
-        context = student_context(student, groups[student], title=title, generated_at=when)
-        pages[student_page(student)] = _render(env, "student.html", context)
-    for assignment, test_id in test_keys(final):
-        context = test_context(assignment, test_id, final, title=title, generated_at=when)
-        pages[page_of_test(assignment, test_id)] = _render(env, "test.html", context)
-    changes = run_changes(history)
-    for run in runs:
-        pages[run_page(run.id)] = _render(env, "run.html", run_context(run, runs, changes, title=title,
-                                                                         generated_at=when))
-    pages[STYLESHEET] = (resources.files("grader.reports") / "templates" / STYLESHEET).read_text("utf-8")
-    # The index goes last, so it never links to a page that is not written yet.
-    index = index_context(
-        final,
-        title=title,
-        generated_at=when,
-        audits=[audit for _, audit in audited],
-        originals=list(grades),
-        overrides=override_notes(audited),
-        runs=run_links(runs, changes),
-    )
-    pages["index.html"] = _render(env, "index.html", index)
+    for relative in site.paths():
+        context = site.page(relative)
+        assert context is not None  # every path a Site lists is one of its pages
+        pages[relative] = render(env, context)
+    pages[STYLESHEET] = stylesheet()
+    pages[INDEX] = pages.pop(INDEX)  # still written last
 
     for relative, text in pages.items():
         _write_atomic(out_dir / relative, text)
-    for folder, pattern in ((STUDENTS_DIR, _PAGE_NAME), (TESTS_DIR, _PAGE_NAME), (RUNS_DIR, _RUN_PAGE)):
+    for folder, pattern in ((STUDENTS_DIR, PAGE_NAME), (TESTS_DIR, PAGE_NAME), (RUNS_DIR, RUN_PAGE)):
         keep = {Path(p).name for p in pages if p.startswith(folder + "/")}
         _prune(out_dir / folder, keep, pattern)
     return out_dir / "index.html"
@@ -137,6 +108,20 @@ def write_store_reports(store: Any, out_dir: Path, *, title: str = "Grade report
     grades = [g for g in store.latest_grades() if wanted is None or g.assignment in wanted]
     return write_reports(grades, out_dir, title=title, overrides=store.overrides(), runs=store.runs(),
                          history=store.history())
+
+
+def store_site(store: Any, *, title: str, generated_at: datetime | None = None) -> Site:
+    """Every page of a gradebook's report, as `write_store_reports` would write them, none rendered yet.
+
+    The gradebook is read once: the latest grade of each (student, assignment) is the one with
+    the highest result id in the history, as in `latest_grades`, so a large class costs one
+    read of every result rather than two.
+    """
+    history = store.history()
+    latest = {(r.grade.student, r.grade.assignment): r.grade for r in sorted(history, key=lambda r: r.result_id)}
+    return Site([latest[key] for key in sorted(latest)], title=title,
+                generated_at=timestamp(generated_at or datetime.now(timezone.utc)),
+                overrides=store.overrides(), runs=store.runs(), history=history)
 
 
 def write_feedback(
@@ -164,7 +149,7 @@ def write_feedback(
                                     feedback_context(student, groups[student], title=title, generated_at=when))
         for student in by_student([g for g, _ in audited])
     }
-    pages["style.css"] = (resources.files("grader.reports") / "templates" / STYLESHEET).read_text("utf-8")
+    pages["style.css"] = stylesheet()
     listing = io.StringIO(newline="")
     writer = csv.writer(listing, lineterminator="\n")
     writer.writerow(["student", "page"])
@@ -175,9 +160,10 @@ def write_feedback(
     return [out_dir / name for name in pages if name.endswith(".html")]
 
 
-def environment() -> jinja2.Environment:
+def environment(loader: jinja2.BaseLoader | None = None) -> jinja2.Environment:
+    """The reports' Jinja settings (autoescape, strict); `loader` lets the web app add its own templates."""
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("grader.reports", "templates"),
+        loader=loader or jinja2.PackageLoader("grader.reports", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -186,9 +172,19 @@ def environment() -> jinja2.Environment:
     )
 
 
-def _render(env: jinja2.Environment, template: str, context: Any) -> str:
+def render(env: jinja2.Environment, context: Any, **extra: Any) -> str:
+    """A page from its context, with the template TEMPLATES names for it; `extra` adds names the
+    environment's own templates use (the web app's header)."""
+    return _render(env, TEMPLATES[type(context)], context, **extra)
+
+
+def stylesheet() -> str:
+    return (resources.files("grader.reports") / "templates" / STYLESHEET).read_text("utf-8")
+
+
+def _render(env: jinja2.Environment, template: str, context: Any, **extra: Any) -> str:
     # Shallow on purpose: rows stay typed objects, and StrictUndefined catches a typo in the template.
-    return env.get_template(template).render({f.name: getattr(context, f.name) for f in fields(context)})
+    return env.get_template(template).render({f.name: getattr(context, f.name) for f in fields(context)} | extra)
 
 
 def _write_atomic(path: Path, text: str) -> None:

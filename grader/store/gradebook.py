@@ -1,5 +1,6 @@
-"""The gradebook: every query (tables in store_schema.py, engines in store_engine.py).
-The only module that opens a session.
+"""The gradebook: every query (tables in schema.py, engines in engine.py). With accounts.py
+(the web app's users and sessions, reached as `Gradebook.accounts`), the only module that
+opens a session.
 
 A grading run is recorded with what each result was computed against (the hashes of
 the submission, tests, reference and rubric, and the grader's version), so a grade can
@@ -25,6 +26,7 @@ from sqlalchemy.orm import selectinload, sessionmaker
 from grader import __version__
 from grader.errors import GradeError
 from grader.models import Fingerprint, Grade, RunState, Status, grade_from_record, grade_to_record
+from grader.store.accounts import Accounts
 from grader.store.overrides import Override, check_override
 from grader.store.engine import as_utc, engine_for, now, run_process_alive, sqlite_pragma
 from grader.store.schema import OverrideRow, ResultRow, ResultTestRow, RunRow, SubmissionRow
@@ -76,6 +78,7 @@ class Gradebook:
         except BaseException:
             self._engine.dispose()
             raise
+        self.accounts = Accounts(self._read, self._write)
 
     def __enter__(self) -> Gradebook:
         return self
@@ -159,6 +162,15 @@ class Gradebook:
                 )
                 for r in rows
             ]
+
+    def revision(self) -> tuple[Any, ...]:
+        """A cheap value that changes whenever anything a report shows changes (a result, an
+        override, a run starting or finishing): what a cache of the pages is keyed on."""
+        with self._read() as session:
+            results = session.execute(select(func.max(ResultRow.id), func.count(ResultRow.id))).one()
+            overrides = session.execute(select(func.max(OverrideRow.id), func.count(OverrideRow.id))).one()
+            runs = session.execute(select(RunRow.id, RunRow.status, RunRow.finished_at).order_by(RunRow.id)).all()
+            return tuple(results), tuple(overrides), tuple(tuple(r) for r in runs)
 
     # -- results ---------------------------------------------------------------------
 

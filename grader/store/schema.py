@@ -113,3 +113,29 @@ class OverrideRow(Base):
     created_by: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     result_id: Mapped[int | None] = mapped_column(ForeignKey("results.id"), index=True)
+
+
+class UserRow(Base):
+    """An account of the web app (grader.store.accounts): who may log in to `grade serve`, and as what."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role IN ('instructor', 'ta')", name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id, PHC string; never the password
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WebSessionRow(Base):
+    """A logged-in browser. The cookie holds a random id; only its SHA-256 is stored, so a copy of
+    the database logs nobody in, and deleting the row ends the session for good."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -183,3 +183,25 @@ def test_serve_answers_on_loopback_only(tmp_path: Path) -> None:
         server.server_close()
     with pytest.raises(GradeError, match="no report"):
         make_server(tmp_path / "empty", 0)
+
+
+def test_a_site_from_the_store_is_the_report_write_store_reports_writes(tmp_path: Path) -> None:
+    """store_site reads the history once and takes the latest result per pair from it."""
+    from grader.reports.write import environment, render, store_site
+
+    with Gradebook(tmp_path / "g.db") as book:
+        first = book.start_run({})
+        book.record(first, grade("bob", "failed", message="mask"))
+        book.record(first, grade("alice"))
+        book.finish_run(first)
+        second = book.start_run({})
+        book.record(second, grade("bob", fingerprint=replace(FP, submission_hash="sub-2")))
+        book.finish_run(second)
+        book.add_override("alice", "05_attention", "test_mask", 1.0, reason="late", created_by="ta")
+        write_reports(book.latest_grades(), tmp_path / "r", generated_at=WHEN, overrides=book.overrides(),
+                      runs=book.runs(), history=book.history())
+        site = store_site(book, title="Grade report", generated_at=WHEN)
+    env = environment()
+    for path in site.paths():
+        assert render(env, site.page(path)) == (tmp_path / "r" / path).read_text(), path
+    assert len(site.paths()) == 7  # the index, 2 students, 2 tests, 2 runs

@@ -20,7 +20,7 @@ from grader.store.gradebook import MIGRATIONS, Gradebook
 from grader.store.schema import Base
 from tests.factories import make_grade, make_test_result
 
-TABLES = {"runs", "submissions", "results", "test_results", "overrides"}
+TABLES = {"runs", "submissions", "results", "test_results", "overrides", "users", "web_sessions"}
 
 
 def cli_config(db: Path) -> Config:
@@ -179,3 +179,26 @@ def test_revision_0003_adds_the_signals_and_leaves_every_stored_value_alone(tmp_
     with sqlite3.connect(db) as raw:
         columns = {name for _, name, *_ in raw.execute("PRAGMA table_info(test_results)")}
     assert "signals" not in columns and "student_message" not in columns
+
+
+def test_revision_0004_adds_accounts_to_the_old_gradebook_and_goes_back(tmp_path: Path) -> None:
+    """The 0.2.0 gradebook up to head (0004: users, web_sessions) and back to 0003: every grade stays."""
+    import shutil
+
+    db = tmp_path / "old.db"
+    shutil.copyfile(OLD_GRADEBOOK, db)
+    with Gradebook(db) as book:
+        before = book.latest_grades()
+        alice = book.accounts.add_user("alice", "ta", "correct horse battery")
+        token = book.accounts.start_session(alice)
+    assert {"users", "web_sessions"} <= tables(db)
+    with sqlite3.connect(db) as raw:
+        stored = raw.execute("SELECT password_hash FROM users").fetchone()[0]
+        assert stored.startswith("$argon2id$") and "correct horse" not in stored
+        assert raw.execute("SELECT token_sha256 FROM web_sessions").fetchone()[0] != token
+
+    command.downgrade(cli_config(db), "0003")
+    assert not {"users", "web_sessions"} & tables(db)
+    command.upgrade(cli_config(db), "head")
+    with Gradebook(db) as book:
+        assert book.latest_grades() == before and book.accounts.users() == []

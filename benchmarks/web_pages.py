@@ -1,0 +1,125 @@
+"""The web app (`grade serve` with accounts) for a 600-student class: time to first byte of the
+class overview and of student pages, logged in, and the overview's size.
+
+A real SQLite gradebook is filled with factory grades (8 assignments per student, 10 tests
+each), the app is served by uvicorn in a thread on 127.0.0.1, a TA logs in through the form,
+and each page is asked for N times over one keep-alive connection. The first request after
+start-up reads the whole gradebook (the pages are cached per gradebook revision), so it is
+reported apart. Run:
+
+    .venv/bin/python benchmarks/web_pages.py [--students 600] [--requests 50] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from grader.reports.text import student_page  # noqa: E402
+from grader.store.gradebook import Gradebook  # noqa: E402
+from grader.web.app import create_app  # noqa: E402
+from grader.web.server import running  # noqa: E402
+from tests.factories import make_grade, make_test_result  # noqa: E402
+
+ASSIGNMENTS = ["01_neural_networks", "02_cnns_basics", "03_rnns_sequences", "04_transformer_architecture",
+               "05_attention_mechanism", "06_embeddings_tokenization", "07_huggingface_intro", "homework"]
+PASSWORD = "benchmark password"
+
+
+def fill(db: Path, students: list[str], rng: random.Random) -> None:
+    with Gradebook(db) as book:
+        run = book.start_run({})
+        for student in students:
+            skill = rng.random()
+            for assignment in ASSIGNMENTS:
+                tests = tuple(
+                    make_test_result(f"test_{assignment[:6]}_{i:02d}", "passed" if rng.random() < skill + 0.3 else "failed",
+                                     message="" if rng.random() < 0.5 else "got 0.1, expected a tensor of shape (2, 3)")
+                    for i in range(10)
+                )
+                book.record(run, make_grade(student, assignment, tests=tests))
+        book.finish_run(run)
+        book.accounts.add_user("tara", "ta", PASSWORD)
+
+
+def log_in(conn: http.client.HTTPConnection) -> str:
+    """Through the form, as a browser does; returns the Cookie header to send from then on."""
+    conn.request("GET", "/login")
+    page = conn.getresponse()
+    body = page.read().decode()
+    login_cookie = page.getheader("set-cookie", "").split(";")[0]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', body)[1]  # type: ignore[index]
+    form = urlencode({"username": "tara", "password": PASSWORD, "csrf_token": token, "next": "/"})
+    conn.request("POST", "/login", body=form, headers={"Cookie": login_cookie,
+                                                       "Content-Type": "application/x-www-form-urlencoded"})
+    answer = conn.getresponse()
+    answer.read()
+    session = next(v for k, v in answer.getheaders() if k.lower() == "set-cookie" and v.startswith("grade_session="))
+    assert answer.status == 303, answer.status
+    return session.split(";")[0]
+
+
+def timed(conn: http.client.HTTPConnection, path: str, cookie: str) -> tuple[float, float, int]:
+    """Seconds to the first byte (status line and headers in), seconds to the last, bytes."""
+    started = time.perf_counter()
+    conn.request("GET", path, headers={"Cookie": cookie})
+    response = conn.getresponse()
+    first = time.perf_counter() - started
+    body = response.read()
+    assert response.status == 200, (path, response.status)
+    return first, time.perf_counter() - started, len(body)
+
+
+def summary(name: str, samples: list[tuple[float, float, int]]) -> None:
+    firsts = sorted(s[0] * 1000 for s in samples)
+    p95 = firsts[max(0, round(0.95 * len(firsts)) - 1)]
+    whole = statistics.median(s[1] * 1000 for s in samples)
+    print(f"{name:<14} TTFB median {statistics.median(firsts):7.1f} ms  p95 {p95:7.1f} ms  "
+          f"(whole response median {whole:.1f} ms; {statistics.median(s[2] for s in samples) / 1024:.0f} KiB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=600)
+    parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    print(f"seed {args.seed}; {args.students} students x {len(ASSIGNMENTS)} assignments, 10 tests each; "
+          f"{args.requests} requests per page")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "grade.db"
+        students = [f"student_{i:04d}" for i in range(args.students)]
+        started = time.perf_counter()
+        fill(db, students, rng)
+        print(f"gradebook filled in {time.perf_counter() - started:.1f} s "
+              f"({db.stat().st_size / 2**20:.1f} MiB, {len(students) * len(ASSIGNMENTS)} results)")
+
+        with running(create_app(str(db), secure_cookies=False, trust_proxy_header=None)) as url:
+            where = urlsplit(url)
+            conn = http.client.HTTPConnection(where.hostname, where.port, timeout=120)
+            cookie = log_in(conn)
+            cold = timed(conn, "/", cookie)
+            print(f"first overview after start-up (reads the gradebook): TTFB {cold[0] * 1000:.0f} ms, "
+                  f"{cold[2] / 1024:.0f} KiB")
+            overview = [timed(conn, "/", cookie) for _ in range(args.requests)]
+            pages = [timed(conn, "/" + student_page(rng.choice(students)), cookie) for _ in range(args.requests)]
+            conn.close()
+        summary("overview", overview)
+        summary("student page", pages)
+        print(f"overview size: {overview[0][2]:,} bytes ({overview[0][2] / 2**20:.2f} MiB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Every page of a report as a typed context, found by its path relative to the report root.
+
+`write_reports` renders them all into files; the web app (grader/web) renders the one a
+browser asks for, at the same path, so every relative link of the static report works there
+too. A Site is built once from one reading of the gradebook and builds each context on demand.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from typing import Any
+
+from grader.models import Grade
+from grader.reports.contexts import IndexContext, RunPageContext, StudentPageContext, TestPageContext
+from grader.reports.overview import by_student, index_context
+from grader.reports.runs import run_changes, run_context, run_links
+from grader.reports.student import override_notes, student_context
+from grader.reports.tests_page import test_context, test_keys
+from grader.reports.text import page_of_test, run_page, student_page
+from grader.store.overrides import Override, apply_with_audit
+
+INDEX = "index.html"
+PageContext = IndexContext | StudentPageContext | TestPageContext | RunPageContext
+PAGE_NAME = re.compile(r"^[A-Za-z0-9._-]*-[0-9a-f]{12}\.html$")  # students/ and tests/ (text.page_name)
+RUN_PAGE = re.compile(r"^run-[0-9]+\.html$")
+
+
+class Site:
+    """The pages of one report. `grades` are the computed grades (one per student and assignment);
+    `overrides` are applied on top; `runs` (store.RunInfo) and `history` (store.StoredResult) give
+    the per-run pages."""
+
+    def __init__(
+        self,
+        grades: Sequence[Grade],
+        *,
+        title: str,
+        generated_at: str,
+        overrides: Iterable[Override] = (),
+        runs: Sequence[Any] = (),
+        history: Sequence[Any] = (),
+    ) -> None:
+        by_student(grades)  # refuses two grades for one pair before anything is built
+        self.title = title
+        self.generated_at = generated_at
+        self._originals = list(grades)
+        self._audited = apply_with_audit(self._originals, overrides)
+        self._final = [g for g, _ in self._audited]
+        self._groups: dict[str, list[tuple[Grade, Any, Grade]]] = {}
+        for (after, audit), original in zip(self._audited, self._originals):
+            self._groups.setdefault(after.student, []).append((after, audit, original))
+        self._students = {student_page(s): s for s in by_student(self._final)}
+        self._tests = {page_of_test(a, t): (a, t) for a, t in test_keys(self._final)}
+        self._runs = list(runs)
+        self._run_pages = {run_page(r.id): r for r in self._runs}
+        self._changes = run_changes(history)
+
+    def paths(self) -> list[str]:
+        """Every page, the index last (so a writer never links to a page it has not written yet)."""
+        return [*self._students, *self._tests, *self._run_pages, INDEX]
+
+    def page(self, path: str) -> PageContext | None:
+        """The context of the page at `path` (e.g. "students/alice-0123456789ab.html"), or None."""
+        if path == INDEX:
+            return self.index
+        if path in self._students:
+            return self.student(self._students[path])
+        if path in self._tests:
+            return self.test(*self._tests[path])
+        if path in self._run_pages:
+            return run_context(self._run_pages[path], self._runs, self._changes, title=self.title,
+                               generated_at=self.generated_at)
+        return None
+
+    @cached_property
+    def index(self) -> IndexContext:
+        return index_context(
+            self._final,
+            title=self.title,
+            generated_at=self.generated_at,
+            audits=[audit for _, audit in self._audited],
+            originals=self._originals,
+            overrides=override_notes(self._audited),
+            runs=run_links(self._runs, self._changes),
+        )
+
+    def student(self, student: str) -> StudentPageContext:
+        return student_context(student, self._groups[student], title=self.title, generated_at=self.generated_at)
+
+    def test(self, assignment: str, test_id: str) -> TestPageContext:
+        return test_context(assignment, test_id, self._final, title=self.title, generated_at=self.generated_at)

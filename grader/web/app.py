@@ -1,0 +1,79 @@
+"""The app: `create_app(db_url, ...)` gives a Starlette application over one gradebook.
+
+    GET  /login, POST /login     the form (public), the login itself
+    POST /logout                 ends the session (CSRF token required, like every POST)
+    GET  / and /index.html       the class overview
+    GET  /students/<page>        one page per student  } names as the static report has them
+    GET  /tests/<page>           one page per test     }
+    GET  /runs/run-<id>.html     one page per grading run
+    GET  /static/style.css       the report's stylesheet (public)
+
+Middleware, outermost first: the access log, the security headers, the login gate. A later
+state-changing route is a POST wrapped in csrf.csrf_protected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from grader.store.gradebook import Gradebook
+from grader.web import login, pages
+from grader.web.auth import RequireLogin
+from grader.web.csrf import csrf_protected
+from grader.web.headers import AccessLog, SecurityHeaders
+from grader.web.limiter import FailureLimiter, LoginLimits
+from grader.web.rendering import SiteCache, web_environment
+from grader.web.state import WebState
+
+TITLE = "Deep Learning & NLP Foundations"
+
+
+def create_app(db_url: str, *, secure_cookies: bool, trust_proxy_header: str | None,
+               title: str = TITLE, limits: LoginLimits = LoginLimits()) -> Starlette:
+    """The web app over the gradebook at `db_url` (a SQLite path or an SQLAlchemy URL).
+
+    `secure_cookies`: mark cookies Secure even when the request arrived over plain HTTP (the
+    app behind an HTTPS proxy). `trust_proxy_header`: the header in which a reverse proxy
+    names the user it authenticated (e.g. "X-Remote-User"); None, the default, trusts no
+    header at all, X-Forwarded-* included.
+    """
+    book = Gradebook(db_url)
+    web = WebState(
+        book=book,
+        env=web_environment(),
+        sites=SiteCache(book, title),
+        by_user=FailureLimiter(limits.per_user, limits.window_s, limits.max_keys),
+        by_client=FailureLimiter(limits.per_client, limits.window_s, limits.max_keys),
+        secure_cookies=secure_cookies,
+        proxy_header=trust_proxy_header or None,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            book.close()
+
+    routes = [
+        Route("/login", login.login_form, methods=["GET"]),
+        Route("/login", login.login_submit, methods=["POST"]),
+        Route("/logout", csrf_protected(login.logout), methods=["POST"]),
+        Route("/", pages.overview, methods=["GET"]),
+        Route("/index.html", pages.overview, methods=["GET"]),
+        Route("/static/style.css", pages.stylesheet, methods=["GET"]),
+        Route("/favicon.ico", pages.favicon, methods=["GET"]),
+        Route("/{folder:str}/{page:str}", pages.folder_page, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(AccessLog), Middleware(SecurityHeaders), Middleware(RequireLogin)],
+        lifespan=lifespan,
+    )
+    app.state.web = web
+    return app
