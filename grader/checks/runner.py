@@ -3,7 +3,9 @@
 Outcomes are read from pytest's report objects through hooks, never from printed
 text, so nothing a student prints can pass a test. A failure raised by a check helper
 (grader.checks.tensors.CheckFailed) also brings its student's version of the message,
-recorded as it is, with the paths of course files replaced.
+recorded as it is, with the paths of course files replaced. A failed self-check of the
+grader's own computations (grader.checks.selfcheck.SelfCheckFailed) is the course's mistake:
+run_checks raises InstructorError for it instead of recording anyone's result.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from grader.checks.selfcheck import SelfCheckFailed
 from grader.checks.tensors import CheckFailed
 from grader.errors import InstructorError, course_file
 from grader.kernel.bridge import StudentCodeError
@@ -36,6 +39,15 @@ class CollectionError:
     error: str  # one line, e.g. "SyntaxError: invalid syntax (line 12)"
 
 
+@dataclass(frozen=True)
+class SelfCheckFailure:
+    """A test whose check of the grader's own computations failed: a mistake in the course, never the student's."""
+
+    test: str
+    path: str  # its file, relative to the rootdir
+    what: str  # the check, e.g. "reference vs F.sdpa"
+
+
 class GradePlugin:
     """Provides the `student` and `reference` fixtures and records every outcome."""
 
@@ -50,6 +62,7 @@ class GradePlugin:
         self.collected: list[str] = []
         self.files: dict[str, str] = {}  # test name -> its file, relative to the rootdir
         self.collection_errors: list[CollectionError] = []
+        self.self_check_failures: list[SelfCheckFailure] = []
 
     @pytest.fixture
     def student(self) -> Any:
@@ -83,6 +96,9 @@ class GradePlugin:
         outcome = yield
         report = outcome.get_result()
         name = item.name
+        error = call.excinfo.value if call.excinfo is not None else None
+        if isinstance(error, SelfCheckFailed):
+            self.self_check_failures.append(SelfCheckFailure(name, item.nodeid.split("::", 1)[0], error.what))
         if report.when == "call" or report.failed or report.skipped:
             if report.passed:
                 self.outcomes[name] = (Outcome.PASSED, "", call.duration)
@@ -149,13 +165,26 @@ def raise_for_collection(plugin: GradePlugin, rootdir: Path) -> None:
                               f"(`pytest --collect-only {first}` shows the whole error)")
 
 
+def raise_for_self_checks(plugin: GradePlugin, rootdir: Path) -> None:
+    """A failed self-check stops the run, naming each test, its file and the check: never a student's lost points."""
+    if plugin.self_check_failures:
+        failures = "; ".join(f"{failure.test} ({course_file(rootdir / failure.path)}): {failure.what}"
+                             for failure in plugin.self_check_failures)
+        raise InstructorError(f"hidden tests failed the grader's self-check while grading: {failures}; the grader's "
+                              "own computations disagree (the reference and PyTorch, or the test's helpers), so no "
+                              "student is graded on them: fix the reference or the test")
+
+
 def run_checks(test_files: list[Path], *, student: Any, reference: types.ModuleType,
                rootdir: Path) -> GradePlugin:
-    """Run the test files once; returns the plugin holding outcomes and collected names."""
+    """Run the test files once; returns the plugin holding outcomes and collected names.
+
+    Raises InstructorError when a test's self-check failed (raise_for_self_checks)."""
     plugin = GradePlugin(student, reference, rootdir)
     started = time.monotonic()
     pytest.main(_arguments(test_files, rootdir), plugins=[plugin])
     plugin.duration_s = time.monotonic() - started  # type: ignore[attr-defined]
+    raise_for_self_checks(plugin, rootdir)
     return plugin
 
 

@@ -1,4 +1,5 @@
 """checks/runner.py: test files that do not collect are the course's fault, named with the file and the line;
+so is a failed self-check (checks/selfcheck.py), named with the test, its file and the check;
 a failing check helper's student message is recorded beside the full one, and nothing else's."""
 
 from __future__ import annotations
@@ -107,3 +108,41 @@ def test_a_failing_check_records_its_student_message_and_anything_else_records_n
         "test_setup_fails": "the fixture's tensor: returned None, expected a tensor",
     }
     assert str(tmp_path) in plugin.outcomes["test_helper_naming_a_course_file"][1]
+
+
+SELF_CHECKS = """import pytest
+import torch
+
+from grader.checks.selfcheck import self_check
+
+
+@pytest.fixture
+def checked_in_setup():
+    self_check(False, "the fixture's own sum")
+
+
+def test_agrees(student):
+    self_check(torch.equal(torch.ones(2).sum(), torch.tensor(2.0)), "ones sum to 2")
+    assert student.answer == 2
+
+
+def test_disagrees(student):
+    self_check(torch.equal(torch.ones(2).sum(), torch.tensor(3.0)), "reference sum vs torch.sum")
+    assert student.answer == 2
+
+
+def test_in_setup(checked_in_setup):
+    pass
+"""
+
+
+def test_a_failed_self_check_stops_the_run_naming_the_test_its_file_and_the_check(tmp_path: Path) -> None:
+    test = write(tmp_path, f"test_{tmp_path.name}_self_check.py", SELF_CHECKS)
+    with pytest.raises(InstructorError) as info:
+        run_checks([test], student=types.SimpleNamespace(answer=2), reference=types.ModuleType("reference"),
+                   rootdir=tmp_path)
+    message = str(info.value)
+    assert f"test_disagrees ({test}): reference sum vs torch.sum" in message
+    assert f"test_in_setup ({test}): the fixture's own sum" in message
+    assert "test_agrees" not in message
+    assert message.endswith("fix the reference or the test")

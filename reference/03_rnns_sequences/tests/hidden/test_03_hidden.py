@@ -30,6 +30,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from grader.checks.recurrent import (GRU_ORDER, LSTM_ORDER, gate_order_sentence, gate_order_variants, gru_step,
                                      lstm_step, unroll)
+from grader.checks.selfcheck import self_check
 from grader.checks.tensors import assert_close, assert_equal, assert_tensor, is_close, shape_text, unpack
 
 CELL_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -73,12 +74,6 @@ def torch_rnn(kind: str, params, x, lengths, state=None):
     outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=x.size(1))
     last = tuple(s[0] for s in last) if isinstance(last, tuple) else last[0]
     return outputs, last
-
-
-def self_check(ok: bool, what: str) -> None:
-    """A disagreement between two of the grader's own computations is the grader's bug."""
-    if not ok:
-        raise RuntimeError(f"grader self-check failed ({what}); this is not your mistake: tell the course staff")
 
 
 # -- the student's modules, with our weights ---------------------------------------------

@@ -21,15 +21,10 @@ from collections import Counter
 import torch
 import torch.nn.functional as F
 
+from grader.checks.selfcheck import self_check
 from grader.checks.tensors import assert_close, assert_tensor, describe, is_close, unpack
 
 EOW = "</w>"
-
-
-def self_check(ok: bool, what: str) -> None:
-    """A disagreement between the reference and these test helpers is the grader's bug."""
-    if not ok:
-        raise RuntimeError(f"grader self-check failed ({what}); this is not your mistake: tell the course staff")
 
 
 # -- BPE, with the knobs students get wrong (the defaults are the notebook's algorithm) -----

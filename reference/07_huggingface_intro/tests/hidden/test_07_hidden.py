@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from grader.checks.selfcheck import self_check
 from grader.checks.tensors import assert_close, assert_tensor, describe, is_close, shape_text
 
 MODEL_ATOL, MODEL_RTOL = 1e-4, 1e-3
@@ -43,12 +44,6 @@ def ready(reference):
     if getattr(reference, "model", None) is None:
         reference.tokenizer, reference.model = reference.load_model(reference.MODEL_PATH)
     return reference
-
-
-def self_check(ok: bool, what: str) -> None:
-    """A disagreement between the reference and these test helpers is the grader's bug."""
-    if not ok:
-        raise RuntimeError(f"grader self-check failed ({what}); this is not your mistake: tell the course staff")
 
 
 # -- tokenization ----------------------------------------------------------------------------
