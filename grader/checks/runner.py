@@ -5,7 +5,7 @@ text, so nothing a student prints can pass a test. A failure raised by a check h
 (grader.checks.tensors.CheckFailed) also brings its student's version of the message,
 recorded as it is, with the paths of course files replaced. A failed self-check of the
 grader's own computations (grader.checks.selfcheck.SelfCheckFailed) is the course's mistake:
-run_checks raises InstructorError for it instead of recording anyone's result.
+raise_for_self_checks turns it into an InstructorError instead of a student's result.
 """
 
 from __future__ import annotations
@@ -165,26 +165,26 @@ def raise_for_collection(plugin: GradePlugin, rootdir: Path) -> None:
                               f"(`pytest --collect-only {first}` shows the whole error)")
 
 
-def raise_for_self_checks(plugin: GradePlugin, rootdir: Path) -> None:
-    """A failed self-check stops the run, naming each test, its file and the check: never a student's lost points."""
+def raise_for_self_checks(plugin: GradePlugin, rootdir: Path, *, grading: str) -> None:
+    """A failed self-check stops the run, naming each test, its file and the check: never a student's lost points.
+
+    `grading`: whose submission was being graded, e.g. "ann's 05_attention_mechanism" (the
+    pre-flight passed, so the disagreement depends on this run: its inputs or this host)."""
     if plugin.self_check_failures:
         failures = "; ".join(f"{failure.test} ({course_file(rootdir / failure.path)}): {failure.what}"
                              for failure in plugin.self_check_failures)
-        raise InstructorError(f"hidden tests failed the grader's self-check while grading: {failures}; the grader's "
-                              "own computations disagree (the reference and PyTorch, or the test's helpers), so no "
-                              "student is graded on them: fix the reference or the test")
+        raise InstructorError(f"hidden tests failed the grader's self-check while grading {grading}: {failures}; "
+                              "the grader's own computations disagree (the reference and PyTorch, or the test's "
+                              "helpers), so no student is graded on them: fix the reference or the test")
 
 
 def run_checks(test_files: list[Path], *, student: Any, reference: types.ModuleType,
                rootdir: Path) -> GradePlugin:
-    """Run the test files once; returns the plugin holding outcomes and collected names.
-
-    Raises InstructorError when a test's self-check failed (raise_for_self_checks)."""
+    """Run the test files once; returns the plugin holding outcomes and collected names."""
     plugin = GradePlugin(student, reference, rootdir)
     started = time.monotonic()
     pytest.main(_arguments(test_files, rootdir), plugins=[plugin])
     plugin.duration_s = time.monotonic() - started  # type: ignore[attr-defined]
-    raise_for_self_checks(plugin, rootdir)
     return plugin
 
 

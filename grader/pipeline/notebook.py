@@ -49,7 +49,7 @@ def grade_notebook(submission: Submission, assignment: Assignment, options: Grad
     rubric = assignment.rubric
     base = assignment.blank_grade(submission)
     from grader.checks.from_scratch import rule_outcomes
-    from grader.checks.runner import raise_for_collection, run_checks
+    from grader.checks.runner import raise_for_collection, raise_for_self_checks, run_checks
     from grader.course.reference import load_reference
     from grader.kernel.bridge import student_namespace
     from grader.kernel.execute import KernelSession
@@ -79,6 +79,7 @@ def grade_notebook(submission: Submission, assignment: Assignment, options: Grad
                                 rootdir=assignment.root)
             # The course's own mistakes raise InstructorError: they stop the run, never a student's result.
             raise_for_collection(plugin, assignment.root)
+            raise_for_self_checks(plugin, assignment.root, grading=f"{submission.student}'s {submission.assignment}")
             rubric.check_covers(plugin.collected, rubric_path=assignment.rubric_path, tests_dir=assignment.tests_root)
             tests = rubric.score({**plugin.outcomes, **rule_outcomes(rubric.rules, notebook)}, plugin.signals,
                                  plugin.student_messages)

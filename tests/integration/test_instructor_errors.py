@@ -4,7 +4,8 @@ no student's result ever says the grader failed because of the course.
 The CLI cases copy one assignment of the repo's course into tmp_path, break it, and run the
 real `grade` command on a one-student class: the pre-flight finds the mistake before any
 student code runs, so they need no sandbox (--no-sandbox) and no root. The pool and Dask cases
-find the mistake while grading, in a worker (tests/unit/pipeline/test_submission.py's Scripted kind).
+find the mistake while grading, in a worker (tests/unit/pipeline/test_submission.py's Scripted kind);
+a hidden test's failed self-check is found while grading a real notebook (no pre-flight, no sandbox).
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from grader.discover import discover
 from grader.errors import InstructorError
+from grader.kinds import load_course
 from grader.models import RunState, Status
 from grader.options import GradingOptions
 from grader.pipeline.pool import grade_class
+from grader.pipeline.submission import grade_and_time
 from grader.store.gradebook import Gradebook
 from tests.conftest import REPO
 from tests.unit.pipeline.test_submission import scripted_course, submission
@@ -112,3 +116,19 @@ def test_a_mistake_found_by_a_worker_stops_the_run_and_is_nobodys_result(tmp_pat
         stored = store.latest_grades()
     assert "bob" not in {g.student for g in stored}
     assert all(g.status is Status.GRADED for g in stored)  # ann's, if it came first, is a real grade
+
+
+def test_a_self_check_that_fails_while_a_student_is_graded_is_the_courses_mistake(tmp_path: Path) -> None:
+    """The pre-flight would catch this one; a self-check that fails only in a worker (its inputs, its
+    host) reaches grade_and_time, which must raise, never record ann's lost points."""
+    course = course_copy(tmp_path)
+    edit(course / "reference" / ASSIGNMENT / "tests" / "hidden" / "test_05_hidden.py",
+         'self_check(is_close(expected_output, F.scaled_dot_product_attention(q, k, v)), "reference vs F.sdpa")',
+         'self_check(False, "reference vs F.sdpa")')
+    loaded = load_course(course)
+    (ann,) = discover(tmp_path / "subs", loaded)
+    with pytest.raises(InstructorError) as info:
+        grade_and_time(ann, loaded.assignments[ASSIGNMENT], GradingOptions(sandbox=False, jobs=1), slot=0)
+    assert (f"hidden tests failed the grader's self-check while grading ann's {ASSIGNMENT}: "
+            f"test_sdpa_matches_reference ({course.resolve()}/reference/{ASSIGNMENT}/tests/hidden/test_05_hidden.py): "
+            "reference vs F.sdpa") in str(info.value)

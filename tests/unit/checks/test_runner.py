@@ -11,7 +11,7 @@ import types
 import pytest
 import torch
 
-from grader.checks.runner import COURSE_FILE, collect_tests, raise_for_collection, run_checks
+from grader.checks.runner import COURSE_FILE, collect_tests, raise_for_collection, raise_for_self_checks, run_checks
 from grader.errors import InstructorError
 from grader.models import Outcome
 
@@ -138,10 +138,12 @@ def test_in_setup(checked_in_setup):
 
 def test_a_failed_self_check_stops_the_run_naming_the_test_its_file_and_the_check(tmp_path: Path) -> None:
     test = write(tmp_path, f"test_{tmp_path.name}_self_check.py", SELF_CHECKS)
+    plugin = run_checks([test], student=types.SimpleNamespace(answer=2), reference=types.ModuleType("reference"),
+                        rootdir=tmp_path)
     with pytest.raises(InstructorError) as info:
-        run_checks([test], student=types.SimpleNamespace(answer=2), reference=types.ModuleType("reference"),
-                   rootdir=tmp_path)
+        raise_for_self_checks(plugin, tmp_path, grading="ann's a1")
     message = str(info.value)
+    assert message.startswith("hidden tests failed the grader's self-check while grading ann's a1: ")
     assert f"test_disagrees ({test}): reference sum vs torch.sum" in message
     assert f"test_in_setup ({test}): the fixture's own sum" in message
     assert "test_agrees" not in message
