@@ -251,6 +251,16 @@ class KernelSession:
         if self.sandbox is not None and self.sandbox.memory_limit_hit():
             return (f"the kernel was killed while running cell {cell}: it used more than the "
                     f"{self.limits.memory_bytes // (1024 ** 3)} GiB memory limit; use smaller tensors or batches")
+        # Declared dead by its heartbeat, yet still running: most often processes started in a
+        # loop starve it of the CPU (a fork refused by RLIMIT_NPROC, not the cgroup, leaves no trace: "?").
+        running = code is None and self.alive
+        limit = self.limits.max_processes
+        if self.sandbox is not None and self.sandbox.process_limit_hit():
+            return (f"the kernel {'stopped responding' if running else 'died'} while running cell {cell} "
+                    f"(it reached the limit of {limit} processes); do not start processes in a loop")
+        if running:
+            return (f"the kernel stopped responding while running cell {cell} (too many processes? the limit "
+                    f"is {limit}); do not start processes in a loop")
         # A signal shows as a negative code, or as 128 + signal when bwrap passes it on.
         signum = -code if code is not None and code < 0 else code - 128 if code is not None and code > 128 else None
         if signum is not None:
@@ -264,6 +274,7 @@ class KernelSession:
                 "do not call os._exit, sys.exit or kill the kernel from the notebook")
 
     def _exit_code(self) -> int | None:
+        """The kernel process's exit status; None when it is still running after 2 s, or unknown."""
         provisioner = getattr(self.km, "provisioner", None)
         process = getattr(provisioner, "process", None)
         if process is None:

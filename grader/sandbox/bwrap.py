@@ -91,6 +91,10 @@ class Sandbox:
         """True when the cgroup memory cap was reached (the kernel was OOM-killed)."""
         return cgroups.memory_limit_hit(self._cgroups)
 
+    def process_limit_hit(self) -> bool:
+        """True when the pids cgroup refused a fork (RLIMIT_NPROC's refusals leave no trace)."""
+        return cgroups.pids_limit_hit(self._cgroups)
+
     def cleanup(self) -> None:
         for group in self._cgroups:
             cgroups.remove(group)

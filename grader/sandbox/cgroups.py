@@ -72,6 +72,18 @@ def memory_limit_hit(groups: list[Path]) -> bool:
     return False
 
 
+def pids_limit_hit(groups: list[Path]) -> bool:
+    """True when a fork was refused for the process cap (pids.events "max", the same file in v2 and v1)."""
+    for group in groups:
+        try:
+            if (group / "pids.events").exists():
+                events = dict(line.split() for line in (group / "pids.events").read_text().splitlines())
+                return int(events.get("max", 0)) > 0
+        except (OSError, ValueError):
+            return False
+    return False
+
+
 def remove(group: Path) -> bool:
     """Kill what is left in a group and remove it; False if it would not go."""
     try:
