@@ -7,6 +7,7 @@ fields. Every string here is already cleaned (grader.reports.text) and is escape
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 
 # -- shared rows ---------------------------------------------------------------------------
@@ -302,6 +303,14 @@ class TestChange:
     after: str
 
 
+class ChangeKind(StrEnum):
+    """What a run did to a (student, assignment), as the run page prints it."""
+
+    NEW = "new"  # no earlier result
+    RESUBMITTED = "resubmitted"  # a different submission
+    REGRADED = "regraded"  # the same submission graded again (tests, reference, rubric or grader changed, --force)
+
+
 @dataclass(frozen=True)
 class ChangeRow:
     """One (student, assignment) graded in a run, against the previous result for it."""
@@ -309,7 +318,7 @@ class ChangeRow:
     student: str
     href: str
     assignment: str
-    kind: str  # new | resubmitted | regraded
+    kind: ChangeKind
     status_before: str
     status_after: str
     before: str

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from grader.models import Grade
-from grader.reports.contexts import ChangeRow, Detail, RunLink, RunPageContext, TestChange
+from grader.reports.contexts import ChangeKind, ChangeRow, Detail, RunLink, RunPageContext, TestChange
 from grader.reports.text import anchor, clean, points, run_page, score, student_page, timestamp
 from grader.store.gradebook import RunInfo, StoredResult
 
@@ -38,11 +38,11 @@ def run_changes(history: Sequence[StoredResult]) -> dict[int, tuple[list[ChangeR
 
 def _change(before: Grade | None, after: Grade) -> ChangeRow:
     if before is None:
-        kind = "new"
+        kind = ChangeKind.NEW
     elif before.fingerprint.submission_hash != after.fingerprint.submission_hash:
-        kind = "resubmitted"
+        kind = ChangeKind.RESUBMITTED
     else:
-        kind = "regraded"
+        kind = ChangeKind.REGRADED
     old_tests = {t.test_id: t for t in before.tests} if before else {}
     new_tests = {t.test_id: t for t in after.tests}
     tests = []
@@ -98,14 +98,14 @@ def run_context(
         previous_href=f"run-{ids[at - 1]}.html" if at > 0 else "",
         next_href=f"run-{ids[at + 1]}.html" if at + 1 < len(ids) else "",
         counts=(
-            Detail("New submissions", str(kinds.count("new"))),
-            Detail("Resubmitted", str(kinds.count("resubmitted"))),
-            Detail("Regraded", str(kinds.count("regraded"))),
-            Detail("Scores changed", str(sum(c.changed and c.kind != "new" for c in changes))),
+            Detail("New submissions", str(kinds.count(ChangeKind.NEW))),
+            Detail("Resubmitted", str(kinds.count(ChangeKind.RESUBMITTED))),
+            Detail("Regraded", str(kinds.count(ChangeKind.REGRADED))),
+            Detail("Scores changed", str(sum(c.changed and c.kind is not ChangeKind.NEW for c in changes))),
             Detail("Unchanged (reused)", str(reused)),
         ),
         changes=tuple(changes),
-        changed_scores=tuple(c for c in changes if c.changed and c.kind != "new"),
+        changed_scores=tuple(c for c in changes if c.changed and c.kind is not ChangeKind.NEW),
     )
 
 

@@ -97,6 +97,19 @@ def test_run_pages_show_new_regraded_resubmitted_and_changed_scores(tmp_path: Pa
     assert {run_page(r) for r in (first, second, third)} <= set(Page(out / "index.html").links)
 
 
+def test_a_runs_changes_are_classified_by_kind_and_printed_as_before() -> None:
+    from grader.reports.contexts import ChangeKind
+    from grader.reports.runs import run_changes
+    from grader.store.gradebook import StoredResult
+
+    history = [StoredResult(1, 1, None, grade("alice")), StoredResult(2, 2, None, grade("alice")),
+               StoredResult(3, 3, None, grade("alice", fingerprint=replace(FP, submission_hash="sub-2")))]
+    kinds = [row.kind for run in (1, 2, 3) for row in run_changes(history)[run][0]]
+    assert kinds == [ChangeKind.NEW, ChangeKind.REGRADED, ChangeKind.RESUBMITTED]
+    assert all(type(kind) is ChangeKind for kind in kinds)
+    assert [str(kind) for kind in kinds] == ["new", "regraded", "resubmitted"]
+
+
 def test_tamper_signals_are_worded_from_what_the_stages_recorded() -> None:
     S, K = m.Signal, m.SignalKind
     sneaky = m.Execution(m.Status.GRADED, signals=(
