@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import sys
 import time
 import types
 from dataclasses import dataclass
@@ -183,7 +184,9 @@ def run_checks(test_files: list[Path], *, student: Any, reference: types.ModuleT
     """Run the test files once; returns the plugin holding outcomes and collected names."""
     plugin = GradePlugin(student, reference, rootdir)
     started = time.monotonic()
+    forget_stale_test_modules(test_files, rootdir)
     pytest.main(_arguments(test_files, rootdir), plugins=[plugin])
+    _remember_test_modules(test_files, rootdir)
     plugin.duration_s = time.monotonic() - started  # type: ignore[attr-defined]
     return plugin
 
@@ -192,8 +195,53 @@ def collect_tests(test_files: list[Path], *, rootdir: Path) -> GradePlugin:
     """Collection only (nothing runs, no `student` needed): the test names and the files that do not import."""
     plugin = GradePlugin(student=None, reference=types.ModuleType("no_reference"))
     if test_files:  # with no files pytest would collect the working folder instead
+        forget_stale_test_modules(test_files, rootdir)
         pytest.main([*_arguments(test_files, rootdir), "--collect-only"], plugins=[plugin])
+        _remember_test_modules(test_files, rootdir)
     return plugin
+
+
+# pytest's importlib mode names a test module by its path below --rootdir (the assignment's
+# folder: tests.hidden.test_05_hidden) and reuses a module already in sys.modules under that
+# name. In a process that runs suites more than once (a worker, the pre-flight), a test file
+# edited since, or the same assignment in another course folder, would run the old code.
+_MTIME = "__grade_test_mtime_ns__"
+
+
+def _module_name(path: Path, rootdir: Path) -> str | None:
+    try:
+        return ".".join(path.resolve().relative_to(rootdir.resolve()).with_suffix("").parts)
+    except ValueError:
+        return None
+
+
+def forget_stale_test_modules(test_files: list[Path], rootdir: Path) -> None:
+    """Drop a loaded module that would stand in for one of these test files but is another file,
+    or this file before its last change."""
+    for path in test_files:
+        name = _module_name(path, rootdir)
+        module = sys.modules.get(name or "")
+        if module is None:
+            continue
+        file = getattr(module, "__file__", None)
+        try:
+            same = (file is not None and Path(file).resolve() == path.resolve()
+                    and path.stat().st_mtime_ns == getattr(module, _MTIME, None))
+        except OSError:
+            same = False
+        if not same:
+            del sys.modules[name]  # type: ignore[arg-type]
+
+
+def _remember_test_modules(test_files: list[Path], rootdir: Path) -> None:
+    """Stamp each loaded test module with its file's modification time, for the next run."""
+    for path in test_files:
+        module = sys.modules.get(_module_name(path, rootdir) or "")
+        if module is not None and not hasattr(module, _MTIME):
+            try:
+                setattr(module, _MTIME, path.stat().st_mtime_ns)
+            except OSError:
+                pass
 
 
 def _arguments(test_files: list[Path], rootdir: Path) -> list[str]:

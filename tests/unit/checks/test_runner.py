@@ -4,9 +4,9 @@ a failing check helper's student message is recorded beside the full one, and no
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import os
 import types
+from pathlib import Path
 
 import pytest
 import torch
@@ -148,3 +148,20 @@ def test_a_failed_self_check_stops_the_run_naming_the_test_its_file_and_the_chec
     assert f"test_in_setup ({test}): the fixture's own sum" in message
     assert "test_agrees" not in message
     assert message.endswith("fix the reference or the test")
+
+
+def test_the_same_suite_name_in_another_course_folder_or_edited_runs_the_new_code(tmp_path: Path) -> None:
+    """pytest names a test module by its path below the assignment's folder, so two course folders
+    (or one file edited between runs of a long-lived worker) share a name: the new file must win."""
+    first, second = tmp_path / "course_a", tmp_path / "course_b"
+    name = "test_same_name_in_two_courses.py"
+    a = write(first, name, "def test_from_a():\n    pass\n")
+    b = write(second, name, "def test_from_b():\n    pass\n")
+    assert collect_tests([a], rootdir=first).collected == ["test_from_a"]
+    assert collect_tests([b], rootdir=second).collected == ["test_from_b"]
+
+    b.write_text("def test_edited():\n    pass\n")
+    os.utime(b, ns=(b.stat().st_atime_ns, b.stat().st_mtime_ns + 1_000_000))
+    plugin = run_checks([b], student=None, reference=types.ModuleType("reference"), rootdir=second)
+    assert plugin.collected == ["test_edited"]
+    assert plugin.outcomes["test_edited"][0] == Outcome.PASSED
