@@ -1,3 +1,3 @@
-"""grade: an autograder for the Deep Learning & NLP Foundations module whose grades cannot be cheated."""
+"""grade: an autograder for deep-learning courses whose grades cannot be cheated."""
 
 __version__ = "0.2.0"

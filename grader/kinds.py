@@ -13,7 +13,8 @@ from pathlib import Path
 
 from grader.course.assignments import Assignment, AssignmentKind, Course
 from grader.course.rubric import load_rubric
-from grader.errors import GradeError, RubricError
+from grader.course.config import load_course_config
+from grader.errors import GradeError, InstructorError, RubricError, course_file
 from grader.homework.kind import ModelKind
 from grader.pipeline.notebook import NotebookKind
 
@@ -27,8 +28,9 @@ def kind_named(name: str, rubric_path: Path) -> AssignmentKind:
 
 
 def load_course(root: Path) -> Course:
-    """Read rubrics/*.yaml and the matching reference/<assignment>/ folders."""
+    """Read course.yaml, rubrics/*.yaml and the matching reference/<assignment>/ folders."""
     root = root.resolve()
+    config = load_course_config(root)
     rubric_dir = root / "rubrics"
     if not rubric_dir.is_dir():
         raise GradeError(
@@ -44,7 +46,13 @@ def load_course(root: Path) -> Course:
         folder = root / "reference" / rubric.assignment
         if not (folder / rubric.notebook).is_file():
             raise GradeError(f"rubric {rubric_path.name} names {rubric.notebook}, not found in {folder}")
-        assignments[rubric.assignment] = Assignment(rubric.assignment, folder, rubric_path, rubric, kind)
+        assignments[rubric.assignment] = Assignment(rubric.assignment, folder, rubric_path, rubric, kind, root)
     if not assignments:
         raise GradeError(f"no rubrics in {rubric_dir}")
-    return Course(root=root, assignments=assignments)
+    if config.assignments is not None:
+        unknown = [name for name in config.assignments if name not in assignments]
+        if unknown:
+            raise InstructorError(f"{course_file(config.path or root)} lists assignments with no rubric in "
+                                  f"{course_file(rubric_dir)}: {', '.join(unknown)}")
+        assignments = {name: assignments[name] for name in config.assignments}
+    return Course(root=root, assignments=assignments, config=config)

@@ -6,15 +6,16 @@ from pathlib import Path
 
 import click
 
-from grader.commands.group import console, guard, main
+from grader.commands.group import console, course_option, course_title, guard, main, title_option
 
 
 @main.command("feedback")
 @click.option("--db", default="grade.db", show_default=True, help="SQLite file or SQLAlchemy URL.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the pages (one per student) and index.csv mapping students to pages.")
-@click.option("--title", default="Deep Learning & NLP Foundations", show_default=True)
-def feedback_command(db: str, out: Path, title: str) -> None:
+@title_option
+@course_option
+def feedback_command(db: str, out: Path, title: str | None, course_dir: Path) -> None:
     """Write each student's points and messages, overrides applied, to a page of their own."""
     from grader.commands.export import open_gradebook
     from grader.reports.write import write_feedback
@@ -22,7 +23,7 @@ def feedback_command(db: str, out: Path, title: str) -> None:
     def feedback() -> None:
         with open_gradebook(db) as store:
             grades, overrides = store.latest_grades(), store.overrides()
-        pages = write_feedback(grades, out, title=title, overrides=overrides)
+        pages = write_feedback(grades, out, title=course_title(course_dir, title), overrides=overrides)
         console.print(f"{len(pages)} feedback pages in {out}; index.csv says whose is which")
 
     guard(feedback)

@@ -7,6 +7,7 @@ cli -> commands.<name> -> commands.group.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Callable
 
 import click
@@ -32,6 +33,25 @@ class DefaultCommandGroup(click.Group):
 @click.version_option(__version__, prog_name="grade")
 def main() -> None:
     """Grade deep-learning notebooks in a sandbox; `grade PATH` grades every submission under PATH."""
+
+
+def course_option(function: Callable) -> Callable:
+    """`--course DIR`: the course root (course.yaml, rubrics/, reference/)."""
+    return click.option("--course", "course_dir", default=".", show_default=True,
+                        type=click.Path(exists=True, file_okay=False, path_type=Path),
+                        help="The course root (course.yaml, rubrics/ and reference/).")(function)
+
+
+def title_option(function: Callable) -> Callable:
+    return click.option("--title", default=None, show_default="the title in --course's course.yaml",
+                        help="The title on every page.")(function)
+
+
+def course_title(course_dir: Path, title: str | None) -> str:
+    """An explicit --title, else course.yaml's."""
+    from grader.course.config import load_course_config
+
+    return title or load_course_config(course_dir).title
 
 
 def guard(action: Callable[[], None]) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from grader.commands.group import console, guard, main
+from grader.commands.group import console, course_option, course_title, guard, main
 
 
 @main.command("override")
@@ -21,8 +21,9 @@ from grader.commands.group import console, guard, main
 @click.option("--reports", "reports_dir", default="reports", show_default=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Report folder to refresh when it holds a report.")
+@course_option
 def override_command(student: str, assignment: str, test: str | None, points: float, reason: str,
-                     by: str | None, db: str, reports_dir: Path) -> None:
+                     by: str | None, db: str, reports_dir: Path, course_dir: Path) -> None:
     """Record a new score (the computed one is kept); reports show it and exports apply it."""
     from grader.commands.export import open_gradebook
     from grader.store.overrides import current_user
@@ -35,7 +36,7 @@ def override_command(student: str, assignment: str, test: str | None, points: fl
             console.print(f"override {made.id}: {student} {target}: {made.original_points:g} → {made.points:g} "
                           f"points, by {made.created_by}")
             if (reports_dir / "index.html").is_file():
-                write_store_reports(store, reports_dir, title="Deep Learning & NLP Foundations")
+                write_store_reports(store, reports_dir, title=course_title(course_dir, None))
                 console.print(f"reports in {reports_dir} updated")
 
     guard(override)

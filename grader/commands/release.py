@@ -6,15 +6,13 @@ from pathlib import Path
 
 import click
 
-from grader.commands.group import console, guard, main
+from grader.commands.group import console, course_option, guard, main
 
 
 @main.command("release")
 @click.option("--out", "out", default="release", show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="A new or empty folder.")
-@click.option("--course", "course_dir", default=".", show_default=True,
-              type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="The course repository (holding rubrics/ and reference/).")
+@course_option
 @click.option("--grade-requirement", default=None,
               help="How students install grade, pinned (default: grade==<this version>).")
 @click.option("--release-repository", default="",

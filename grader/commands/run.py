@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from grader.commands.group import console, guard, main
+from grader.commands.group import console, course_option, guard, main
 from grader.models import Grade, Status
 from grader.reports import terminal
 from grader.reports.text import clean
@@ -24,9 +24,10 @@ from grader.reports.text import clean
 @click.option("--db", default="grade.db", show_default=True, help="SQLite file or SQLAlchemy URL.")
 @click.option("--reports", "reports_dir", default="reports", show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Where the HTML reports go.")
-@click.option("--timeout", type=float, default=300.0, show_default=True,
+@click.option("--timeout", type=float, default=None, show_default="course.yaml's, else 300",
               help="Wall-clock seconds per submission (each cell gets at most --cell-timeout).")
-@click.option("--cell-timeout", type=float, default=60.0, show_default=True, help="Seconds per notebook cell.")
+@click.option("--cell-timeout", type=float, default=None, show_default="course.yaml's, else 60",
+              help="Seconds per notebook cell.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, show_default="CPU count",
               help="Sandboxes side by side; torch in each gets CPUs / jobs threads.")
 @click.option("--cluster", default=None, metavar="ADDRESS",
@@ -34,24 +35,25 @@ from grader.reports.text import clean
 @click.option("--no-sandbox", is_flag=True, help="Run student code unisolated (only for your own code).")
 @click.option("--force", is_flag=True, help="Grade again even if nothing changed.")
 @click.option("--only", multiple=True, help="Grade only these assignments (repeatable).")
-@click.option("--course", "course_dir", default=".", show_default=True,
-              type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="The course repository (holding rubrics/ and reference/).")
+@course_option
 @click.option("--verbose", is_flag=True, help="Also list every result with its message, missing ones included.")
-def run_command(path: Path, db: str, reports_dir: Path, timeout: float, cell_timeout: float, jobs: int | None,
+def run_command(path: Path, db: str, reports_dir: Path, timeout: float | None, cell_timeout: float | None, jobs: int | None,
                 cluster: str | None, no_sandbox: bool, force: bool, only: tuple[str, ...], course_dir: Path,
                 verbose: bool) -> None:
     """Grade every submission under PATH, store the results, write the reports."""
+    from grader.course.config import CourseDefaults
     from grader.kinds import load_course
     from grader.pipeline.folder import RunRequest, cpu_count, grade_folder
 
-    request = RunRequest(path=path, db=db, reports_dir=reports_dir, timeout_s=timeout,
-                         cell_timeout_s=cell_timeout, jobs=jobs or cpu_count(), sandbox=not no_sandbox, force=force,
-                         only=frozenset(only), cluster=cluster)
-
     def run() -> None:
+        course = load_course(course_dir)
+        defaults = course.config.defaults if course.config else CourseDefaults()
+        request = RunRequest(path=path, db=db, reports_dir=reports_dir, timeout_s=timeout or defaults.timeout_s,
+                             cell_timeout_s=cell_timeout or defaults.cell_timeout_s, jobs=jobs or cpu_count(),
+                             sandbox=not no_sandbox, force=force, only=frozenset(only), cluster=cluster,
+                             memory_mb=defaults.memory_mb)
         with ProgressBar() as bar:
-            outcome = grade_folder(request, load_course(course_dir), progress=bar)
+            outcome = grade_folder(request, course, progress=bar)
         _print_summary(outcome, request, verbose=verbose)
 
     guard(run)

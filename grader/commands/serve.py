@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from grader.commands.group import console, guard, main
+from grader.commands.group import console, course_option, course_title, guard, main, title_option
 from grader.errors import GradeError
 
 HOST = "127.0.0.1"
@@ -76,8 +76,10 @@ def count_accounts(db: str) -> int:
 @click.option("--trust-proxy-header", metavar="HEADER", default=None,
               help="Log in whoever a reverse proxy names in HEADER (e.g. X-Remote-User), if they have an "
                    "account. Only behind a proxy that sets it and strips it from clients.")
+@title_option
+@course_option
 def serve_command(reports_dir: Path, port: int, db: str, host: str, secure_cookies: bool,
-                  trust_proxy_header: str | None) -> None:
+                  trust_proxy_header: str | None, title: str | None, course_dir: Path) -> None:
     """With accounts in the gradebook: the web app (login, the class's pages) on http://HOST:PORT/.
     Without: the static reports on http://127.0.0.1:PORT/, as before. Ctrl-C stops."""
 
@@ -91,7 +93,8 @@ def serve_command(reports_dir: Path, port: int, db: str, host: str, secure_cooki
         from grader.web.app import create_app
         from grader.web.server import listen, serve as run_app
 
-        app = create_app(db, secure_cookies=secure_cookies, trust_proxy_header=trust_proxy_header)
+        app = create_app(db, secure_cookies=secure_cookies, trust_proxy_header=trust_proxy_header,
+                         title=course_title(course_dir, title))
         sock = listen(host, port)
         shown = f"[{host}]" if ":" in host else host
         console.print(f"serving the web app for {db} on http://{shown}:{sock.getsockname()[1]}/ (Ctrl-C stops)")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ClassVar
 
 from grader import __version__
+from grader.course.config import CourseConfig
 from grader.course.rubric import Rubric
 from grader.models import Fingerprint, Grade, Status, StudentFolder, Submission
 
@@ -77,6 +78,7 @@ class Assignment:
     rubric_path: Path
     rubric: Rubric
     kind: AssignmentKind
+    course_dir: Path | None = None  # the course root; None only for an assignment built outside a course
 
     @property
     def notebook(self) -> str:
@@ -101,8 +103,8 @@ class Assignment:
 
     @property
     def course_root(self) -> Path:
-        """The course repository: reference/<name>/ sits two levels below it."""
-        return self.root.parent.parent
+        """The course root (course.yaml, rubrics/, reference/): data paths in settings are relative to it."""
+        return self.course_dir if self.course_dir is not None else self.root.parent.parent
 
     def test_files(self) -> list[Path]:
         return sorted(self.public_tests.glob("test_*.py")) + sorted(self.hidden_tests.glob("test_*.py"))
@@ -130,7 +132,12 @@ class Assignment:
 @dataclass(frozen=True)
 class Course:
     root: Path
-    assignments: dict[str, Assignment]
+    assignments: dict[str, Assignment]  # in the course's order (course.yaml), else by rubric file name
+    config: CourseConfig | None = None
+
+    @property
+    def title(self) -> str:
+        return self.config.title if self.config else self.root.name
 
     def by_notebook(self) -> dict[str, Assignment]:
         return {a.notebook: a for a in self.assignments.values()}

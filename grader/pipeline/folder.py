@@ -16,6 +16,7 @@ from grader.pipeline.pool import ClassResult, cpu_count, grade_class
 from grader.reports.write import write_reports
 from grader.sandbox import bwrap as sandbox
 from grader.sandbox.bwrap import Limits
+from grader.sandbox.limits import MiB
 from grader.store.gradebook import Gradebook
 
 
@@ -31,6 +32,7 @@ class RunRequest:
     force: bool = False
     only: frozenset[str] = frozenset()
     cluster: str | None = None  # a Dask scheduler address, or "local:N"
+    memory_mb: int = 4096  # each sandbox's memory cap (course.yaml defaults.memory_mb)
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ def grade_folder(request: RunRequest, course: Course, progress: ProgressListener
                          f"known: {', '.join(sorted(course.assignments))}")
     limits = Limits(submission_timeout_s=request.timeout_s,
                     cell_timeout_s=min(request.cell_timeout_s, request.timeout_s),
-                    torch_threads=torch_threads(request.jobs, request.cluster))
+                    memory_bytes=request.memory_mb * MiB, torch_threads=torch_threads(request.jobs, request.cluster))
     if request.sandbox:
         sandbox.probe(limits)
     submissions = discover(request.path, course, only=set(request.only) or None)
@@ -87,6 +89,6 @@ def grade_folder(request: RunRequest, course: Course, progress: ProgressListener
         overrides, runs, history = store.overrides(), store.runs(), store.history()
     reporting = time.monotonic()
     index = write_reports([g for g in grades if g.assignment in course.assignments], request.reports_dir,
-                          title="Deep Learning & NLP Foundations", overrides=overrides, runs=runs, history=history)
+                          title=course.title, overrides=overrides, runs=runs, history=history)
     stages = {"discover": discovered, **result.stages, "report": time.monotonic() - reporting}
     return RunOutcome(result=result, db=request.db, index=index, stages=stages)

@@ -35,7 +35,7 @@ FILES = Path(__file__).with_name("release_files")
 MANIFEST = Path(".grade/release.json")
 POINTS = Path("points.yaml")
 TESTS = Path("tests")
-TORCH_VERSION = "2.13.0"
+TORCH_VERSION = "2.13.0"  # grade's own pin (pyproject.toml); a course.yaml `torch:` replaces it
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class ReleaseOptions:
     release_repository: str = ""  # owner/name of the release repo; CI then checks its tests out
     release_ref: str = ""  # the tag or commit of that repo
     python_version: str = f"{sys.version_info.major}.{sys.version_info.minor}"
-    course_title: str = "Deep Learning & NLP Foundations"
+    course_title: str = ""  # "": the course.yaml title
 
 
 @dataclass(frozen=True)
@@ -85,10 +85,10 @@ def build_release(course: Course, options: ReleaseOptions) -> Release:
     (out / "POINTS.md").write_text(_points_markdown(points))
     digest = public_tests_sha256(out)
     context = {
-        "assignments": released, "public_tests_sha256": digest, "torch_version": TORCH_VERSION,
+        "assignments": released, "public_tests_sha256": digest, "torch_version": torch_version(course),
         "python_version": options.python_version, "release_repository": options.release_repository,
-        "release_ref": options.release_ref, "course_title": options.course_title,
-        "has_data": any(a.data for a in released), "requirements": requirements(options.grade_requirement),
+        "release_ref": options.release_ref, "course_title": options.course_title or course.title,
+        "has_data": any(a.data for a in released), "requirements": requirements(options.grade_requirement, torch_version(course)),
     }
     _render("README.md.j2", out / "README.md", context)
     _render("requirements.txt.j2", out / "requirements.txt", context)
@@ -195,10 +195,15 @@ def notebook_code_sha256(notebook: nbformat.NotebookNode) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
-def requirements(grade_requirement: str) -> list[str]:
+def torch_version(course: Course) -> str:
+    """The torch students install: the course's pin, else grade's."""
+    return (course.config.torch if course.config else "") or TORCH_VERSION
+
+
+def requirements(grade_requirement: str, torch: str = TORCH_VERSION) -> list[str]:
     """torch and grade pinned, and grade's own dependencies at the versions installed here,
     so a student's run, CI and the instructor's run use the same libraries."""
-    lines = [f"torch=={TORCH_VERSION}", grade_requirement]
+    lines = [f"torch=={torch}", grade_requirement]
     try:
         declared = importlib.metadata.requires("grade") or []
     except importlib.metadata.PackageNotFoundError:

@@ -30,7 +30,7 @@ from grader.web.limiter import FailureLimiter, LoginLimits
 from grader.web.rendering import SiteCache, web_environment
 from grader.web.state import WebState
 
-TITLE = "Deep Learning & NLP Foundations"
+TITLE = "grade"  # `grade serve` passes the course.yaml title
 
 
 def create_app(db_url: str, *, secure_cookies: bool, trust_proxy_header: str | None,

@@ -1,0 +1,116 @@
+"""course.yaml: what a course says about itself, read once and trusted.
+
+The file sits at the course root (the folder `--course` names), beside rubrics/ and
+reference/. Everything course-specific that is not an assignment lives here: the title
+shown on reports and the release, the torch students install, the packages students'
+code may import (the sandboxed kernel's environment and the release's requirements.txt),
+which assignments make the course and in what order, and default limits. A folder with
+rubrics but no course.yaml is still a course (titled by its folder name, every rubric,
+the default limits); `grade validate` says so.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from grader.errors import InstructorError, course_file
+
+COURSE_FILE = "course.yaml"
+EVERY_RUBRIC = "every rubric"
+_PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9_,.-]+\])?==[A-Za-z0-9.+!-]+$")
+_KNOWN_KEYS = {"title", "torch", "packages", "assignments", "defaults"}
+_KNOWN_DEFAULTS = {"timeout_s", "cell_timeout_s", "memory_mb"}
+
+
+@dataclass(frozen=True)
+class CourseDefaults:
+    """Limits a run uses unless its command line says otherwise."""
+
+    timeout_s: float = 300.0  # wall clock per submission
+    cell_timeout_s: float = 60.0
+    memory_mb: int = 4096  # the sandbox's memory cgroup cap
+
+
+@dataclass(frozen=True)
+class CourseConfig:
+    title: str
+    torch: str = ""  # the pinned torch version students install ("" : whatever grade pins)
+    packages: tuple[str, ...] = ()  # pinned requirements (name==version) students' code may import
+    assignments: tuple[str, ...] | None = None  # in order; None: every rubric, by file name
+    defaults: CourseDefaults = field(default_factory=CourseDefaults)
+    path: Path | None = None  # the course.yaml read, None when the course has none
+
+    def package_names(self) -> tuple[str, ...]:
+        return tuple(re.split(r"[\[=]", line, maxsplit=1)[0].lower() for line in self.packages)
+
+
+def load_course_config(root: Path) -> CourseConfig:
+    """Read ROOT/course.yaml; raise InstructorError naming the file and the fix."""
+    path = root / COURSE_FILE
+    if not path.is_file():
+        return CourseConfig(title=root.resolve().name)
+    where = course_file(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise InstructorError(f"{where} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InstructorError(f"{where} must be a mapping with at least `title:`")
+    unknown = set(data) - _KNOWN_KEYS
+    if unknown:
+        raise InstructorError(f"{where}: unknown keys {', '.join(sorted(unknown))}; "
+                              f"the keys are {', '.join(sorted(_KNOWN_KEYS))}")
+    title = data.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise InstructorError(f"{where}: `title:` must name the course, e.g. title: \"Deep Learning 101\"")
+    return CourseConfig(title=title.strip(), torch=_torch(data.get("torch"), where),
+                        packages=_packages(data.get("packages"), where),
+                        assignments=_assignments(data.get("assignments", EVERY_RUBRIC), where),
+                        defaults=_defaults(data.get("defaults") or {}, where), path=path)
+
+
+def _torch(value: Any, where: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, (str, float)) or not re.fullmatch(r"\d+(\.\d+)*", str(value)):
+        raise InstructorError(f"{where}: `torch:` must be a version such as \"2.13.0\" (quoted), not {value!r}")
+    return str(value)
+
+
+def _packages(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise InstructorError(f"{where}: `packages:` must be a list of pinned requirements such as matplotlib==3.10.8")
+    bad = [str(line) for line in value if not isinstance(line, str) or not _PIN.match(line.strip())]
+    if bad:
+        raise InstructorError(f"{where}: every package must be pinned as name==version, not {', '.join(bad)}")
+    return tuple(line.strip() for line in value)
+
+
+def _assignments(value: Any, where: str) -> tuple[str, ...] | None:
+    if value == EVERY_RUBRIC:
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise InstructorError(f"{where}: `assignments:` must list assignment names in order, "
+                              f"or say \"{EVERY_RUBRIC}\"")
+    if len(set(value)) != len(value):
+        raise InstructorError(f"{where}: `assignments:` lists an assignment twice")
+    return tuple(value)
+
+
+def _defaults(value: Any, where: str) -> CourseDefaults:
+    if not isinstance(value, dict) or set(value) - _KNOWN_DEFAULTS:
+        raise InstructorError(f"{where}: `defaults:` may set {', '.join(sorted(_KNOWN_DEFAULTS))}")
+    try:
+        defaults = CourseDefaults(**{key: type(getattr(CourseDefaults, key))(v) for key, v in value.items()})
+    except (TypeError, ValueError) as exc:
+        raise InstructorError(f"{where}: `defaults:` values must be numbers ({exc})") from exc
+    if min(defaults.timeout_s, defaults.cell_timeout_s, defaults.memory_mb) <= 0:
+        raise InstructorError(f"{where}: `defaults:` values must be positive")
+    return defaults
