@@ -47,7 +47,10 @@ class SandboxedKernelManager(KernelManager):
         # interrupt_request on the control channel instead: the kernel signals itself.
         assert self.kernel_spec is not None
         self.kernel_spec.interrupt_mode = "message"
-        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file]
+        # Sandboxed, the kernel runs the sandbox's interpreter (the course's kernel environment
+        # when grading); unsandboxed (`grade check`, --no-sandbox), this process's own.
+        python = self.sandbox.interpreter.executable if self.sandbox is not None else sys.executable
+        argv = [str(python), "-m", "ipykernel_launcher", "-f", self.connection_file]
         if self.sandbox is not None and self.sandbox_paths is not None:
             os.chown(self.connection_file, self.sandbox.uid, self.sandbox.uid)
             env = self.sandbox.environment(self.sandbox_paths.workdir)

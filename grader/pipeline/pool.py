@@ -85,7 +85,7 @@ def _grade_in_worker(submission: Submission, assignment: Assignment, options: Gr
     spare = _spares.take()
     slot = spare.slot if spare is not None else _spares.slots[0]
     if prefetch:
-        _spares.start(slot, options.limits, options.sandbox)
+        _spares.start(slot, options.limits, options.sandbox, options.kernel)
     return grade_and_time(submission, assignment, options, slot, spare)
 
 
