@@ -23,6 +23,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from grader.kernel.bridge import Bridge
+from grader.kernel.figures import FigureCollector
 from grader.kernel.tamper import output_signals
 from grader.models import CellError, Execution, Signal, SignalKind, Status
 from grader.sandbox.bwrap import Limits, Sandbox, SandboxPaths
@@ -69,6 +70,9 @@ class LimitedNotebookClient(NotebookClient):
         self.excerpt: list[str] = []
         self.excerpt_bytes = 0
         self.flooded = False
+        self.figures = FigureCollector()
+        code_cells = [index for index, cell in enumerate(self.nb.cells) if cell.cell_type == "code"]
+        self.code_numbers = {index: number for number, index in enumerate(code_cells, start=1)}
 
     def output(self, outs, msg, display_id, cell_index):  # type: ignore[no-untyped-def]
         content = msg.get("content", {})
@@ -86,6 +90,8 @@ class LimitedNotebookClient(NotebookClient):
         if self.output_bytes > self.limits.max_output_bytes:
             self.flooded = True
             raise OutputLimitExceeded()
+        if msg.get("msg_type") in ("display_data", "execute_result"):
+            self.figures.offer(self.code_numbers.get(cell_index, 0), content.get("data"))
         if self.output_bytes > self.limits.kept_output_bytes * 4:
             return None  # counted, not kept: the notebook in memory stays small
         return super().output(outs, msg, display_id, cell_index)
@@ -236,6 +242,7 @@ class KernelSession:
             duration_s=time.monotonic() - started,
             sandboxed=self.sandbox is not None,
             signals=killed + output_signals(cell_errors, output),
+            figures=tuple(client.figures.figures),
         )
 
     def _flood_message(self, cell: int) -> str:
