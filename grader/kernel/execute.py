@@ -30,6 +30,7 @@ from grader.sandbox.bwrap import Limits, Sandbox, SandboxPaths
 
 KERNEL_START_TIMEOUT_S = 60.0
 MAX_MESSAGE_BYTES = 80 * 1024 * 1024  # above the bridge's payload bound
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # installed with ipykernel
 
 
 class OutputLimitExceeded(Exception):
@@ -55,6 +56,9 @@ class SandboxedKernelManager(KernelManager):
         if self.sandbox is not None and self.sandbox_paths is not None:
             os.chown(self.connection_file, self.sandbox.uid, self.sandbox.uid)
             env = self.sandbox.environment(self.sandbox_paths.workdir)
+            # Matplotlib's inline backend: headless like Agg (plt.show() never opens a window), and a
+            # figure becomes an image/png display output, the figures the student's page shows.
+            env["MPLBACKEND"] = INLINE_BACKEND
             argv = self.sandbox.wrap(argv, self.sandbox_paths, env)
             kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         await super()._async_launch_kernel(argv, **kw)

@@ -118,7 +118,9 @@ class Sandbox:
             "--symlink", "usr/lib64", "/lib64",
             "--proc", "/proc",
             "--dev", "/dev",
-            "--tmpfs", "/tmp",
+            # A private /tmp the sandbox uid can write (tempfile, matplotlib's cache), as a host's /tmp is;
+            # its pages count against the memory cgroup.
+            "--perms", "1777", "--tmpfs", "/tmp",
             "--perms", "0755", "--dir", "/etc",
         ]
         for etc in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "mime.types"):
