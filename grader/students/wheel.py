@@ -69,11 +69,11 @@ def _build(root: Path, files: list[Path]) -> Path:
         target = source / path.relative_to(root)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
-    # Without build isolation where this Python's setuptools will do: nothing to fetch, a few seconds.
-    isolation = [] if _setuptools_major() >= 68 else ["--use-pep517"]
+    # Without build isolation where this Python's setuptools will do (pyproject.toml asks for >= 68):
+    # nothing to fetch, a few seconds. Else pip fetches setuptools into an isolated build environment.
+    isolation = ["--no-build-isolation"] if _setuptools_major() >= 68 else []
     command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--disable-pip-version-check",
-               *(["--no-build-isolation"] if not isolation else isolation), "--wheel-dir", str(work / "dist"),
-               str(source)]
+               *isolation, "--wheel-dir", str(work / "dist"), str(source)]
     done = subprocess.run(command, capture_output=True, text=True)
     wheel = work / "dist" / wheel_name()
     if done.returncode != 0 or not wheel.is_file():
