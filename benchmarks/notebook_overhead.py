@@ -17,6 +17,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from grader.course.environment import kernel_interpreter
 from grader.kinds import load_course
 from grader.discover import discover
 from grader.options import GradingOptions
@@ -30,6 +31,7 @@ ASSIGNMENT = "05_attention_mechanism"
 
 def main() -> None:
     course = load_course(REPO)
+    kernel = kernel_interpreter(course.config)  # the students' environment, as `grade PATH` runs them
     subs = [s for s in discover(REPO / "submissions", course, only={ASSIGNMENT})
             if s.source.suffix == ".ipynb" and "infinite" not in s.student]
     notebooks = [load_notebook(s.source, ASSIGNMENT) for s in subs]
@@ -48,12 +50,12 @@ def main() -> None:
 
         started = time.monotonic()
         with Gradebook(str(Path(tmp, "g.db"))) as store:
-            grade_class(subs, course, store, GradingOptions(jobs=1, force=True))
+            grade_class(subs, course, store, GradingOptions(jobs=1, force=True, kernel=kernel))
         graded = (time.monotonic() - started) / len(notebooks)
 
         started = time.monotonic()
         with Gradebook(str(Path(tmp, "g.db"))) as store:
-            result = grade_class(subs, course, store, GradingOptions(jobs=1))
+            result = grade_class(subs, course, store, GradingOptions(jobs=1, kernel=kernel))
         rerun = time.monotonic() - started
 
     print(f"notebooks: {len(notebooks)} (demo class, {ASSIGNMENT})")

@@ -100,6 +100,16 @@ class CellError:
 
 
 @dataclass(frozen=True)
+class Figure:
+    """A figure a code cell drew (a PNG or SVG display output), checked in the trusted process
+    (grader/kernel/figures.py): `data` is its bytes as base64, re-encoded there, never the kernel's text."""
+
+    cell: int  # 1-based among code cells, as CellError
+    mime: str  # image/png or image/svg+xml
+    data: str
+
+
+@dataclass(frozen=True)
 class Execution:
     """What running the student's code in the sandbox produced."""
 
@@ -110,6 +120,7 @@ class Execution:
     duration_s: float = 0.0
     sandboxed: bool = True
     signals: tuple[Signal, ...] = ()  # what the kernel stage saw: a killed kernel, escape attempts...
+    figures: tuple[Figure, ...] = ()  # what the notebook drew, capped (grader/kernel/figures.py)
 
 
 @dataclass(frozen=True)
@@ -220,6 +231,7 @@ def grade_to_record(grade: Grade) -> dict[str, Any]:
         "sandboxed": None if ex is None else ex.sandboxed,
         "execution_duration_s": None if ex is None else ex.duration_s,
         "execution_signals": None if ex is None else _signals_to_data(ex.signals),
+        "execution_figures": None if ex is None else [asdict(f) for f in ex.figures],
         "duration_s": grade.duration_s,
         "extra": {} if grade.model_score is None else _model_score_to_data(grade.model_score),
         "tests": [
@@ -252,6 +264,8 @@ def grade_from_record(data: dict[str, Any]) -> Grade:
             duration_s=data["execution_duration_s"] or 0.0,
             sandboxed=bool(data["sandboxed"]),
             signals=_signals_from_data(data.get("execution_signals")),
+            figures=tuple(Figure(int(f["cell"]), str(f["mime"]), str(f["data"]))
+                          for f in data.get("execution_figures") or ()),
         )
     return Grade(
         student=data["student"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from grader.sandbox.interpreter import Interpreter
 from grader.sandbox.limits import Limits
 
 
@@ -15,3 +16,6 @@ class GradingOptions:
     force: bool = False
     cluster: str | None = None  # a Dask scheduler address, or "local:N"; None: the local pool
     spare_kernels: bool | None = None  # start each worker's next kernel ahead; None: when CPUs are idle
+    # The Python of sandboxed kernels: the course's kernel environment (grader/course/environment.py);
+    # None: grade's own (a course without `packages:`, tests that start kernels themselves).
+    kernel: Interpreter | None = None

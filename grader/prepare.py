@@ -23,6 +23,9 @@ from grader.models import Submission, SubmissionKind
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 
 
+COURSE_LANGUAGE = "python"  # the language of the course's kernel; notebooks in another are refused
+
+
 def materialize(submission: Submission, notebook_name: str, workdir: Path, scratch: Path) -> nbformat.NotebookNode:
     """Copy the submission into workdir; return the notebook to execute there."""
     source = submission.source
@@ -94,6 +97,7 @@ def load_notebook(path: Path, expected_name: str) -> nbformat.NotebookNode:
             f"{name} is in notebook format {major}, which is not supported; open it in a current Jupyter "
             "and save it again (or run: jupyter nbconvert --to notebook --nbformat 4)"
         )
+    refuse_other_languages(data, name)
     try:
         notebook = nbformat.reads(raw.decode("utf-8"), as_version=4)
     except Exception as error:  # noqa: BLE001 - nbformat raises many types on malformed input
@@ -105,6 +109,31 @@ def load_notebook(path: Path, expected_name: str) -> nbformat.NotebookNode:
             cell.outputs = []  # stored outputs are the student's, never trusted, never shown as results
             cell.execution_count = None
     return notebook
+
+
+def refuse_other_languages(data: dict, name: str) -> None:
+    """A notebook saved for another language's kernel (Julia, R...) is refused, never run as Python.
+
+    Its language is the kernelspec's, else language_info's; a notebook that names neither is
+    taken for Python (the course's kernel), as Jupyter does."""
+    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    spec = metadata.get("kernelspec") if isinstance(metadata.get("kernelspec"), dict) else {}
+    info = metadata.get("language_info") if isinstance(metadata.get("language_info"), dict) else {}
+    language = spec.get("language") or info.get("name")
+    if not isinstance(language, str) or language.strip().lower() == COURSE_LANGUAGE:
+        return
+    kernel = _printable(spec.get("name")) or "a"
+    shown = _printable(spec.get("display_name")) or _printable(language)
+    raise SubmissionRejected(
+        f"{name} runs the {kernel} kernel ({shown}); the course grades Python notebooks: write the answers in "
+        "Python, choose Kernel > Change kernel > Python 3 in Jupyter, and save the notebook again")
+
+
+def _printable(value: object, limit: int = 60) -> str:
+    """A hostile metadata string, short and on one line (reports escape it again)."""
+    if not isinstance(value, str):
+        return ""
+    return "".join(c for c in value if c.isprintable()).strip()[:limit]
 
 
 def package_notebook(package: Path) -> nbformat.NotebookNode:

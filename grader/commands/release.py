@@ -14,7 +14,7 @@ from grader.commands.group import console, course_option, guard, main
               type=click.Path(file_okay=False, path_type=Path), help="A new or empty folder.")
 @course_option
 @click.option("--grade-requirement", default=None,
-              help="How students install grade, pinned (default: grade==<this version>).")
+              help="How students install grade, pinned (default: a wheel of this grade in the release's wheels/).")
 @click.option("--release-repository", default="",
               help="owner/name of the repository students get the release from; CI then checks out the "
                    "public tests from it (with --release-ref) instead of trusting the student's copy.")
@@ -36,9 +36,8 @@ def release_command(out: Path, course_dir: Path, grade_requirement: str | None, 
                           + (f", public tests in {assignment.tests}" if assignment.tests else "")
                           + (f", data {', '.join(assignment.data)}" if assignment.data else ""))
         if not grade_requirement:
-            console.print(f"[yellow]note:[/] students install grade with `{options.grade_requirement}`; publish that "
-                          "version (the name `grade` on PyPI is another project) or pass --grade-requirement, "
-                          "e.g. 'grade @ git+https://github.com/ORG/grade@v0.2.0'")
+            console.print("students install grade from the wheel in wheels/ (requirements.txt names it); "
+                          "--grade-requirement installs it from elsewhere, e.g. 'grade @ git+https://github.com/ORG/grade@v0.2.0'")
         console.print(f"release written to {result.root} ({len(result.files)} files); "
                       f"public tests sha256 {result.public_tests_sha256}")
 

@@ -68,8 +68,12 @@ def load_course_config(root: Path) -> CourseConfig:
     title = data.get("title")
     if not isinstance(title, str) or not title.strip():
         raise InstructorError(f"{where}: `title:` must name the course, e.g. title: \"Deep Learning 101\"")
-    return CourseConfig(title=title.strip(), torch=_torch(data.get("torch"), where),
-                        packages=_packages(data.get("packages"), where),
+    torch, packages = _torch(data.get("torch"), where), _packages(data.get("packages"), where)
+    pinned = [line.split("==", 1)[1] for line in packages if re.match(r"(?i)torch==", line)]
+    if torch and pinned and pinned[0] != torch:
+        raise InstructorError(f"{where}: `torch: \"{torch}\"` and `packages:` torch=={pinned[0]} disagree; "
+                              "pin one version in both")
+    return CourseConfig(title=title.strip(), torch=torch, packages=packages,
                         assignments=_assignments(data.get("assignments", EVERY_RUBRIC), where),
                         defaults=_defaults(data.get("defaults") or {}, where), path=path)
 

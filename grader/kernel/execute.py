@@ -23,12 +23,14 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from grader.kernel.bridge import Bridge
+from grader.kernel.figures import FigureCollector
 from grader.kernel.tamper import output_signals
 from grader.models import CellError, Execution, Signal, SignalKind, Status
 from grader.sandbox.bwrap import Limits, Sandbox, SandboxPaths
 
 KERNEL_START_TIMEOUT_S = 60.0
 MAX_MESSAGE_BYTES = 80 * 1024 * 1024  # above the bridge's payload bound
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # installed with ipykernel
 
 
 class OutputLimitExceeded(Exception):
@@ -47,10 +49,16 @@ class SandboxedKernelManager(KernelManager):
         # interrupt_request on the control channel instead: the kernel signals itself.
         assert self.kernel_spec is not None
         self.kernel_spec.interrupt_mode = "message"
-        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file]
+        # Sandboxed, the kernel runs the sandbox's interpreter (the course's kernel environment
+        # when grading); unsandboxed (`grade check`, --no-sandbox), this process's own.
+        python = self.sandbox.interpreter.executable if self.sandbox is not None else sys.executable
+        argv = [str(python), "-m", "ipykernel_launcher", "-f", self.connection_file]
         if self.sandbox is not None and self.sandbox_paths is not None:
             os.chown(self.connection_file, self.sandbox.uid, self.sandbox.uid)
             env = self.sandbox.environment(self.sandbox_paths.workdir)
+            # Matplotlib's inline backend: headless like Agg (plt.show() never opens a window), and a
+            # figure becomes an image/png display output, the figures the student's page shows.
+            env["MPLBACKEND"] = INLINE_BACKEND
             argv = self.sandbox.wrap(argv, self.sandbox_paths, env)
             kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         await super()._async_launch_kernel(argv, **kw)
@@ -66,6 +74,9 @@ class LimitedNotebookClient(NotebookClient):
         self.excerpt: list[str] = []
         self.excerpt_bytes = 0
         self.flooded = False
+        self.figures = FigureCollector()
+        code_cells = [index for index, cell in enumerate(self.nb.cells) if cell.cell_type == "code"]
+        self.code_numbers = {index: number for number, index in enumerate(code_cells, start=1)}
 
     def output(self, outs, msg, display_id, cell_index):  # type: ignore[no-untyped-def]
         content = msg.get("content", {})
@@ -83,6 +94,8 @@ class LimitedNotebookClient(NotebookClient):
         if self.output_bytes > self.limits.max_output_bytes:
             self.flooded = True
             raise OutputLimitExceeded()
+        if msg.get("msg_type") in ("display_data", "execute_result"):
+            self.figures.offer(self.code_numbers.get(cell_index, 0), content.get("data"))
         if self.output_bytes > self.limits.kept_output_bytes * 4:
             return None  # counted, not kept: the notebook in memory stays small
         return super().output(outs, msg, display_id, cell_index)
@@ -233,6 +246,7 @@ class KernelSession:
             duration_s=time.monotonic() - started,
             sandboxed=self.sandbox is not None,
             signals=killed + output_signals(cell_errors, output),
+            figures=tuple(client.figures.figures),
         )
 
     def _flood_message(self, cell: int) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from grader.sandbox.bwrap import Limits, Sandbox, SandboxPaths
+from grader.sandbox.interpreter import Interpreter
 
 if TYPE_CHECKING:
     from grader.kernel.execute import KernelSession
@@ -60,12 +61,12 @@ class SpareKernel:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def start_spare(slot: int, limits: Limits, sandboxed: bool) -> SpareKernel:
+def start_spare(slot: int, limits: Limits, sandboxed: bool, interpreter: Interpreter | None = None) -> SpareKernel:
     from grader.kernel.execute import KernelSession
 
     scratch, paths = new_scratch()
     try:
-        sandbox = Sandbox(slot, limits) if sandboxed else None
+        sandbox = Sandbox(slot, limits, interpreter) if sandboxed else None
         session = KernelSession(paths, limits, sandbox).__enter__()
         spare = SpareKernel(slot, scratch, paths, sandbox, session)
     except BaseException:
@@ -114,13 +115,13 @@ class SpareKernels:
         """A slot no spare is using."""
         return self.slots[1] if self._starting_slot == self.slots[0] else self.slots[0]
 
-    def start(self, busy_slot: int, limits: Limits, sandboxed: bool) -> None:
+    def start(self, busy_slot: int, limits: Limits, sandboxed: bool, interpreter: Interpreter | None = None) -> None:
         slot = self.slots[1] if busy_slot == self.slots[0] else self.slots[0]
         self._starting_slot = slot
 
         def run() -> SpareKernel | None:
             try:
-                return start_spare(slot, limits, sandboxed)
+                return start_spare(slot, limits, sandboxed, interpreter)
             except Exception:  # noqa: BLE001 - the submission then starts its own kernel, as without a spare
                 return None
 

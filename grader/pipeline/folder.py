@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from grader.course.assignments import Course
+from grader.course.environment import kernel_interpreter
 from grader.discover import discover
 from grader.errors import GradeError
 from grader.models import Grade
@@ -72,14 +73,18 @@ def grade_folder(request: RunRequest, course: Course, progress: ProgressListener
     limits = Limits(submission_timeout_s=request.timeout_s,
                     cell_timeout_s=min(request.cell_timeout_s, request.timeout_s),
                     memory_bytes=request.memory_mb * MiB, torch_threads=torch_threads(request.jobs, request.cluster))
+    # Sandboxed kernels run the course's environment (course.yaml `packages:`), which must be built;
+    # without the sandbox (your own code) they run grade's own, as `grade check` does.
+    kernel = None
     if request.sandbox:
         sandbox.probe(limits)
+        kernel = kernel_interpreter(course.config)
     submissions = discover(request.path, course, only=set(request.only) or None)
     if not submissions:
         raise GradeError(f"no submissions found in {request.path}: expected <student>/ folders or <student>.zip files")
     discovered = time.monotonic() - started
     options = GradingOptions(sandbox=request.sandbox, limits=limits, jobs=max(1, request.jobs), force=request.force,
-                             cluster=request.cluster)
+                             cluster=request.cluster, kernel=kernel)
     listener = progress or ProgressListener()
     on_start: Callable[[int], None] = listener.start
     with Gradebook(request.db) as store:

@@ -69,7 +69,7 @@ def grade_notebook(submission: Submission, assignment: Assignment, options: Grad
         if spare is not None:
             session = spare.adopt(options.limits)
         else:
-            sandbox = Sandbox(slot, options.limits) if options.sandbox else None
+            sandbox = Sandbox(slot, options.limits, options.kernel) if options.sandbox else None
             session = KernelSession(paths, options.limits, sandbox).__enter__()
         execution = session.run_notebook(notebook)
         enter_stage("checks")

@@ -85,7 +85,7 @@ def _grade_in_worker(submission: Submission, assignment: Assignment, options: Gr
     spare = _spares.take()
     slot = spare.slot if spare is not None else _spares.slots[0]
     if prefetch:
-        _spares.start(slot, options.limits, options.sandbox)
+        _spares.start(slot, options.limits, options.sandbox, options.kernel)
     return grade_and_time(submission, assignment, options, slot, spare)
 
 
@@ -133,7 +133,9 @@ def grade_class(submissions: list[Submission], course: Course, store: Gradebook,
     remove_stale_scratch()
     run_id = store.start_run({"jobs": options.jobs, "sandbox": options.sandbox, "force": options.force,
                               "timeout": options.limits.submission_timeout_s, "cluster": options.cluster,
-                              "torch_threads": options.limits.torch_threads})
+                              "torch_threads": options.limits.torch_threads,
+                              # what the sandboxed kernels ran: the course's environment, or grade's own
+                              "kernel_python": str(options.kernel.executable) if options.kernel else "grade's own"})
     grades: list[Grade] = []
     on_start(len(submissions))
     try:

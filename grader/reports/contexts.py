@@ -219,6 +219,14 @@ class Matrix:
 
 
 @dataclass(frozen=True)
+class FigureImage:
+    """A figure the notebook drew, as an inert image: a data: URI of checked base64 (never markup)."""
+
+    src: str
+    caption: str
+
+
+@dataclass(frozen=True)
 class AssignmentSection:
     assignment: str
     anchor: str
@@ -240,6 +248,7 @@ class AssignmentSection:
     signals: tuple[SignalRow, ...] = ()
     overrides: tuple[OverrideNote, ...] = ()
     computed_score: str = ""  # the score before overrides, when one applies
+    figures: tuple[FigureImage, ...] = ()
 
 
 @dataclass(frozen=True)

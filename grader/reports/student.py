@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 
-from grader.models import Grade, ModelScore
+from grader.models import Figure, Grade, ModelScore
 from grader.store.overrides import AppliedOverride
 from grader.reports.contexts import (
     AssignmentSection,
     CellErrorRow,
     Detail,
+    FigureImage,
     Matrix,
     OverrideNote,
     StudentPageContext,
@@ -100,6 +102,21 @@ def section(grade: Grade, audit: Sequence[AppliedOverride] = (), original: Grade
         signals=tamper_signals(original or grade),
         overrides=tuple(override_note(a, href="") for a in audit),
         computed_score=score(original.score, original.max_score) if audit and original else "",
+        figures=figure_images(execution.figures if execution else ()),
+    )
+
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_IMAGE_MIMES = ("image/png", "image/svg+xml")
+
+
+def figure_images(figures: Iterable[Figure]) -> tuple[FigureImage, ...]:
+    """The figures as <img> sources. They were checked when graded (grader/kernel/figures.py); the
+    gradebook is read again here with the same suspicion: an image type and base64, nothing else.
+    An SVG stays an image: browsers run no script in an <img> and load nothing from it."""
+    return tuple(
+        FigureImage(src=f"data:{f.mime};base64,{f.data}", caption=f"cell {f.cell}")
+        for f in figures if f.mime in _IMAGE_MIMES and _BASE64.fullmatch(f.data)
     )
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from grader.errors import SandboxUnavailable
 from grader.sandbox import cgroups
+from grader.sandbox.interpreter import Interpreter
 from grader.sandbox.limits import GiB, Limits  # noqa: F401 - Limits is part of this module's interface
 
 SANDBOX_UID_BASE = 61000
@@ -46,18 +47,14 @@ def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
-def _ro_python_paths() -> list[Path]:
-    """The Python installation the kernel needs, and nothing else of the host's."""
-    paths = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
-    return sorted(paths)
-
-
 class Sandbox:
     """Builds the command line that starts a process inside the sandbox for one slot."""
 
-    def __init__(self, slot: int, limits: Limits) -> None:
+    def __init__(self, slot: int, limits: Limits, interpreter: Interpreter | None = None) -> None:
         self.slot = slot
         self.limits = limits
+        # The Python installation the sandboxed process needs, and nothing else of the host's.
+        self.interpreter = interpreter or Interpreter.running()
         self.uid = SANDBOX_UID_BASE + slot
         self._cgroups: list[Path] = []
         self._serial = uuid.uuid4().hex[:12]
@@ -121,7 +118,9 @@ class Sandbox:
             "--symlink", "usr/lib64", "/lib64",
             "--proc", "/proc",
             "--dev", "/dev",
-            "--tmpfs", "/tmp",
+            # A private /tmp the sandbox uid can write (tempfile, matplotlib's cache), as a host's /tmp is;
+            # its pages count against the memory cgroup.
+            "--perms", "1777", "--tmpfs", "/tmp",
             "--perms", "0755", "--dir", "/etc",
         ]
         for etc in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "mime.types"):
@@ -129,7 +128,7 @@ class Sandbox:
                 command += ["--ro-bind", f"/etc/{etc}", f"/etc/{etc}"]
         command += ["--ro-bind", str(paths.runtime.parent / "passwd"), "/etc/passwd"]
         command += ["--ro-bind", str(paths.runtime.parent / "group"), "/etc/group"]
-        for python_path in _ro_python_paths():
+        for python_path in self.interpreter.prefixes:
             command += _parents(python_path) + ["--ro-bind", str(python_path), str(python_path)]
         for writable in (paths.workdir, paths.runtime):
             command += _parents(writable) + ["--bind", str(writable), str(writable)]

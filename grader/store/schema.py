@@ -70,6 +70,8 @@ class ResultRow(Base):
     sandboxed: Mapped[bool | None]
     execution_duration_s: Mapped[float | None] = mapped_column(Float)
     execution_signals: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)  # NULL before revision 0003
+    # [{"cell", "mime", "data"}] (grader.models.Figure); NULL before revision 0005
+    execution_figures: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     duration_s: Mapped[float] = mapped_column(Float)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON)  # the homework's ModelScore as plain data; {} for notebooks
     reused_from_result_id: Mapped[int | None] = mapped_column(ForeignKey("results.id"))

@@ -40,7 +40,7 @@ SandboxMode = Literal["auto", "on", "off"]
 class PublicAssignment(Assignment):
     """An assignment as students have it: public tests with their points, nothing else."""
 
-    tests_dir: Path
+    tests_dir: Path = field(kw_only=True)  # after Assignment's defaulted course_dir
 
     @property
     def public_tests(self) -> Path:
@@ -128,7 +128,7 @@ def _release_course(root: Path, tests_root: Path, expected: str) -> PublicCourse
                       for p in points[name]["parts"])
         rubric = Rubric(assignment=name, title=entry["title"], notebook=entry["notebook"], parts=parts)
         tests_dir = tests_root / entry["tests"]
-        assignments[name] = PublicAssignment(name, tests_dir, tests_root / POINTS, rubric, kind, tests_dir)
+        assignments[name] = PublicAssignment(name, tests_dir, tests_root / POINTS, rubric, kind, tests_dir=tests_dir)
     return PublicCourse(root=root, released=True, assignments=assignments, skipped=skipped, tests_sha256=actual,
                         manifest=manifest)
 
@@ -143,7 +143,7 @@ def _course_repo(root: Path) -> PublicCourse:
             continue
         assignments[name] = PublicAssignment(name, assignment.public_tests, assignment.rubric_path,
                                              public_rubric(assignment.rubric, public), assignment.kind,
-                                             assignment.public_tests)
+                                             assignment.course_dir, tests_dir=assignment.public_tests)
     return PublicCourse(root=root, released=False, assignments=assignments, skipped=skipped, tests_sha256="")
 
 

@@ -2,7 +2,8 @@
 
 What goes out: every notebook with its solutions stripped (grader.students.strip), the public
 tests (never tests/hidden), each assignment's points per part (never the hidden tests'
-names), the homework's training data, a README, pinned requirements, a pytest config for
+names), the homework's training data, a README, pinned requirements (the course's `packages:`
+and a wheel of this grade, grader/students/wheel.py), a pytest config for
 grade's pytest plugin, and a GitHub workflow that runs `grade check --ci` on pull requests.
 
 `.grade/release.json` records the SHA-256 of the public tests and points.yaml; the workflow
@@ -30,6 +31,7 @@ from grader import __version__
 from grader.course.assignments import Assignment, Course
 from grader.errors import GradeError
 from grader.students.strip import strip_solutions
+from grader.students.wheel import WHEELS, copy_wheel, wheel_name
 
 FILES = Path(__file__).with_name("release_files")
 MANIFEST = Path(".grade/release.json")
@@ -41,7 +43,9 @@ TORCH_VERSION = "2.13.0"  # grade's own pin (pyproject.toml); a course.yaml `tor
 @dataclass(frozen=True)
 class ReleaseOptions:
     out: Path
-    grade_requirement: str = f"grade=={__version__}"  # or e.g. "grade @ git+https://...@v0.2.0"
+    # How students install grade; "": a wheel of this grade inside the release (grader/students/wheel.py).
+    # Or e.g. "grade @ git+https://...@v0.2.0".
+    grade_requirement: str = ""
     release_repository: str = ""  # owner/name of the release repo; CI then checks its tests out
     release_ref: str = ""  # the tag or commit of that repo
     python_version: str = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -84,18 +88,23 @@ def build_release(course: Course, options: ReleaseOptions) -> Release:
         + yaml.safe_dump(points, sort_keys=False, allow_unicode=True))
     (out / "POINTS.md").write_text(_points_markdown(points))
     digest = public_tests_sha256(out)
+    wheel = None if options.grade_requirement else copy_wheel(out / WHEELS)
+    grade_line = options.grade_requirement or f"./{WHEELS.as_posix()}/{wheel_name()}"
     context = {
         "assignments": released, "public_tests_sha256": digest, "torch_version": torch_version(course),
         "python_version": options.python_version, "release_repository": options.release_repository,
         "release_ref": options.release_ref, "course_title": options.course_title or course.title,
-        "has_data": any(a.data for a in released), "requirements": requirements(options.grade_requirement, torch_version(course)),
+        "has_data": any(a.data for a in released), "requirements": requirements(grade_line, course),
+        "grade_wheel": f"{WHEELS.as_posix()}/{wheel.name}" if wheel else "",
+        "grade_wheel_sha256": hashlib.sha256(wheel.read_bytes()).hexdigest() if wheel else "",
     }
     _render("README.md.j2", out / "README.md", context)
     _render("requirements.txt.j2", out / "requirements.txt", context)
     _render("grade.yml.j2", out / ".github/workflows/grade.yml", context)
     shutil.copyfile(FILES / "pytest.ini", out / "pytest.ini")
     shutil.copyfile(FILES / "gitignore", out / ".gitignore")
-    manifest = {"grade_version": __version__, "grade_requirement": options.grade_requirement,
+    manifest = {"grade_version": __version__, "grade_requirement": grade_line,
+                "grade_wheel_sha256": context["grade_wheel_sha256"],
                 "public_tests_sha256": digest, "release_repository": options.release_repository,
                 "release_ref": options.release_ref, "assignments": [asdict(a) for a in released]}
     (out / MANIFEST).parent.mkdir(exist_ok=True)
@@ -200,9 +209,16 @@ def torch_version(course: Course) -> str:
     return (course.config.torch if course.config else "") or TORCH_VERSION
 
 
-def requirements(grade_requirement: str, torch: str = TORCH_VERSION) -> list[str]:
-    """torch and grade pinned, and grade's own dependencies at the versions installed here,
-    so a student's run, CI and the instructor's run use the same libraries."""
+def requirements(grade_requirement: str, course: Course | None = None) -> list[str]:
+    """The course's pinned `packages:` (torch first), the same the grader's kernels run
+    (grader/course/environment.py), then grade. A course without `packages:`: torch, grade, and
+    grade's own dependencies at the versions installed here."""
+    torch = torch_version(course) if course is not None else TORCH_VERSION
+    packages = course.config.packages if course is not None and course.config else ()
+    if packages:
+        pinned_torch = [line for line in packages if line.lower().startswith("torch==")]
+        rest = [line for line in packages if line not in pinned_torch]
+        return [*(pinned_torch or [f"torch=={torch}"]), *rest, grade_requirement]
     lines = [f"torch=={torch}", grade_requirement]
     try:
         declared = importlib.metadata.requires("grade") or []

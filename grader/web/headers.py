@@ -2,7 +2,9 @@
 
 The policy is the static report's (no script at all) made fit for a server: forms may post
 only to us, no one may frame the pages, nothing loads from elsewhere. Inline style
-attributes stay allowed (the pass-rate bars' widths); inline style elements do not.
+attributes stay allowed (the pass-rate bars' widths); inline style elements do not. Images may
+be data: URIs: the figures a notebook drew (checked base64 PNG or SVG, only ever in <img>, where
+an SVG runs no script and loads nothing).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-POLICY = ("default-src 'none'; style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self'; "
+POLICY = ("default-src 'none'; style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data:; "
           "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 HEADERS = {
     "Content-Security-Policy": POLICY,

@@ -17,6 +17,7 @@ from urllib.parse import urldefrag
 import pytest
 
 from grader import models as m
+from grader.kernel.figures import figure
 from grader.kernel.tamper import output_signals
 from grader.reports.write import page_name, write_store_reports
 from grader.reports.text import page_of_test, run_page
@@ -31,6 +32,9 @@ pytestmark = [
 SCRIPT = "<script>window.__pwned = 1</script>"
 IMG = "<img src=x onerror=\"window.__pwned = 2\">"
 HOSTILE = "mallory<script>"
+PNG_1X1 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
+SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20" onload="window.__pwned = 4">'
+       '<script>window.__pwned = 3</script><rect width="40" height="20" fill="teal"/></svg>')
 
 
 def grade(student: str, passed: bool, **changes: object) -> m.Grade:
@@ -46,6 +50,8 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
     errors = (m.CellError(3, "PermissionError", f"Permission denied {IMG}"),)
     hostile_run = m.Execution(m.Status.GRADED, output_excerpt=output, cell_errors=errors,
                               signals=output_signals(errors, output))  # as the kernel stage records them
+    drawn = (figure(2, "image/png", PNG_1X1), figure(3, "image/svg+xml", SVG))  # as the kernel stage keeps them
+    plots = m.Execution(m.Status.GRADED, figures=tuple(f for f in drawn if f is not None))
     with Gradebook(root / "g.db") as book:
         first = book.start_run({})
         book.record(first, grade("alice", True))
@@ -54,7 +60,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
         book.finish_run(first)
         second = book.start_run({})
         book.record(second, grade("bob", False))
-        book.record(second, replace(grade("alice", True), fingerprint=make_fingerprint(tests_hash="t2")))
+        book.record(second, replace(grade("alice", True, execution=plots), fingerprint=make_fingerprint(tests_hash="t2")))
         book.finish_run(second)
         book.add_override("bob", "05_attention", "test_mask", 1.0, reason=f"partial {SCRIPT}", created_by="ta")
         write_store_reports(book, root / "reports", title=f"Week 3 {SCRIPT}")
@@ -163,3 +169,17 @@ def test_hostile_output_stays_inert_text(reports: Path, browser) -> None:  # typ
         assert problems == []
     finally:
         index.close()
+
+
+def test_figures_render_as_images_and_an_svgs_script_never_runs(reports: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    page, problems = open_page(browser, reports / "students" / page_name("alice"))
+    try:
+        images = page.locator(".figures img")
+        assert images.count() == 2
+        sizes = images.evaluate_all("imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+        assert sizes == [[True, 1, 1], [True, 40, 20]]  # both decoded and drawn
+        assert page.evaluate("window.__pwned") is None  # the SVG's <script> and onload stayed inert
+        page.screenshot(path=str(screenshots() / "figures.png"), full_page=True)
+        assert problems == []
+    finally:
+        page.close()

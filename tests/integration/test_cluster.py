@@ -11,6 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from grader.course.environment import kernel_interpreter
 from grader.kinds import load_course
 from grader.discover import discover
 from grader.models import Grade
@@ -50,11 +51,13 @@ def test_local_cluster_grades_like_the_local_pool(tmp_path: Path) -> None:
     course = load_course(REPO)
     submissions = discover(tmp_path / "class", course, only={ASSIGNMENT})
     limits = Limits(submission_timeout_s=120, torch_threads=1)
+    kernel = kernel_interpreter(course.config)  # the students' environment, spares and Dask workers too
     with Gradebook(tmp_path / "pool.db") as store:
-        pool = grade_class(submissions, course, store, GradingOptions(jobs=2, limits=limits, spare_kernels=True))
+        pool = grade_class(submissions, course, store, GradingOptions(jobs=2, limits=limits, spare_kernels=True,
+                                                                      kernel=kernel))
     assert leftovers() == []
     with Gradebook(tmp_path / "cluster.db") as store:
-        cluster = grade_class(submissions, course, store, GradingOptions(cluster="local:2", limits=limits))
+        cluster = grade_class(submissions, course, store, GradingOptions(cluster="local:2", limits=limits, kernel=kernel))
         assert [r.options["cluster"] for r in store.runs()] == ["local:2"]
     assert leftovers() == []
 

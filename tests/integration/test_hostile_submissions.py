@@ -56,6 +56,7 @@ EXPECTED: dict[str, Expected] = {
     "not_notebook": Expected(REJECTED, 0, ("not a Jupyter notebook",)),
     "nbformat3": Expected(REJECTED, 0, ("format 3",)),
     "linker": Expected(REJECTED, 0, ("symbolic link",)),
+    "julia": Expected(REJECTED, 0, ("toy.ipynb runs the julia-1.9 kernel (Julia 1.9.3); the course grades Python",)),
     "zipslip": Expected(REJECTED, 0, ("unsafe path",)),
     "zipbomb": Expected(REJECTED, 0, ("zip bomb",)),
     "exits": Expected(ERROR, 0, ("exit code 3",)),

@@ -15,6 +15,7 @@ import nbformat
 import pytest
 import yaml
 
+from grader.course.environment import kernel_interpreter
 from grader.kinds import load_course
 from grader.discover import discover
 from grader.models import Grade
@@ -73,7 +74,7 @@ def grade_assignment_class(assignment: str, tmp_path_factory: pytest.TempPathFac
     with Gradebook(str(root / "g.db")) as store:
         for folder, jobs in (("subs", 2), ("released", 1)):
             result = grade_class(discover(root / folder, course, only={assignment}), course, store,
-                                 GradingOptions(limits=limits, jobs=jobs))
+                                 GradingOptions(limits=limits, jobs=jobs, kernel=kernel_interpreter(course.config)))
             grades |= {g.student: g for g in result.grades}
     return grades
 

@@ -27,6 +27,8 @@ REJECTED = {
                 "or merged badly: re-save it from Jupyter",
     "empty": "toy.ipynb is empty (0 bytes); save the notebook in Jupyter and hand it in again",
     "not_notebook": "toy.ipynb is JSON but not a Jupyter notebook (no cells); hand in the .ipynb file",
+    "julia": "toy.ipynb runs the julia-1.9 kernel (Julia 1.9.3); the course grades Python notebooks: write the "
+             "answers in Python, choose Kernel > Change kernel > Python 3 in Jupyter, and save the notebook again",
     "nbformat3": "toy.ipynb is in notebook format 3, which is not supported; open it in a current Jupyter and save it "
                  "again (or run: jupyter nbconvert --to notebook --nbformat 4)",
 }
@@ -53,6 +55,31 @@ def test_each_hostile_notebook_is_rejected_or_loads_as_its_readme_says(name: str
         nbformat.validate(notebook)  # valid nbformat 4: the sandbox is what must stop it
         assert notebook.cells[0].cell_type == "markdown" and f"`{name}`" in notebook.cells[0].source
         assert any(cell.cell_type == "code" for cell in notebook.cells)
+
+
+def write_with_metadata(path: Path, metadata: dict) -> Path:
+    cell = {"cell_type": "code", "metadata": {}, "source": "x = 1", "outputs": [], "execution_count": None}
+    path.write_text(json.dumps({"cells": [cell], "metadata": metadata, "nbformat": 4, "nbformat_minor": 5}))
+    return path
+
+
+@pytest.mark.parametrize(("metadata", "says"), [
+    ({"kernelspec": {"name": "ir", "display_name": "R", "language": "R"}}, "runs the ir kernel (R)"),
+    ({"language_info": {"name": "julia"}}, "runs the a kernel (julia)"),
+    ({"kernelspec": {"name": "evil\n<b>", "display_name": "x" * 500, "language": "bash"}}, "runs the evil<b> kernel (" + "x" * 60 + ")"),
+])
+def test_a_notebook_for_another_languages_kernel_is_refused_naming_it(tmp_path: Path, metadata: dict, says: str) -> None:
+    with pytest.raises(SubmissionRejected, match=re.escape(says) + ".*the course grades Python notebooks"):
+        load_notebook(write_with_metadata(tmp_path / NAME, metadata), NAME)
+
+
+@pytest.mark.parametrize("metadata", [
+    {}, {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}},
+    {"kernelspec": {"name": "conda-env-dl-py", "display_name": "dl"}, "language_info": {"name": "Python"}},
+    {"kernelspec": "not a mapping"},
+])
+def test_a_python_notebook_or_one_naming_no_language_loads(tmp_path: Path, metadata: dict) -> None:
+    assert load_notebook(write_with_metadata(tmp_path / NAME, metadata), NAME).cells
 
 
 def test_a_binary_file_is_not_a_notebook(tmp_path: Path) -> None:

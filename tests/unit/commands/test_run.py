@@ -47,3 +47,17 @@ def test_verbose_lists_every_result(graded: None, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "grade summary" in result.output and "no model/ folder found in your submission" in result.output
     assert "student 05 (20) homework (20)" in [" ".join(line.split()) for line in result.output.splitlines()]
+
+
+def test_without_the_students_environment_grading_stops_saying_how_to_build_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import REPO
+
+    monkeypatch.setattr(grader.pipeline.folder.sandbox, "probe", lambda limits: None)  # as on a sandbox host
+    result = CliRunner().invoke(main, [str(tmp_path), "--course", str(REPO), "--db", str(tmp_path / "g.db")],
+                                env={"COLUMNS": "300", "GRADE_KERNEL_ENVS": str(tmp_path / "none")})
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.output.split())
+    assert "the students' environment (course.yaml `packages:`) is not built" in said
+    assert "build it with `grade env build --course COURSE`" in said
+    assert not (tmp_path / "g.db").exists()  # stopped before anything was recorded

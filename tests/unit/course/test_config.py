@@ -50,6 +50,7 @@ defaults: {timeout_s: 120, cell_timeout_s: 30, memory_mb: 2048}
     ("title: x\ncolour: blue", "unknown keys colour"),
     ("title: x\npackages: [matplotlib]", "pinned as name==version, not matplotlib"),
     ("title: x\npackages: [matplotlib>=3]", "not matplotlib>=3"),
+    ("title: x\ntorch: \"2.13.0\"\npackages: [torch==2.12.0]", "and `packages:` torch==2.12.0 disagree"),
     ("title: x\ntorch: latest", "torch"),
     ("title: x\nassignments: [a, a]", "twice"),
     ("title: x\nassignments: []", "assignments"),

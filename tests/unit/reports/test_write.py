@@ -15,7 +15,7 @@ from jinja2 import meta
 
 from grader.reports import write as report
 # Aliased so pytest does not try to collect the dataclass as a test class.
-from grader.models import CellError, Execution, Grade, Signal, SignalKind, Status
+from grader.models import CellError, Execution, Figure, Grade, Signal, SignalKind, Status
 from grader.models import TestResult as Result
 from tests.factories import make_fingerprint, make_grade, make_model_score, make_test_result
 
@@ -45,6 +45,9 @@ def class_grades() -> list[Grade]:
         Status.GRADED,
         cell_errors=(CellError(7, "NameError", "name 'attn' is not defined"),),
         output_excerpt="epoch 1 loss 0.69\n",
+        # a 1x1 PNG (what matplotlib's Agg backend sends, only smaller) and an SVG: both only as <img>
+        figures=(Figure(3, "image/png", "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg=="),
+                 Figure(4, "image/svg+xml", "PHN2ZyB4bWxucz0iaHR0cDovL3d3dy53My5vcmcvMjAwMC9zdmciLz4=")),
     )
     return [
         grade("alice", tests=(result("test_scores", "passed", 2), result("test_mask", "passed", 2))),
@@ -169,6 +172,8 @@ def test_every_relative_link_resolves_to_a_file_and_anchor(tmp_path: Path) -> No
     checked = 0
     for path in pages(out):
         for link in Page(path).links:
+            if link.startswith(("data:image/png;base64,", "data:image/svg+xml;base64,")):
+                continue  # a figure the notebook drew, embedded: not a link
             parts = urlsplit(link)
             assert not parts.scheme and not parts.netloc and not link.startswith("/"), f"{path.name}: {link}"
             target = (path.parent / unquote(parts.path)).resolve() if parts.path else path
