@@ -42,6 +42,7 @@ def grade_model(submission: Submission, assignment: Assignment, options: Grading
     rubric = assignment.rubric
     settings = rubric.settings
     scoring = _scoring(assignment)
+    names = metric_names(assignment)
     folder_name = model_dir(assignment)
     base = assignment.blank_grade(submission)
     heldout = load_heldout(settings, assignment.course_root)
@@ -72,8 +73,8 @@ def grade_model(submission: Submission, assignment: Assignment, options: Grading
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     predictions = _predictions(inference.logits, check, heldout)
-    names = metric_names(assignment)
     metrics = compute_metrics(predictions, heldout, names)
+
     def rounded(key: str) -> float | None:
         return None if key not in metrics else round(metrics[key], 4)
 
@@ -117,7 +118,7 @@ def _model_folder(submission: Submission, model_dir: str, scratch: Path) -> Path
 def check_settings(assignment: Assignment) -> None:
     """The homework's settings, before a class is graded: every test scored by a known metric, the
     architectures real ones, the data readable with two or more classes, train and held-out apart."""
-    _scoring(assignment)
+    metric_names(assignment)  # and, through it, settings.scoring
     settings = assignment.rubric.settings
     rubric = course_file(assignment.rubric_path)
     try:
