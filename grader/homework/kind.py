@@ -10,6 +10,7 @@ from typing import ClassVar
 
 from grader.course.assignments import Assignment, AssignmentKind, Course, EnterStage
 from grader.discover import hash_file, hash_tree, missing, zip_stems
+from grader.errors import InstructorError, course_file
 from grader.homework.data import data_path, heldout_fingerprint
 from grader.homework.grade import check_settings, grade_model, model_dir
 from grader.kernel.spare import SpareKernel
@@ -67,6 +68,9 @@ class ModelKind(AssignmentKind):
             source = data_path(settings, key, assignment.course_root)
             if source is None:
                 continue
+            if not source.exists():
+                raise InstructorError(f"{course_file(source)} (settings.{key} of {course_file(assignment.rubric_path)}) "
+                                      "does not exist: write the homework's data first, or fix the setting")
             dest.mkdir(parents=True, exist_ok=True)
             target = dest / ("README.md" if key == "train_readme" else source.name)
             if source.is_dir():

@@ -139,3 +139,9 @@ def test_heldout_data_the_sandbox_could_see_is_masked(tmp_path: Path) -> None:
     command = with_extra_binds(["bwrap", "--chdir", "/w"], tmp_path, Path("/homework"), hide=(inside, tmp_path))
     assert ["--tmpfs", str(inside)] == command[command.index(str(inside)) - 1:][:2]
     assert command.count(str(tmp_path)) == 1  # bound as the inputs, not masked: the sandbox cannot see it anyway
+
+
+def test_release_names_missing_training_data(tmp_path: Path) -> None:
+    assignment = homework(tmp_path / "c", train="data/not-written-yet.csv")
+    with pytest.raises(InstructorError, match=r"not-written-yet.csv \(settings.train of .*homework.yaml\) does not exist"):
+        assignment.kind.release_data(assignment, tmp_path / "out")
