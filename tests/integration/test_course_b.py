@@ -114,3 +114,21 @@ def test_a_model_with_the_wrong_label_count_is_refused(graded: dict[tuple[str, s
     assert "2 output labels, the task has 3 (cooking, sports, weather)" in got.message
     assert graded[("bea_right", "homework")].status is Status.MISSING
     assert graded[("dev_model_only", "01_softmax_regression")].status is Status.MISSING
+
+
+def test_course_b_releases_its_own_training_data_and_never_its_heldout_set(tmp_path: Path) -> None:
+    from grader.kinds import load_course
+    from grader.students.release import ReleaseOptions, build_release
+
+    release = build_release(load_course(COURSE_B), ReleaseOptions(out=tmp_path / "release"))
+    root = release.root
+    assert (root / "data" / "homework" / "train.csv").read_bytes() == (COURSE_B / "data" / "train.csv").read_bytes()
+    released = "\n".join(p.read_text(errors="replace") for p in root.rglob("*") if p.is_file())
+    with open(COURSE_B / "data" / "heldout.csv", newline="", encoding="utf-8") as handle:
+        heldout = {r["text"] for r in csv.DictReader(handle)}
+    with open(COURSE_B / "data" / "train.csv", newline="", encoding="utf-8") as handle:
+        heldout -= {r["text"] for r in csv.DictReader(handle)}  # a sentence in both sets is public anyway
+    assert heldout and not [text for text in heldout if text in released]
+    assert "Machine Learning Basics (course B)" in (root / "README.md").read_text()
+    assert "e / e.sum(dim=1, keepdim=True)" not in released  # the solution is stripped
+    assert not list(root.rglob("test_01_hidden.py"))
