@@ -46,7 +46,10 @@ def main() -> int:
     from grader.homework.infer import pick_device, predict
 
     torch.set_num_threads(args.threads)
-    heldout = load_heldout({}, REPO)
+    import yaml
+
+    settings = yaml.safe_load((REPO / "rubrics" / "homework.yaml").read_text())["settings"]
+    heldout = load_heldout(settings, REPO)  # the course's held-out set (reference/homework/make_data.py)
     texts = list(heldout.texts[: args.n or None])
     device, dtype = pick_device(args.device)
     print(f"model {args.model}; {len(texts)} held-out reviews; device {device} ({dtype}); {args.threads} threads")
@@ -79,7 +82,7 @@ def main() -> int:
             import shutil
             import tempfile
 
-            check = validate_model(args.model, {})
+            check = validate_model(args.model, settings, heldout.label_names)
             with tempfile.TemporaryDirectory() as tmp:
                 for name in check.files:
                     shutil.copyfile(args.model / name, Path(tmp) / name)

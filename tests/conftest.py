@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# A fixture course's own test files (tests/fixtures/course-b/reference/*/tests) are graded, not collected.
+collect_ignore = ["fixtures"]
 
 
 @pytest.fixture(scope="session")

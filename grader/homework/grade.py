@@ -18,11 +18,12 @@ from typing import Any
 
 from grader.course.assignments import Assignment
 from grader.discover import extract_zip
-from grader.errors import RubricError, course_file
-from grader.homework.data import HeldOut, load_heldout
+from grader.errors import InstructorError, RubricError, course_file
+from grader.homework.data import HeldOut, data_path, examples_word, load_heldout, load_train
+from grader.homework.metrics import DEFAULT_METRICS, REGISTRY
 from grader.homework.score import (InferenceFailed, InferenceSettings, InferenceTimeout, compute_metrics,
                                    run_inference)
-from grader.homework.validate import ModelCheck, ModelRejected, validate_model
+from grader.homework.validate import ModelCheck, ModelRejected, allowed_architectures, validate_model
 from grader.models import Execution, Grade, ModelScore, Outcome, Status, Submission, TestResult
 from grader.options import GradingOptions
 from grader.sandbox.bwrap import Sandbox
@@ -41,6 +42,7 @@ def grade_model(submission: Submission, assignment: Assignment, options: Grading
     rubric = assignment.rubric
     settings = rubric.settings
     scoring = _scoring(assignment)
+    names = metric_names(assignment)
     folder_name = model_dir(assignment)
     base = assignment.blank_grade(submission)
     heldout = load_heldout(settings, assignment.course_root)
@@ -50,7 +52,7 @@ def grade_model(submission: Submission, assignment: Assignment, options: Grading
     try:
         try:
             folder = _model_folder(submission, folder_name, scratch)
-            check = validate_model(folder, settings)
+            check = validate_model(folder, settings, heldout.label_names)
         except ModelRejected as error:
             return _failed(base, assignment, Status.REJECTED, str(error), measured, started, options)
         measured = replace(measured, architecture=check.architecture, parameters=check.parameters,
@@ -61,8 +63,9 @@ def grade_model(submission: Submission, assignment: Assignment, options: Grading
             shutil.copyfile(folder / name, files / name)
         run = InferenceSettings.from_settings(settings, options.limits)
         sandbox = Sandbox(slot, options.limits) if options.sandbox else None
+        hide = tuple(p for p in (data_path(settings, "heldout", assignment.course_root),) if p is not None)
         try:
-            inference = run_inference(files, heldout.texts, run, sandbox=sandbox, limits=options.limits)
+            inference = run_inference(files, heldout.texts, run, sandbox=sandbox, limits=options.limits, hide=hide)
         except InferenceTimeout as error:
             return _failed(base, assignment, Status.TIMEOUT, str(error), measured, started, options)
         except InferenceFailed as error:
@@ -70,18 +73,27 @@ def grade_model(submission: Submission, assignment: Assignment, options: Grading
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     predictions = _predictions(inference.logits, check, heldout)
-    metrics = compute_metrics(predictions, heldout)
+    metrics = compute_metrics(predictions, heldout, names)
+
+    def rounded(key: str) -> float | None:
+        return None if key not in metrics else round(metrics[key], 4)
+
+    others = tuple((n, round(float(metrics[n]), 4)) for n in names
+                   if REGISTRY[n].scalar and n not in ("accuracy", "macro_f1"))
     measured = replace(
-        measured, accuracy=round(metrics["accuracy"], 4), macro_f1=round(metrics["macro_f1"], 4),
-        per_class_f1=tuple(round(x, 4) for x in metrics["per_class_f1"]),
-        confusion_matrix=tuple(tuple(row) for row in metrics["confusion_matrix"]), labels=tuple(heldout.label_names),
+        measured, accuracy=rounded("accuracy"), macro_f1=rounded("macro_f1"),
+        per_class_f1=None if "per_class_f1" not in metrics else tuple(round(x, 4) for x in metrics["per_class_f1"]),
+        confusion_matrix=(None if "confusion_matrix" not in metrics
+                          else tuple(tuple(row) for row in metrics["confusion_matrix"])),
+        labels=tuple(heldout.label_names), other_metrics=others or None,
         device=inference.facts.get("device"), dtype=inference.facts.get("dtype"),
         inference_s=round(inference.seconds, 2),
         reviews_per_s=round(len(heldout.texts) / max(float(inference.facts.get("infer_s") or 0), 1e-9), 1))
     tests = _score_tests(assignment, scoring, metrics, heldout)
     score = round(sum(t.points for t in tests), 2)
-    message = (f"accuracy {metrics['accuracy']:.3f}, macro F1 {metrics['macro_f1']:.3f} on {len(heldout.texts)} "
-               f"held-out reviews (majority-class baseline {heldout.majority_accuracy:.3f})")
+    shown = ", ".join(f"{REGISTRY[n].title} {metrics[n]:.3f}" for n in names if REGISTRY[n].scalar)
+    message = (f"{shown} on {len(heldout.texts)} held-out {examples_word(settings)} "
+               f"(majority-class baseline {heldout.majority_accuracy:.3f})")
     duration = time.monotonic() - started
     return replace(base, score=score, tests=tests, message=message, duration_s=duration,
                    model_score=replace(measured, seconds=round(duration, 2)),
@@ -104,15 +116,52 @@ def _model_folder(submission: Submission, model_dir: str, scratch: Path) -> Path
 
 
 def check_settings(assignment: Assignment) -> None:
-    """The homework's settings, before a class is graded: every test scored, the held-out set readable."""
-    _scoring(assignment)
-    load_heldout(assignment.rubric.settings, assignment.course_root)
+    """The homework's settings, before a class is graded: every test scored by a known metric, the
+    architectures real ones, the data readable with two or more classes, train and held-out apart."""
+    metric_names(assignment)  # and, through it, settings.scoring
+    settings = assignment.rubric.settings
+    rubric = course_file(assignment.rubric_path)
+    try:
+        allowed_architectures(settings)
+    except InstructorError as error:
+        raise RubricError(f"{rubric}: {error}") from None
+    load_heldout(settings, assignment.course_root)
+    train, heldout = (data_path(settings, key, assignment.course_root) for key in ("train", "heldout"))
+    if train is not None:
+        if heldout is not None and train.resolve() == heldout.resolve():
+            raise RubricError(f"{rubric}: settings.train and settings.heldout name the same data; the held-out "
+                              "set must never be released")
+        load_train(settings, assignment.course_root)
+    readme = data_path(settings, "train_readme", assignment.course_root)
+    if readme is not None and not readme.is_file():
+        raise RubricError(f"{rubric}: settings.train_readme names {course_file(readme)}, which is not a file")
+
+
+def metric_names(assignment: Assignment) -> tuple[str, ...]:
+    """The metrics to compute: settings.metrics (default DEFAULT_METRICS), then any that
+    settings.scoring uses and the list left out, each once, in that order."""
+    settings = assignment.rubric.settings
+    listed = settings.get("metrics", list(DEFAULT_METRICS))
+    rubric = course_file(assignment.rubric_path)
+    if not isinstance(listed, list) or not all(isinstance(n, str) for n in listed):
+        raise RubricError(f"{rubric}: settings.metrics must list metric names, e.g. [accuracy, macro_f1]")
+    unknown = [n for n in listed if n not in REGISTRY]
+    if unknown:
+        raise RubricError(f"{rubric}: settings.metrics names {', '.join(unknown)}; the metrics are "
+                          f"{', '.join(REGISTRY)} (grader/homework/metrics/)")
+    scored = [spec["metric"] for spec in _scoring(assignment).values()]
+    return tuple(dict.fromkeys([*listed, *scored]))
 
 
 def _scoring(assignment: Assignment) -> dict[str, dict[str, Any]]:
-    """settings.scoring: rubric test -> {metric, full, zero}; every other rubric test must be model_valid."""
+    """settings.scoring: rubric test -> {metric, full, zero}; every other rubric test must be model_valid.
+
+    A test earns all its points when the metric is at `full` or better, none at `zero` or worse
+    (`zero: majority`: the majority-class accuracy of the held-out set), linearly in between.
+    """
     scoring = dict(assignment.rubric.settings.get("scoring") or {})
     rubric = course_file(assignment.rubric_path)
+    scalars = [name for name, metric in REGISTRY.items() if metric.scalar]
     for test in assignment.rubric.tests:
         if test != VALID_TEST and test not in scoring:
             raise RubricError(f"{rubric}: test {test} has no entry under settings.scoring; add one, e.g. "
@@ -120,8 +169,9 @@ def _scoring(assignment: Assignment) -> dict[str, dict[str, Any]]:
         spec = scoring.get(test)
         if spec is None:
             continue
-        if not isinstance(spec, dict) or spec.get("metric") not in ("accuracy", "macro_f1"):
-            raise RubricError(f"{rubric}: settings.scoring.{test} needs `metric: accuracy` or `metric: macro_f1`")
+        if not isinstance(spec, dict) or spec.get("metric") not in scalars:
+            raise RubricError(f"{rubric}: settings.scoring.{test} needs `metric:` one of {', '.join(scalars)}, "
+                              "e.g. `metric: accuracy` or `metric: macro_f1`")
         zero = spec.get("zero", "majority")
         if not _number(spec.get("full")) or not (zero == "majority" or _number(zero)):
             raise RubricError(f"{rubric}: settings.scoring.{test} needs `full:` a number and `zero:` a number "
@@ -134,7 +184,7 @@ def _number(value: Any) -> bool:
 
 
 def _predictions(logits: list[list[float]], check: ModelCheck, heldout: HeldOut) -> list[int]:
-    """argmax per review; when the model names the task's labels (in any order) the names decide."""
+    """argmax per text; when the model names the task's labels (in any order) the names decide."""
     names = heldout.label_names
     by_name = set(check.id2label) == set(names)
     predictions = []

@@ -4,12 +4,14 @@ it on a held-out set in the sandbox, and turns the metrics into points (grader/h
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 from typing import ClassVar
 
 from grader.course.assignments import Assignment, AssignmentKind, Course, EnterStage
 from grader.discover import hash_file, hash_tree, missing, zip_stems
-from grader.homework.data import heldout_fingerprint, write_training_split
+from grader.errors import InstructorError, course_file
+from grader.homework.data import data_path, heldout_fingerprint
 from grader.homework.grade import check_settings, grade_model, model_dir
 from grader.kernel.spare import SpareKernel
 from grader.models import Grade, StudentFolder, Submission, SubmissionKind
@@ -56,9 +58,27 @@ class ModelKind(AssignmentKind):
         return hashlib.sha256(f"{tests_hash}:{heldout_fingerprint(assignment)}".encode()).hexdigest()
 
     def release_data(self, assignment: Assignment, out: Path) -> tuple[str, ...]:
-        """The training split, written where the homework notebook reads it."""
+        """The training data (settings.train, a CSV or a saved dataset folder) and its README
+        (settings.train_readme), copied to data/<assignment>/ under their own names, where the
+        homework notebook reads them. settings.heldout is never copied."""
+        settings = assignment.rubric.settings
         dest = out / "data" / assignment.name
-        dest.mkdir(parents=True, exist_ok=True)
-        return tuple(str(Path(p).resolve().relative_to(out.resolve())) for p in write_training_split(dest))
+        written: list[Path] = []
+        for key in ("train", "train_readme"):
+            source = data_path(settings, key, assignment.course_root)
+            if source is None:
+                continue
+            if not source.exists():
+                raise InstructorError(f"{course_file(source)} (settings.{key} of {course_file(assignment.rubric_path)}) "
+                                      "does not exist: write the homework's data first, or fix the setting")
+            dest.mkdir(parents=True, exist_ok=True)
+            target = dest / ("README.md" if key == "train_readme" else source.name)
+            if source.is_dir():
+                shutil.copytree(source, target)
+                written += sorted(p for p in target.rglob("*") if p.is_file())
+            else:
+                shutil.copyfile(source, target)
+                written.append(target)
+        return tuple(str(p.resolve().relative_to(out.resolve())) for p in written)
 
 

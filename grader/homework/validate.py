@@ -2,10 +2,11 @@
 
 Only JSON files and safetensors headers/tensors are read here: safetensors cannot run code
 when loaded, pickles can, so a folder with only `pytorch_model.bin` is refused rather than
-loaded. Architectures come from an allowlist of standard transformers classes; anything that
-would make transformers import code from the folder (`auto_map`) is refused, and
-`trust_remote_code` is never set anywhere. The checks run cheapest first, so a student gets
-the first problem with a fix, not a traceback.
+loaded. Architectures come from an allowlist of standard transformers classes for sequence
+classification (settings.architectures, default ARCHITECTURES); anything that would make
+transformers import code from the folder (`auto_map`) is refused, and `trust_remote_code` is
+never set anywhere. The model's number of labels must be the task's class count. The checks
+run cheapest first, so a student gets the first problem with a fix, not a traceback.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-# architecture -> the config's model_type it must come with
+from grader.errors import InstructorError
+
+# The default allowlist (settings.architectures replaces it): architecture -> the config's
+# model_type it must come with.
 ARCHITECTURES = {
     "BertForSequenceClassification": "bert",
     "DistilBertForSequenceClassification": "distilbert",
@@ -64,8 +68,50 @@ class ModelCheck:
     tokenizer_size: int
 
 
-def validate_model(folder: Path, settings: dict[str, Any]) -> ModelCheck:
-    """Raise ModelRejected with an actionable message, or return what was checked."""
+def allowed_architectures(settings: dict[str, Any]) -> dict[str, str]:
+    """settings.architectures as architecture -> model_type: standard transformers classes for
+    sequence classification only (no custom code can be named); ARCHITECTURES when unset."""
+    names = settings.get("architectures")
+    if names is None:
+        return dict(ARCHITECTURES)
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise InstructorError("settings.architectures of the homework rubric must list transformers classes, "
+                              "e.g. [BertForSequenceClassification, DistilBertForSequenceClassification]")
+    known = _sequence_classifiers()
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InstructorError(f"settings.architectures names {', '.join(unknown)}, which transformers does not "
+                              "have as a sequence-classification class (…ForSequenceClassification)")
+    return {name: known[name] for name in names}
+
+
+def _sequence_classifiers() -> dict[str, str]:
+    """Every transformers architecture for sequence classification -> its model_type."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+
+    return {cls: model_type for model_type, cls in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES.items()
+            if isinstance(cls, str)}
+
+
+def _tokenizer_classes(model_types: set[str]) -> set[str]:
+    """The default tokenizer classes, and those transformers pairs with an allowed model type."""
+    extra = model_types - set(ARCHITECTURES.values())
+    if not extra:
+        return TOKENIZER_CLASSES
+    from transformers.models.auto.tokenization_auto import TOKENIZER_MAPPING_NAMES
+
+    found = set(TOKENIZER_CLASSES)
+    for model_type in extra:
+        names = TOKENIZER_MAPPING_NAMES.get(model_type)
+        for name in names if isinstance(names, (tuple, list)) else (names,):
+            if isinstance(name, str):
+                found |= {name, name.removesuffix("Fast") + "Fast"}
+    return found
+
+
+def validate_model(folder: Path, settings: dict[str, Any], labels: Sequence[str] | None = None) -> ModelCheck:
+    """Raise ModelRejected with an actionable message, or return what was checked.
+    `labels`: the task's class names (the data's; default settings.labels)."""
     if not folder.is_dir():
         raise ModelRejected(f"no model folder: save your model with model.save_pretrained('{folder.name}') "
                             f"and tokenizer.save_pretrained('{folder.name}')")
@@ -96,8 +142,11 @@ def validate_model(folder: Path, settings: dict[str, Any]) -> ModelCheck:
     if attention not in (None, "eager", "sdpa"):  # other values can name kernels to fetch and run
         raise ModelRejected(f"model/config.json asks for attention implementation {attention!r}; "
                             "remove it (the grader uses the standard one)")
-    architecture = _architecture(config)
-    names = tuple(str(n) for n in settings.get("labels", ("rotten", "fresh")))
+    names = tuple(str(n) for n in (labels if labels is not None else settings.get("labels") or ()))
+    if len(names) < 2:
+        raise InstructorError("the homework's label set is unknown: pass the data's labels or set settings.labels")
+    allowed = allowed_architectures(settings)
+    architecture = _architecture(config, allowed, len(names))
     id2label = _id2label(config)
     if len(id2label) != len(names):
         raise ModelRejected(f"the model has {len(id2label)} output labels, the task has {len(names)} "
@@ -106,9 +155,9 @@ def validate_model(folder: Path, settings: dict[str, Any]) -> ModelCheck:
     max_mb = float(settings.get("max_model_mb", DEFAULT_MAX_MODEL_MB))
     if weight_bytes > max_mb * 1024 * 1024:
         raise ModelRejected(f"model.safetensors is {weight_bytes / 2**20:.1f} MiB, over the limit of {max_mb:g} MiB; "
-                            "fine-tune a smaller model (the course's MiniLM is about 90 MiB)")
+                            "fine-tune a smaller model")
     parameters, embedding_rows = _weights(folder / "model.safetensors")
-    tokenizer_size = _tokenizer(folder, present, tokenizer_config)
+    tokenizer_size = _tokenizer(folder, present, tokenizer_config, _tokenizer_classes(set(allowed.values())))
     rows = embedding_rows or int(config.get("vocab_size") or 0)
     if rows and tokenizer_size > rows:
         raise ModelRejected(f"the tokenizer does not match the model: it has {tokenizer_size} tokens, the model's "
@@ -146,18 +195,18 @@ def _has_key(data: Any, key: str) -> bool:
     return False
 
 
-def _architecture(config: dict[str, Any]) -> str:
+def _architecture(config: dict[str, Any], allowed: dict[str, str], num_labels: int) -> str:
     architectures = config.get("architectures")
     if not isinstance(architectures, list) or len(architectures) != 1 or not isinstance(architectures[0], str):
         raise ModelRejected("model/config.json names no single architecture; save a model loaded with "
-                            "AutoModelForSequenceClassification.from_pretrained(..., num_labels=2)")
+                            f"AutoModelForSequenceClassification.from_pretrained(..., num_labels={num_labels})")
     architecture = architectures[0]
-    if architecture not in ARCHITECTURES:
+    if architecture not in allowed:
         raise ModelRejected(f"architecture {architecture!r} is not accepted; use one of "
-                            f"{', '.join(sorted(ARCHITECTURES))}")
-    if config.get("model_type") != ARCHITECTURES[architecture]:
+                            f"{', '.join(sorted(allowed))}")
+    if config.get("model_type") != allowed[architecture]:
         raise ModelRejected(f"model/config.json says model_type {config.get('model_type')!r} for {architecture}; "
-                            f"expected {ARCHITECTURES[architecture]!r}: save the model again")
+                            f"expected {allowed[architecture]!r}: save the model again")
     return architecture
 
 
@@ -201,10 +250,10 @@ def _weights(path: Path) -> tuple[int, int]:
     return parameters, rows
 
 
-def _tokenizer(folder: Path, present: set[str], tokenizer_config: dict[str, Any]) -> int:
+def _tokenizer(folder: Path, present: set[str], tokenizer_config: dict[str, Any], classes: set[str]) -> int:
     """The tokenizer's size (highest token id + 1), after refusing what would load anything else."""
     cls = tokenizer_config.get("tokenizer_class")
-    if cls is not None and cls not in TOKENIZER_CLASSES:
+    if cls is not None and cls not in classes:
         raise ModelRejected(f"tokenizer_class {cls!r} is not accepted; save the tokenizer you loaded with "
                             "AutoTokenizer (e.g. BertTokenizerFast)")
     for key, value in tokenizer_config.items():

@@ -150,6 +150,7 @@ def model_numbers(measured: ModelScore) -> tuple[tuple[str, float], ...]:
     numbers = (
         ("accuracy", measured.accuracy),
         ("macro_f1", measured.macro_f1),
+        *(measured.other_metrics or ()),  # the rubric's further metrics (settings.metrics)
         ("majority_accuracy", measured.majority_accuracy),
         ("n_heldout", measured.n_heldout),
         ("parameters", measured.parameters),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import sys
 import zipfile
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import yaml
 
 from grader.kinds import load_course
 from grader.discover import discover
-from grader.homework.data import corpus_path, split_corpus
+from grader.homework.data import load_heldout
 from grader.homework.score import InferenceFailed, InferenceSettings, run_inference
 from grader.models import Grade, Status, grade_to_record
 from grader.options import GradingOptions
@@ -39,13 +40,14 @@ def make_course(root: Path, **settings: object) -> Path:
     shutil.copytree(REPO / "reference" / "homework", root / "reference" / "homework")
     labels = root / "private" / "heldout.csv"
     labels.parent.mkdir()
-    _, heldout = split_corpus()
+    rubric = yaml.safe_load((REPO / "rubrics" / "homework.yaml").read_text())
+    heldout = load_heldout(rubric["settings"], REPO)  # the course's (reference/homework/make_data.py)
     with open(labels, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["text", "label", "secret"])
-        for review in heldout[:60]:
-            writer.writerow([review.text, ["rotten", "fresh"][review.label], CANARY])
-    rubric = yaml.safe_load((REPO / "rubrics" / "homework.yaml").read_text())
+        for text, label in list(zip(heldout.texts, heldout.labels))[:60]:
+            writer.writerow([text, heldout.label_names[label], CANARY])
+    rubric["settings"] = {k: v for k, v in rubric["settings"].items() if k not in ("train", "train_readme")}
     rubric["settings"] |= {"heldout": str(labels), "max_model_mb": 6} | settings
     (root / "rubrics" / "homework.yaml").write_text(yaml.safe_dump(rubric))
     return labels
@@ -141,18 +143,22 @@ def test_no_result_carries_the_labels_canary(graded: tuple[dict[str, Grade], Pat
 
 def test_labels_cannot_be_read_from_inside_the_sandbox(tmp_path: Path) -> None:
     """The worst case: code of the student's choosing runs where the model is loaded. It finds
-    the texts, but not the held-out CSV, the corpus the built-in split comes from, the course."""
+    the texts, but not the held-out CSV, the course, nor held-out data in a folder it would
+    otherwise see (here a stand-in: a file of the Python installation, named as held-out data)."""
     labels = make_course(tmp_path / "course")
     probe = tmp_path / "probe.py"
-    targets = [str(labels), str(corpus_path()), str(REPO / "reference"), str(REPO / "rubrics"),
-               str(tmp_path / "course")]
+    in_sight = Path(sys.prefix).resolve() / "pyvenv.cfg"
+    if not in_sight.is_file():
+        in_sight = Path(sys.base_prefix).resolve() / "include"
+    targets = [str(labels), str(REPO / "reference"), str(REPO / "rubrics"), str(tmp_path / "course"),
+               str(in_sight)]
     probe.write_text(
         "import json, os, sys\n"
         f"targets = {targets!r}\n"
         "seen = {}\n"
         "for t in targets:\n"
         "    try:\n"
-        "        seen[t] = open(t).read(200) if os.path.isfile(t) else ('dir' if os.path.isdir(t) else 'absent')\n"
+        "        seen[t] = 'dir' if os.path.isdir(t) else (open(t).read(200) if os.path.exists(t) else 'absent')\n"
         "    except OSError as e:\n"
         "        seen[t] = type(e).__name__\n"
         "texts = json.load(open('/homework/texts.json'))\n"
@@ -170,9 +176,10 @@ def test_labels_cannot_be_read_from_inside_the_sandbox(tmp_path: Path) -> None:
     limits = Limits()
     with pytest.raises(InferenceFailed) as info:
         run_inference(model, ("a fine film", "a dull one"), InferenceSettings(timeout_s=60),
-                      sandbox=Sandbox(7, limits), limits=limits, script=probe)
+                      sandbox=Sandbox(7, limits), limits=limits, script=probe, hide=(in_sight,))
     seen = json.loads(str(info.value).split("held-out set: ", 1)[1])
     assert seen.pop("n_texts") == 2 and seen.pop("model_writable") is False
+    assert seen.pop(str(in_sight)) in ("", "dir", "PermissionError")  # masked: /dev/null (nodev) or an empty tmpfs
     assert all(v in ("absent", "FileNotFoundError", "PermissionError") for v in seen.values()), seen
     assert CANARY not in str(info.value)
 

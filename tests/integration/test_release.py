@@ -189,17 +189,18 @@ def homework_release(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_no_heldout_review_in_the_release(homework_release) -> None:
-    from grader.homework.data import split_corpus
+    from grader.homework.data import load_heldout, load_train
 
     homework = next(a for a in homework_release.assignments if a.kind == "model")
     assert any(path.endswith("train.csv") for path in homework.data), homework.data
-    train, heldout = split_corpus()
-    seen = {r.text for r in train}
-    candidates = sorted({r.text for r in heldout if len(r.text) >= 40 and r.text not in seen})
+    settings = COURSE.assignments[homework.name].rubric.settings
+    train, heldout = load_train(settings, COURSE.root).texts, load_heldout(settings, COURSE.root).texts
+    seen = set(train)
+    candidates = sorted({text for text in heldout if len(text) >= 40 and text not in seen})
     sample = random.Random(0).sample(candidates, min(300, len(candidates)))
     texts = released_texts(homework_release.root)
     everything = "\n".join(texts.values())
-    assert sum(r.text in everything for r in random.Random(1).sample(train, 50)) >= 45, "the training data is released"
+    assert sum(text in everything for text in random.Random(1).sample(train, 50)) >= 45, "the training data is released"
     leaked = [text for text in sample if text in everything]
     assert not leaked, f"{len(leaked)} of {len(sample)} held-out reviews are in the release: {leaked[:3]}"
     assert "heldout_accuracy_secret_threshold" not in everything  # a model rubric's test names stay internal

@@ -50,3 +50,13 @@ def test_a_record_written_before_student_messages_reads_back_with_none() -> None
     record = m.grade_to_record(make_grade(tests=(make_test_result("test_mask", "failed", student_message="m"),)))
     del record["tests"][0]["student_message"]
     assert m.grade_from_record(record).tests[0].student_message is None
+
+
+def test_further_metrics_survive_json_and_appear_only_when_a_rubric_asks_for_them() -> None:
+    """settings.metrics beyond accuracy and macro F1 (grader/homework/metrics/) are stored by name."""
+    grade = make_grade(model_score=make_model_score(other_metrics=(("macro_recall", 0.81), ("weighted_f1", 0.8))))
+    record = json.loads(json.dumps(m.grade_to_record(grade)))
+    assert record["extra"]["other_metrics"] == [["macro_recall", 0.81], ["weighted_f1", 0.8]]
+    assert m.grade_from_record(record) == grade
+    no_accuracy = make_model_score(accuracy=None, macro_f1=None, per_class_f1=None)  # a rubric without them
+    assert "labels" in m.grade_to_record(make_grade(model_score=no_accuracy))["extra"]

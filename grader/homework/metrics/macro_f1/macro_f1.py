@@ -1,5 +1,5 @@
 """Macro F1: the unweighted mean over classes of F1 = 2PR/(P+R), so the minority class counts
-as much as the majority (a model that always says "fresh" scores low). Loaded by path, offline."""
+as much as the majority (a model that always predicts the majority class scores low). Loaded by path, offline."""
 
 import datasets
 import evaluate

@@ -4,7 +4,7 @@ Student code is reached only through the `student` fixture. Expected values come
 PyTorch, computed here: nn.LSTMCell / nn.GRUCell, and pack_padded_sequence + nn.LSTM /
 nn.GRU, with weights drawn here and copied into the student's modules by name; the
 encoder-decoder is checked against the same computation written with nn.LSTMCell
-(grader/checks/recurrent.py holds the variants behind the diagnoses).
+(helpers_recurrent.py beside this file holds the variants behind the diagnoses).
 
 Tolerances: float32 throughout. A cell step is two small matmuls and elementwise
 sigmoid/tanh, and unrolling adds at most 6 steps; different but correct orders of
@@ -28,10 +28,14 @@ import torch
 import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from grader.checks.recurrent import (GRU_ORDER, LSTM_ORDER, gate_order_sentence, gate_order_variants, gru_step,
-                                     lstm_step, unroll)
+from grader.checks.helpers import load_beside
 from grader.checks.selfcheck import self_check
 from grader.checks.tensors import assert_close, assert_equal, assert_tensor, is_close, shape_text, unpack
+
+_recurrent = load_beside(__file__, "helpers_recurrent.py")  # a course file, never released (tests/hidden)
+GRU_ORDER, LSTM_ORDER = _recurrent.GRU_ORDER, _recurrent.LSTM_ORDER
+gate_order_sentence, gate_order_variants = _recurrent.gate_order_sentence, _recurrent.gate_order_variants
+gru_step, lstm_step, unroll = _recurrent.gru_step, _recurrent.lstm_step, _recurrent.unroll
 
 CELL_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 GATES = {"LSTMCell": 4, "GRUCell": 3}

@@ -1,6 +1,8 @@
 """Recurrent cells computed in the trusted process, with the knobs students get wrong.
 
-Hidden tests of 03_rnns_sequences compare a student's LSTM and GRU cells with PyTorch's
+A helper of this course's hidden tests, beside them (loaded by test_03_hidden.py through
+grader.checks.helpers.load_beside; under tests/hidden, so never released). Hidden tests of
+03_rnns_sequences compare a student's LSTM and GRU cells with PyTorch's
 and, when they differ, with these variants, so that the message can name the mistake
 ("the gates are read in the order i, g, f, o"). Parameters are dicts with PyTorch's
 names (`weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`), gates stacked along dim 0 in
