@@ -61,8 +61,8 @@ def new_assignment(course_root: Path, name: str, kind: ScaffoldKind = ScaffoldKi
     plan: list[tuple[Path, Path]] = [(FILES / kind / "reference.ipynb", reference / f"{name}.ipynb"),
                                      (FILES / kind / "rubric.yaml", course_root / "rubrics" / f"{name}.yaml")]
     if kind is ScaffoldKind.NOTEBOOK:
-        plan += [(FILES / kind / "test_public.py", reference / "tests" / "public" / f"test_{name}_public.py"),
-                 (FILES / kind / "test_hidden.py", reference / "tests" / "hidden" / f"test_{name}_hidden.py"),
+        plan += [(FILES / kind / "test_public.py.tmpl", reference / "tests" / "public" / f"test_{name}_public.py"),
+                 (FILES / kind / "test_hidden.py.tmpl", reference / "tests" / "hidden" / f"test_{name}_hidden.py"),
                  (FILES / kind / "mutants.yaml", reference / MUTANTS_FILE)]
     else:
         plan += [(FILES / kind / "heldout.csv", course_root / "data" / name / "heldout.csv"),
