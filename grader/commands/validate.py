@@ -20,7 +20,11 @@ from grader.models import Grade
               help="Sandboxes side by side while an assignment's reference and mutants are graded.")
 @click.option("--no-sandbox", is_flag=True,
               help="Run the reference and its mutants unisolated (they are your own code; no student's is run).")
-def validate_command(assignments: tuple[str, ...], course_dir: Path, jobs: int | None, no_sandbox: bool) -> None:
+@click.option("--quick", is_flag=True,
+              help="Only the checks that run no notebook: rubric and tests, the pre-flight, the release, "
+                   "mutants.yaml and the last audit (seconds instead of minutes).")
+def validate_command(assignments: tuple[str, ...], course_dir: Path, jobs: int | None, no_sandbox: bool,
+                     quick: bool) -> None:
     """Check each assignment (all when none are named): rubric and tests agree, the reference gets full
     marks and the released notebook 0, the release leaks nothing hidden, every mutant of mutants.yaml
     fails exactly its tests. One line per problem and exit 1; an ok line per sound assignment."""
@@ -31,7 +35,8 @@ def validate_command(assignments: tuple[str, ...], course_dir: Path, jobs: int |
 
     def validate() -> None:
         course = load_course(course_dir)
-        options = ValidateOptions(names=assignments, jobs=jobs or cpu_count(), sandbox=not no_sandbox)
+        options = ValidateOptions(names=assignments, jobs=jobs or cpu_count(), sandbox=not no_sandbox,
+                                  grade=not quick)
         with ValidateBar() as bar:
             report = validate_course(course, options, bar)
         for finding in report.course:

@@ -9,7 +9,6 @@ so nothing the instructor's gradebook holds changes.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -17,7 +16,7 @@ from typing import Callable
 import nbformat
 
 from grader.course.assignments import Assignment, Course
-from grader.course.mutants import MUTANTS_FILE, Edit, MutantSpec, apply_edit
+from grader.course.mutants import Edit, apply_edit, mutants_path
 from grader.discover import discover
 from grader.errors import InstructorError
 from grader.models import Grade, Outcome, Status
@@ -25,9 +24,9 @@ from grader.options import GradingOptions
 from grader.pipeline.pool import grade_class
 from grader.store.gradebook import Gradebook
 from grader.validate.findings import Finding, Severity
+from grader.validate.strength import Mutants
 
 REFERENCE, RELEASED = "reference", "released"
-STUDENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 SHOWN = 3  # failing tests named in one line; the rest are counted
 
 
@@ -46,28 +45,21 @@ class Listener:
     phase: Callable[[str], None] = lambda description: None
 
 
-def grading_findings(course: Course, assignment: Assignment, released: Path | None, spec: MutantSpec | None,
+def grading_findings(course: Course, assignment: Assignment, released: Path | None, mutants: Mutants,
                      store: Gradebook, options: GradingOptions, folder: Path, listener: Listener) -> Graded:
     """Grade the class in `folder` (made here) and judge every grade."""
     name = assignment.name
+    spec = mutants.spec
+    spec_path = spec.path if spec else mutants_path(assignment.root)
     reference = nbformat.read(assignment.reference_notebook, as_version=4)
     notebooks = {REFERENCE: reference}
     if released is not None:
         notebooks[RELEASED] = nbformat.read(released, as_version=4)
     found: list[Finding] = []
     edits: dict[str, Edit] = {}
-    entries, spec_path = (spec.entries, spec.path) if spec else ((), assignment.root / MUTANTS_FILE)
-    for edit in entries:
-        if not STUDENT_NAME.fullmatch(edit.name):
-            found.append(Finding(name, Severity.PROBLEM, f"entry name {edit.name!r}: use letters, digits, _ . -",
-                                 spec_path))
-            continue
+    for edit in mutants.usable:  # each applies and names known tests (grader/validate/strength.py checked)
         student = f"{'mutant' if edit.fails else 'alternative'}-{edit.name}"
-        try:
-            notebooks[student] = apply_edit(reference, edit, str(spec_path))
-        except InstructorError as error:
-            found.append(Finding(name, Severity.PROBLEM, str(error).split(": ", 1)[-1], spec_path))
-            continue
+        notebooks[student] = apply_edit(reference, edit, str(spec_path))
         edits[student] = edit
     for student, notebook in notebooks.items():
         (folder / student).mkdir(parents=True)
@@ -136,11 +128,6 @@ def _judge_released(assignment: Assignment, grade: Grade) -> list[Finding]:
 def _judge_mutant(assignment: Assignment, edit: Edit, grade: Grade, spec_path: Path) -> list[Finding]:
     name = assignment.name
     expected, failed = set(edit.fails), set(_failing(grade))
-    known = set(assignment.rubric.tests) | {rule.rule for rule in assignment.rubric.rules}
-    unknown = sorted(expected - known)
-    if unknown:
-        return [Finding(name, Severity.PROBLEM, f"mutant {edit.name} lists {', '.join(unknown)} under `fails:`, "
-                        "which the rubric does not have", spec_path)]
     if failed != expected:
         said = []
         if expected - failed:

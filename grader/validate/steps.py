@@ -34,7 +34,7 @@ from grader.store.gradebook import Gradebook
 from grader.validate.findings import AssignmentResult, Finding, Severity, ValidationReport
 from grader.validate.grading import Listener, grading_findings
 from grader.validate.leaks import release_findings
-from grader.validate.strength import audit_findings, load_spec
+from grader.validate.strength import Mutants, audit_findings, load_spec
 from grader.validate.suite import preflight_findings, rubric_findings
 
 
@@ -43,6 +43,7 @@ class ValidateOptions:
     names: tuple[str, ...] = ()  # the assignments to check; () : every one, in the course's order
     jobs: int = 1  # sandboxes side by side while a class is graded
     sandbox: bool = True  # False: the reference and its mutants run unisolated (they are the instructor's code)
+    grade: bool = True  # False: the quick checks only (rubric, pre-flight, release, mutants.yaml, audit), no class graded
 
 
 class ValidateProgress:
@@ -69,20 +70,20 @@ def validate_course(course: Course, options: ValidateOptions,
                                        "folder and grades every rubric in file order; `grade new` writes one",
                                        course.root / COURSE_FILE))
     grading = _grading_options(course, options)
-    if options.sandbox and any(a.kind.needs_kernel for a in chosen):
+    if options.grade and options.sandbox and any(a.kind.needs_kernel for a in chosen):
         bwrap.probe(grading.limits)
     results = []
     with tempfile.TemporaryDirectory(prefix="grade-validate-") as scratch, \
             Gradebook(str(Path(scratch) / "validate.db")) as store:
         for assignment in chosen:
             results.append(_validate_assignment(course, assignment, store, grading, Path(scratch) / assignment.name,
-                                                progress))
+                                                progress, grade=options.grade))
     return ValidationReport(course=tuple(course_findings), assignments=tuple(results),
                             seconds=time.monotonic() - started)
 
 
 def _validate_assignment(course: Course, assignment: Assignment, store: Gradebook, options: GradingOptions,
-                         scratch: Path, progress: ValidateProgress) -> AssignmentResult:
+                         scratch: Path, progress: ValidateProgress, *, grade: bool) -> AssignmentResult:
     name = assignment.name
     runs_notebook = assignment.kind.needs_kernel  # graded by running its notebook: tests, release, mutants
     progress.phase(name, "checking the rubric and the tests")
@@ -93,20 +94,22 @@ def _validate_assignment(course: Course, assignment: Assignment, store: Gradeboo
     progress.phase(name, "building the release")
     release = release_findings(course, assignment, scratch / "release")
     found += release.findings
-    spec = None
+    mutants = Mutants(None, (), ())
     if runs_notebook:
-        spec, spec_findings = load_spec(assignment)
-        found += spec_findings
+        mutants = load_spec(assignment)
+        found += mutants.findings
     audit, audit_summary = audit_findings(assignment)
     found += audit
     summary = "rubric, settings and release checked"
-    if runs_notebook and sound:
+    if runs_notebook and not grade:
+        summary = "rubric, pre-flight and release checked; not graded (--quick)"
+    elif runs_notebook and sound:
         progress.phase(name, "grading")
         listener = Listener(start=lambda total: progress.start(name, total),
                             advance=lambda grade: progress.advance(name, grade),
                             phase=lambda description: progress.phase(name, description))
         (scratch / "class").mkdir(parents=True)
-        graded = grading_findings(course, assignment, release.notebook, spec, store, options, scratch / "class",
+        graded = grading_findings(course, assignment, release.notebook, mutants, store, options, scratch / "class",
                                   listener)
         found += graded.findings
         summary = graded.summary

@@ -11,17 +11,21 @@ a warning, or a problem when the rubric says `on_weak_suite: fail`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nbformat
+
 from grader.course.assignments import Assignment
-from grader.course.mutants import MutantSpec, load_mutants, mutants_path
+from grader.course.mutants import Edit, MutantSpec, apply_edit, load_mutants, mutants_path
 from grader.errors import InstructorError
 from grader.validate.findings import Finding, Severity, weak_suite
 
 AUDIT_DIR = Path(".grade") / "audit"
 HASHES = ("tests_hash", "reference_hash", "rubric_hash")
+ENTRY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # it becomes a student folder's name
 
 
 @dataclass(frozen=True)
@@ -51,21 +55,47 @@ def read_audit(path: Path) -> AuditRecord | None:
                        survivors=len(survivors) if isinstance(survivors, list) else 0)
 
 
-def load_spec(assignment: Assignment) -> tuple[MutantSpec | None, list[Finding]]:
-    """The assignment's mutants.yaml (None when missing or broken) and what is wrong with it."""
+@dataclass(frozen=True)
+class Mutants:
+    """An assignment's mutants.yaml as validate reads it: the entries that can be graded, and the rest's findings."""
+
+    spec: MutantSpec | None  # None when missing or unreadable
+    usable: tuple[Edit, ...]  # entries whose edit applies and whose `fails:` the rubric knows
+    findings: tuple[Finding, ...]
+
+
+def load_spec(assignment: Assignment) -> Mutants:
+    """Read the assignment's mutants.yaml and check each entry without grading it."""
     path = mutants_path(assignment.root)
-    severity = weak_suite(assignment.rubric.on_weak_suite)
+    name, severity = assignment.name, weak_suite(assignment.rubric.on_weak_suite)
     if not path.is_file():
-        return None, [Finding(assignment.name, severity, "no mutants.yaml: nothing shows that the hidden tests "
-                              "catch the mistakes they are for; write one (grade new writes an example)", path)]
+        return Mutants(None, (), (Finding(name, severity, "no mutants.yaml: nothing shows that the hidden tests "
+                                          "catch the mistakes they are for; write one (grade new writes an "
+                                          "example)", path),))
     try:
         spec = load_mutants(path)
     except InstructorError as error:
-        return None, [Finding(assignment.name, Severity.PROBLEM, str(error).split(": ", 1)[-1], path)]
-    if not spec.mutants:
-        return spec, [Finding(assignment.name, severity, "mutants.yaml lists no mutants: nothing shows that the "
-                              "hidden tests catch the mistakes they are for", path)]
-    return spec, []
+        return Mutants(None, (), (Finding(name, Severity.PROBLEM, str(error).split(": ", 1)[-1], path),))
+    found = [] if spec.mutants else [Finding(name, severity, "mutants.yaml lists no mutants: nothing shows that "
+                                             "the hidden tests catch the mistakes they are for", path)]
+    reference = nbformat.read(assignment.reference_notebook, as_version=4)
+    known = set(assignment.rubric.tests) | {rule.rule for rule in assignment.rubric.rules}
+    usable = []
+    for edit in spec.entries:
+        unknown = sorted(set(edit.fails) - known)
+        if not ENTRY_NAME.fullmatch(edit.name):
+            found.append(Finding(name, Severity.PROBLEM, f"entry name {edit.name!r}: use letters, digits, _ . -", path))
+        elif unknown:
+            found.append(Finding(name, Severity.PROBLEM, f"mutant {edit.name} lists {', '.join(unknown)} under "
+                                 "`fails:`, which the rubric does not have", path))
+        else:
+            try:
+                apply_edit(reference, edit, str(path))
+            except InstructorError as error:
+                found.append(Finding(name, Severity.PROBLEM, str(error).split(": ", 1)[-1], path))
+            else:
+                usable.append(edit)
+    return Mutants(spec, tuple(usable), tuple(found))
 
 
 def audit_findings(assignment: Assignment) -> tuple[list[Finding], str]:
