@@ -11,7 +11,9 @@ course's own files (mutants.yaml, the rubric, a hidden test file) by name or con
 
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,14 +66,20 @@ def solution_lines(notebook: Path) -> set[str]:
                 inside = True
             elif END.match(line):
                 inside = False
-            elif inside and _significant(line):
-                lines.add(line.strip())
+            elif inside and len(code := code_of(line)) >= MIN_SOLUTION_LINE:
+                lines.add(code)
     return lines
 
 
-def _significant(line: str) -> bool:
+def code_of(line: str) -> str:
+    """A line without its indentation and its trailing comment: what the line computes."""
     text = line.strip()
-    return len(text) >= MIN_SOLUTION_LINE and not text.startswith("#")
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text + "\n").readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return text  # part of a statement spread over lines: compared as it is
+    comment = next((t for t in tokens if t.type == tokenize.COMMENT), None)
+    return text[:comment.start[1]].rstrip() if comment else text
 
 
 def _leaks(assignment: Assignment, out: Path, files: list[Path]) -> list[Finding]:
@@ -105,7 +113,7 @@ def _leaks(assignment: Assignment, out: Path, files: list[Path]) -> list[Finding
             kind = "hidden tests and files" if len(hits) > 1 else "a hidden test or file"
             found.append(Finding(name, Severity.PROBLEM, f"the release's {shown} names {kind}: {', '.join(hits)}; "
                                  "students must not learn what the hidden tests are", _source_of(assignment, path)))
-        leaked = sorted(solutions & {line.strip() for line in _code_lines(path, text)})
+        leaked = sorted(solutions & {code_of(line) for line in _code_lines(path, text)})
         if leaked:
             more = f" and {len(leaked) - 1} more" if len(leaked) > 1 else ""
             found.append(Finding(name, Severity.PROBLEM, f"the release's {shown} holds solution code: "
