@@ -26,7 +26,8 @@ def new_command(assignment: str, kind: str, course_dir: Path) -> None:
     def new() -> None:
         scaffold = new_assignment(course_dir, assignment, ScaffoldKind(kind))
         for path in scaffold.written:
-            console.print(f"  wrote {course_file(path)}")
+            if path.name != "course.yaml":  # said below, with what happened to it
+                console.print(f"  wrote {course_file(path)}")
         console.print(f"  {scaffold.course_yaml}")
         if kind == ScaffoldKind.MODEL:
             console.print("[yellow]next:[/] replace the made-up rows of the CSV files under data/ with your "
