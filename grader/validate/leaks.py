@@ -5,7 +5,8 @@ so a hidden test's name in a public test or in the notebook's text, a solution l
 sits outside the solution markers (a demo cell, a public test), or a course file that should
 never ship is found before students see it. Checked in every file the release writes: the
 hidden test files' names, the hidden tests' names (as whole words), the reference's solution
-lines (a line of code between the markers, long enough to give something away), and the
+lines (a line of code between the markers, long enough to give something away, found in a
+released code cell or file; the notebook's markdown may quote one as a hint), and the
 course's own files (mutants.yaml, the rubric, a hidden test file) by name or content.
 """
 
@@ -123,13 +124,14 @@ def _leaks(assignment: Assignment, out: Path, files: list[Path]) -> list[Finding
 
 
 def _code_lines(path: Path, text: str) -> list[str]:
-    """A notebook's cell lines (its JSON would escape them), else the file's lines."""
+    """A notebook's code cell lines (its JSON would escape them), else the file's lines. A notebook's
+    markdown is the instructor's prose: a line of the solution quoted there is a hint given on purpose."""
     if path.suffix == ".ipynb":
         try:
             notebook = nbformat.reads(text, as_version=4)
         except Exception:  # noqa: BLE001 - a notebook we wrote ourselves; unreadable means scan its text
             return text.splitlines()
-        return [line for cell in notebook.cells for line in cell.source.splitlines()]
+        return [line for cell in notebook.cells if cell.cell_type == "code" for line in cell.source.splitlines()]
     return text.splitlines()
 
 
