@@ -79,7 +79,7 @@ def grading_findings(course: Course, assignment: Assignment, released: Path | No
         problems = (_judge_mutant(assignment, edit, grades[student], spec_path) if edit.fails
                     else _judge_alternative(assignment, edit, grades[student], spec_path))
         found += problems
-        if not problems:
+        if all(f.severity is not Severity.PROBLEM for f in problems):
             caught, alternatives = (caught + 1, alternatives) if edit.fails else (caught, alternatives + 1)
     ref = grades[REFERENCE]
     summary = f"reference {ref.score:g}/{ref.max_score:g}"
@@ -143,6 +143,9 @@ def _judge_mutant(assignment: Assignment, edit: Edit, grade: Grade, spec_path: P
     if abs(grade.score - (grade.max_score - lost - deducted)) > 1e-9:
         found.append(Finding(name, Severity.PROBLEM, f"mutant {edit.name} loses {grade.max_score - grade.score:g} "
                              f"points, not the {lost + deducted:g} its failing tests are worth", spec_path))
+    elif lost + deducted <= 0:
+        found.append(Finding(name, Severity.WARNING, f"mutant {edit.name} fails only tests worth 0 points: the "
+                             "mistake costs a student nothing", spec_path))
     silent = [t.test_id for t in grade.tests if t.outcome is not Outcome.PASSED and not t.message.strip()]
     if silent:
         found.append(Finding(name, Severity.PROBLEM, f"mutant {edit.name} fails {', '.join(silent)} without a "
