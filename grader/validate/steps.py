@@ -106,7 +106,7 @@ def _validate_assignment(course: Course, assignment: Assignment, store: Gradeboo
     elif runs_notebook and sound:
         progress.phase(name, "grading")
         listener = Listener(start=lambda total: progress.start(name, total),
-                            advance=lambda grade: progress.advance(name, grade),
+                            advance=lambda result: progress.advance(name, result),
                             phase=lambda description: progress.phase(name, description))
         (scratch / "class").mkdir(parents=True)
         graded = grading_findings(course, assignment, release.notebook, mutants, store, options, scratch / "class",
