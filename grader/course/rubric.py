@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -10,6 +11,14 @@ import yaml
 
 from grader.errors import RubricError, course_file
 from grader.models import Outcome, Signal, TestResult
+
+
+class WeakSuitePolicy(StrEnum):
+    """What `grade validate` does with a weak hidden suite (rubric `on_weak_suite:`): a mutation
+    score under `min_mutation_score`, or no mutants.yaml to check the suite with."""
+
+    WARN = "warn"
+    FAIL = "fail"
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,8 @@ class Rubric:
     parts: tuple[RubricPart, ...]
     kind: str = "notebook"  # the name of its AssignmentKind (grader/kinds.py checks it)
     settings: dict[str, Any] = field(default_factory=dict)  # kind-specific, e.g. the homework's metric thresholds
+    min_mutation_score: float | None = None  # the least share of `grade audit`'s mutants the hidden suite must catch
+    on_weak_suite: WeakSuitePolicy = WeakSuitePolicy.WARN
 
     @property
     def tests(self) -> dict[str, tuple[str, float]]:
@@ -129,9 +140,28 @@ def load_rubric(path: Path) -> Rubric:
             parts.append(RubricPart(name=str(part["name"]), tests=tuple(tests), rules=rules))
         return Rubric(assignment=str(data["assignment"]), title=str(data.get("title", data["assignment"])),
                       notebook=str(data.get("notebook", f"{data['assignment']}.ipynb")), parts=tuple(parts),
-                      kind=str(data.get("kind", "notebook")), settings=dict(data.get("settings") or {}))
+                      kind=str(data.get("kind", "notebook")), settings=dict(data.get("settings") or {}),
+                      min_mutation_score=_fraction(path, data.get("min_mutation_score")),
+                      on_weak_suite=_policy(path, data.get("on_weak_suite", WeakSuitePolicy.WARN.value)))
     except (KeyError, TypeError) as error:
         raise RubricError(f"rubric {path} is missing a field: {error}") from error
+
+
+def _fraction(path: Path, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise RubricError(f"rubric {path}: min_mutation_score must be a fraction between 0 and 1 "
+                          f"(0.8: the hidden tests catch 80% of the mutants), not {value!r}")
+    return float(value)
+
+
+def _policy(path: Path, value: Any) -> WeakSuitePolicy:
+    try:
+        return WeakSuitePolicy(value)
+    except ValueError:
+        raise RubricError(f"rubric {path}: on_weak_suite must be one of "
+                          f"{', '.join(p.value for p in WeakSuitePolicy)}, not {value!r}") from None
 
 
 def _rule(path: Path, entry: dict[str, Any], seen: set[str]) -> ScratchRule:

@@ -1,6 +1,7 @@
 """Validity of every notebook's checks, through the real pipeline and sandbox.
 
-For each assignment with tests/fixtures/mutants/<assignment>/mutants.yaml: each mutant (a
+For each assignment with reference/<assignment>/mutants.yaml (the course's data, also reached
+as tests/fixtures/mutants/<assignment>/mutants.yaml, a symlink): each mutant (a
 realistic mistake applied to the reference notebook) must fail exactly the tests its entry
 names and lose exactly their points; each correct alternative, written differently from
 the reference, must get full marks; the reference itself gets full marks; and the notebook
@@ -13,9 +14,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 
 from grader.course.environment import kernel_interpreter
+from grader.course.mutants import Edit, MutantSpec, apply_edit, load_mutants
 from grader.kinds import load_course
 from grader.discover import discover
 from grader.models import Grade
@@ -27,8 +28,8 @@ from grader.store.gradebook import Gradebook
 from tests.conftest import REPO, requires_sandbox
 
 pytestmark = [pytest.mark.sandbox, requires_sandbox]
-SPECS = {path.parent.name: yaml.safe_load(path.read_text())
-         for path in sorted((REPO / "tests/fixtures/mutants").glob("*/mutants.yaml"))}
+SPECS: dict[str, MutantSpec] = {path.parent.name: load_mutants(path)
+                                for path in sorted((REPO / "reference").glob("*/mutants.yaml"))}
 RELEASED_SECONDS = 10.0  # the issue's bound for grading an unfilled notebook
 
 
@@ -36,12 +37,8 @@ def reference_notebook(assignment: str) -> nbformat.NotebookNode:
     return nbformat.read(REPO / "reference" / assignment / f"{assignment}.ipynb", as_version=4)
 
 
-def apply(assignment: str, find: str, replace: str) -> nbformat.NotebookNode:
-    nb = reference_notebook(assignment)
-    hits = [c for c in nb.cells if c.cell_type == "code" and find in c.source]
-    assert len(hits) == 1 and hits[0].source.count(find) == 1, f"snippet not unique: {find[:60]!r}"
-    hits[0].source = hits[0].source.replace(find, replace)
-    return nb
+def apply(assignment: str, edit: Edit) -> nbformat.NotebookNode:
+    return apply_edit(reference_notebook(assignment), edit, str(SPECS[assignment].path))
 
 
 _GRADED: dict[str, dict[str, Grade]] = {}  # assignment -> student -> grade, graded once per session
@@ -64,8 +61,8 @@ def grade_assignment_class(assignment: str, tmp_path_factory: pytest.TempPathFac
     spec = SPECS[assignment]
     root = tmp_path_factory.mktemp(f"validity-{assignment}")
     notebooks = {"_reference": reference_notebook(assignment)}
-    for entry in spec["mutants"] + spec["alternatives"]:
-        notebooks[entry["name"]] = apply(assignment, entry["find"], entry["replace"])
+    for entry in spec.entries:
+        notebooks[entry.name] = apply(assignment, entry)
     write_class(root / "subs", assignment, notebooks)
     write_class(root / "released", assignment, {"_released": strip_solutions(reference_notebook(assignment), assignment)})
     course = load_course(REPO)
@@ -88,14 +85,14 @@ def write_class(folder: Path, assignment: str, notebooks: dict[str, nbformat.Not
 def entries(kind: str) -> list:
     """(assignment, entry) pairs; `graded` takes the assignment indirectly, so each
     assignment's class is graded once for all of its entries."""
-    return [pytest.param(assignment, entry, id=f"{assignment}:{entry['name']}")
-            for assignment, spec in SPECS.items() for entry in spec[kind]]
+    return [pytest.param(assignment, entry, id=f"{assignment}:{entry.name}")
+            for assignment, spec in SPECS.items() for entry in getattr(spec, kind)]
 
 
 def test_the_spec_is_big_enough() -> None:
     """The issue's bar: at least 8 realistic mutants and 2 alternatives per notebook."""
     for assignment, spec in SPECS.items():
-        assert len(spec["mutants"]) >= 8 and len(spec["alternatives"]) >= 2, assignment
+        assert len(spec.mutants) >= 8 and len(spec.alternatives) >= 2, assignment
 
 
 @pytest.mark.parametrize("graded", sorted(SPECS), indirect=True)
@@ -108,10 +105,10 @@ def test_reference_full_marks_and_released_notebook_zero(graded) -> None:
 
 
 @pytest.mark.parametrize("graded,mutant", entries("mutants"), indirect=["graded"])
-def test_mutant_is_caught_by_the_intended_tests(graded, mutant: dict) -> None:
-    grade = graded[1][mutant["name"]]
+def test_mutant_is_caught_by_the_intended_tests(graded, mutant: Edit) -> None:
+    grade = graded[1][mutant.name]
     failed = {t.test_id for t in grade.tests if t.outcome != "passed"}
-    assert failed == set(mutant["fails"]), grade.message
+    assert failed == set(mutant.fails), grade.message
     lost = sum(t.max_points for t in grade.tests if t.test_id in failed)
     deducted = -sum(t.points for t in grade.tests if t.points < 0)  # from-scratch rules
     assert grade.score == grade.max_score - lost - deducted
@@ -119,6 +116,6 @@ def test_mutant_is_caught_by_the_intended_tests(graded, mutant: dict) -> None:
 
 
 @pytest.mark.parametrize("graded,alternative", entries("alternatives"), indirect=["graded"])
-def test_correct_alternative_gets_full_marks(graded, alternative: dict) -> None:
-    grade = graded[1][alternative["name"]]
+def test_correct_alternative_gets_full_marks(graded, alternative: Edit) -> None:
+    grade = graded[1][alternative.name]
     assert grade.score == grade.max_score, [(t.test_id, t.message) for t in grade.tests if t.outcome != "passed"]

@@ -202,3 +202,22 @@ def test_each_result_carries_the_signals_its_check_recorded(tmp_path: Path) -> N
     results = {r.test_id: r for r in rubric.score(outcomes(test_scores="failed"), {"test_scores": fake})}
     assert results["test_scores"].signals == fake and results["test_scores"].outcome is Outcome.FAILED
     assert all(r.signals == () for name, r in results.items() if name != "test_scores")
+
+
+def test_the_weak_suite_keys_default_to_no_minimum_and_warn(tmp_path: Path) -> None:
+    from grader.course.rubric import WeakSuitePolicy
+
+    rubric = rubric_from(RUBRIC, tmp_path)
+    assert (rubric.min_mutation_score, rubric.on_weak_suite) == (None, WeakSuitePolicy.WARN)
+    rubric = rubric_from(RUBRIC + "min_mutation_score: 0.8\non_weak_suite: fail\n", tmp_path)
+    assert (rubric.min_mutation_score, rubric.on_weak_suite) == (0.8, WeakSuitePolicy.FAIL)
+
+
+@pytest.mark.parametrize(("extra", "match"), [
+    ("min_mutation_score: 80\n", "min_mutation_score must be a fraction between 0 and 1"),
+    ("min_mutation_score: high\n", "min_mutation_score must be a fraction"),
+    ("on_weak_suite: stop\n", "on_weak_suite must be one of warn, fail"),
+])
+def test_weak_suite_keys_out_of_range_are_rubric_errors(tmp_path: Path, extra: str, match: str) -> None:
+    with pytest.raises(RubricError, match=match):
+        rubric_from(RUBRIC + extra, tmp_path)
