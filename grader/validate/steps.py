@@ -121,6 +121,7 @@ def _validate_assignment(course: Course, assignment: Assignment, store: Gradeboo
 
 
 def _grading_options(course: Course, options: ValidateOptions) -> GradingOptions:
+    from grader.course.environment import kernel_interpreter
     from grader.pipeline.pool import cpu_count
 
     defaults = course.config.defaults if course.config else CourseDefaults()
@@ -128,4 +129,6 @@ def _grading_options(course: Course, options: ValidateOptions) -> GradingOptions
     limits = Limits(submission_timeout_s=defaults.timeout_s,
                     cell_timeout_s=min(defaults.cell_timeout_s, defaults.timeout_s),
                     memory_bytes=defaults.memory_mb * MiB, torch_threads=max(1, cpu_count() // jobs))
-    return GradingOptions(sandbox=options.sandbox, limits=limits, jobs=jobs)
+    # Sandboxed, the class runs in the students' environment, as `grade PATH` runs it.
+    kernel = kernel_interpreter(course.config) if options.sandbox else None
+    return GradingOptions(sandbox=options.sandbox, limits=limits, jobs=jobs, kernel=kernel)
