@@ -186,9 +186,7 @@ def summary(value, depth=0):
     if numpy is not None and isinstance(value, numpy.generic):
         return summary(value.item(), depth)
     if numpy is not None and isinstance(value, numpy.ndarray):
-        if value.dtype.kind in "biuf" and torch is not None:
-            return summary(torch.from_numpy(value.copy()), depth)
-        return {"array": repr(value.tolist())[:2000]}
+        return _array_summary(value, numpy)
     if torch is not None and isinstance(value, torch.Tensor):
         return _tensor_summary(value, torch)
     if depth >= MAX_DEPTH:
@@ -227,3 +225,16 @@ def _tensor_summary(tensor, torch):
     return {"shape": list(t.shape), "dtype": str(t.dtype), "requires_grad": grad,
             "sum": float(as_float.sum()), "abs": float(as_float.abs().sum()),
             "sample": flat[::step][:SAMPLES].clone().contiguous()}
+
+
+def _array_summary(array, numpy):
+    """A numpy array as lists of plain numbers (compared with a tolerance outside), large ones summarised."""
+    if array.dtype.kind not in "biuf":
+        return {"array": repr(array.tolist())[:2000], "shape": list(array.shape)}
+    if array.size <= SMALL:
+        return {"array": array.tolist(), "dtype": str(array.dtype), "shape": list(array.shape)}
+    flat = array.reshape(-1)
+    step = max(1, flat.size // SAMPLES)
+    as_float = flat.astype(numpy.float64)
+    return {"shape": list(array.shape), "dtype": str(array.dtype), "sum": float(as_float.sum()),
+            "abs": float(numpy.abs(as_float).sum()), "sample": flat[::step][:SAMPLES].tolist()}
