@@ -55,8 +55,3 @@ def test_audit_scores_the_suite_and_a_deleted_test_file_lowers_it(tmp_path: Path
     assert record["equivalent"] == len(full.equivalent) and record["generated"] == full.generated
     assert "survived mask_inversion" in result.output and "mutation score" in result.output
 
-
-def test_audit_refuses_the_model_kind() -> None:
-    result = CliRunner().invoke(main, ["audit", "homework", "--course", str(REPO), "--no-sandbox"])
-    assert result.exit_code == 1
-    assert "homework is a model assignment" in result.output
