@@ -213,16 +213,17 @@ def unstable_keys(first: ProbeResult, second: ProbeResult) -> set[str]:
 
 def equivalence_verdicts(reference: nbformat.NotebookNode, mutants: list[Mutant], notebook_name: str,
                          options: GradingOptions, on_done: Callable[[int], None] = lambda index: None
-                         ) -> tuple[dict[str, Verdict], str]:
-    """A verdict per mutant id, and a note on the reference's probe ("" when it went well)."""
+                         ) -> tuple[dict[str, Verdict], str, bool]:
+    """A verdict per mutant id, a note on the reference's probe ("" when it went well), and
+    whether the reference could be probed (if not, no verdict says equivalent)."""
     notebooks = [reference, reference] + [m.notebook(reference) for m in mutants]
     results = probe_all(notebooks, notebook_name, options,
                         on_done=lambda index: on_done(index - 2) if index >= 2 else None)
     first, second, rest = results[0], results[1], results[2:]
     if not (first.ok and second.ok):
         note = f"the reference's probe failed ({first.message or second.message}); no mutant is dropped as equivalent"
-        return {m.id: Verdict(False, "the reference could not be probed") for m in mutants}, note
+        return {m.id: Verdict(False, "the reference could not be probed") for m in mutants}, note, False
     unstable = unstable_keys(first, second)
     note = f"{len(unstable)} of {len(first.values)} probed values vary between runs of the reference and are not compared" \
         if unstable else ""
-    return {m.id: verdict(first, result, unstable) for m, result in zip(mutants, rest)}, note
+    return {m.id: verdict(first, result, unstable) for m, result in zip(mutants, rest)}, note, True

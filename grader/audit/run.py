@@ -183,10 +183,10 @@ def _verdicts(assignment: Assignment, reference: nbformat.NotebookNode, mutants:
     note = ""
     if todo:
         progress.phase("probing for equivalent mutants", len(todo))
-        fresh, note = equivalence_verdicts(reference, todo, assignment.notebook, options,
-                                           on_done=lambda index: progress.advance())
+        fresh, note, reference_probed = equivalence_verdicts(reference, todo, assignment.notebook, options,
+                                                             on_done=lambda index: progress.advance())
         verdicts |= fresh
-        if not note.startswith("the reference's probe failed"):
+        if reference_probed:
             cached |= {mutant_id: [v.equivalent, v.why] for mutant_id, v in fresh.items()}
             cache_path.write_text(json.dumps({"key": key, "verdicts": cached}, indent=1))
     return verdicts, note
