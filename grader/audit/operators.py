@@ -178,23 +178,24 @@ def is_bias(node: ast.AST) -> bool:
 
 # -- domain operators ------------------------------------------------------------------
 
-def softmax_dim(node: ast.AST, code: Code) -> Iterator[Change]:
-    if call_name(node) in SOFTMAXES:
-        assert isinstance(node, ast.Call)
-        _, _, dim = dim_argument(node, 1 if is_module_call(node) else 0)
-        text = with_dim(node, code, 1 if is_module_call(node) else 0, other_dim(dim)) if dim is not None else None
+def _wrong_dim(node: ast.Call, code: Code) -> Iterator[Change]:
+    """The call with its literal dim (keyword, or the tensor's positional slot) moved to another dim."""
+    position = 1 if is_module_call(node) else 0
+    _, _, dim = dim_argument(node, position)
+    if dim is not None:
+        text = with_dim(node, code, position, other_dim(dim))
         if text:
-            yield Change(node, text, f"{call_name(node)} over dim {other_dim(dim)} instead of {dim}")  # type: ignore[arg-type]
+            yield Change(node, text, f"{call_name(node)} over dim {other_dim(dim)} instead of {dim}")
+
+
+def softmax_dim(node: ast.AST, code: Code) -> Iterator[Change]:
+    if call_name(node) in SOFTMAXES and isinstance(node, ast.Call):
+        yield from _wrong_dim(node, code)
 
 
 def reduction_dim(node: ast.AST, code: Code) -> Iterator[Change]:
-    if call_name(node) in REDUCTIONS:
-        assert isinstance(node, ast.Call)
-        position = 1 if is_module_call(node) else 0
-        _, _, dim = dim_argument(node, position)
-        text = with_dim(node, code, position, other_dim(dim)) if dim is not None else None
-        if text:
-            yield Change(node, text, f"{call_name(node)} over dim {other_dim(dim)} instead of {dim}")  # type: ignore[arg-type]
+    if call_name(node) in REDUCTIONS and isinstance(node, ast.Call):
+        yield from _wrong_dim(node, code)
         kept = [(k.arg, code.segment(k.value)) for k in node.keywords if k.arg != "keepdim"]
         if len(kept) < len(node.keywords):
             yield Change(node, rebuild_call(node, code, keywords=kept), f"{call_name(node)} without keepdim")

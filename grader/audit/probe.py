@@ -201,7 +201,8 @@ def summary(value, depth=0):
         return {"set": sorted(repr(item)[:200] for item in value)[:MAX_ITEMS], "length": len(value)}
     if torch is not None and isinstance(value, torch.nn.Module):
         state = value.state_dict()
-        return {"module": type(value).__name__, "state": {k: summary(v, depth + 1) for k, v in list(state.items())[:MAX_ITEMS]}}
+        return {"module": type(value).__name__,
+                "state": {k: summary(v, depth + 1) for k, v in list(state.items())[:MAX_ITEMS]}}
     attributes = getattr(value, "__dict__", None)
     if isinstance(attributes, dict):
         return {"object": type(value).__name__,
