@@ -9,13 +9,15 @@ the call, gradients, and every value left in the notebook's namespace: tensors, 
 numbers, strings, containers, modules' state dicts; tensors above 1024 elements by shape,
 sums and a strided sample) comes back through the bridge, as JSON and safetensors.
 
-A mutant is *equivalent* when its notebook ran with the same cell errors as the reference
-and every digest entry equals the reference's (same keys, same types and shapes, numbers
+A mutant is *equivalent* when the reference's probe ran the mutated line (the probe traces
+the solution cells' lines; a mutant of a branch no probe takes is graded, not dropped), its
+notebook ran with the same cell errors as the reference, and every digest entry equals the
+reference's (same keys, same types and shapes, numbers
 within rtol 1e-5 / atol 1e-7, NaN equal to NaN). Entries that differ between two runs of
 the reference itself (nondeterminism) are left out of the comparison. A mutant whose probe
 could not finish (a timeout, a dead kernel) is never called equivalent: it is graded.
-This is a measurement, not a proof: a mutant that changes only what no probe reached
-(a branch no recorded call takes) is dropped as equivalent, and `grade audit` says how many.
+This is a measurement, not a proof: a mutant whose change shows only on inputs no probe
+tried (a value at a comparison's boundary, say) is dropped as equivalent.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from grader.audit.generate import Mutant, parseable, solution_regions
 from grader.options import GradingOptions
 
 PROBE_SOURCE = (Path(__file__).parent / "probe.py").read_text()
+COVERAGE = "coverage"  # probe.py's digest entry of executed lines (cell index -> line numbers)
 DIGEST_NAME = "_grade_audit_digest"
 RTOL, ATOL = 1e-5, 1e-7  # float32 round-off of the same computation done the same way is exactly 0
 
@@ -73,9 +76,12 @@ def instrumented(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
              f"_grade_audit = _grade_audit.Probe(globals(), {uses_torch!r})\n"
              "del _grade_audit_types\n")
     cells = [nbformat.v4.new_code_cell(first)]
-    for cell in notebook.cells:
+    for index, cell in enumerate(notebook.cells):
+        marked = cell.cell_type == "code" and bool(solution_regions(cell.source))
+        if marked:
+            cells.append(nbformat.v4.new_code_cell(f"_grade_audit.expect_cell({index})"))
         cells.append(cell)
-        if cell.cell_type == "code" and solution_regions(cell.source):
+        if marked:
             names = defined_names(cell.source)
             if names:
                 cells.append(nbformat.v4.new_code_cell(f"_grade_audit.wrap_cell({names!r})"))
@@ -83,6 +89,9 @@ def instrumented(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     probed = nbformat.reads(nbformat.writes(notebook), as_version=4)
     probed.cells = cells
     return probed
+
+
+UNREACHED = Verdict(False, "no probe ran the mutated line: graded, since a test may reach it")
 
 
 # -- running probes in the sandbox ---------------------------------------------------------
@@ -188,13 +197,20 @@ def differences(a: Any, b: Any, path: str = "") -> list[str]:
     return [] if a == b else [path]
 
 
+def reached(reference: ProbeResult, mutant: Mutant) -> bool:
+    """Whether the reference's probe ran any line of the mutated node (a mutant of code no probe
+    runs would look equivalent whatever it does)."""
+    lines = reference.values.get(COVERAGE, {}).get(str(mutant.cell_index), [])
+    return any(mutant.line <= line <= mutant.end_line for line in lines)
+
+
 def verdict(reference: ProbeResult, mutant: ProbeResult, unstable: set[str]) -> Verdict:
     if not mutant.ok:
         return Verdict(False, mutant.message or f"the notebook ended {mutant.status}")
     if mutant.errors != reference.errors:
         return Verdict(False, f"cells raised {list(mutant.errors)} instead of {list(reference.errors)}")
     for key in sorted(set(reference.values) | set(mutant.values)):
-        if key in unstable:
+        if key in unstable or key == COVERAGE:
             continue
         if key not in reference.values or key not in mutant.values:
             return Verdict(False, f"{key} only in the {'mutant' if key in mutant.values else 'reference'}")
@@ -226,4 +242,9 @@ def equivalence_verdicts(reference: nbformat.NotebookNode, mutants: list[Mutant]
     unstable = unstable_keys(first, second)
     note = f"{len(unstable)} of {len(first.values)} probed values vary between runs of the reference and are not compared" \
         if unstable else ""
-    return {m.id: verdict(first, result, unstable) for m, result in zip(mutants, rest)}, note, True
+    verdicts = {m.id: verdict(first, result, unstable) if reached(first, m) else UNREACHED
+                for m, result in zip(mutants, rest)}
+    unreached = sum(v is UNREACHED for v in verdicts.values())
+    if unreached:
+        note = "; ".join(filter(None, [note, f"{unreached} mutants are on lines no probe ran: graded, never dropped"]))
+    return verdicts, note, True

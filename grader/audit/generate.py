@@ -33,6 +33,7 @@ class Mutant:
     cell_index: int  # in notebook.cells
     cell: int  # 1-based among code cells, as grading messages number them
     line: int  # 1-based in the cell
+    end_line: int  # the last line of the mutated node
     operator: str
     description: str
     scope: str  # the top-level function or class the edit is in ("" at cell level)
@@ -145,6 +146,7 @@ def generate_mutants(notebook: nbformat.NotebookNode, operators: tuple[Operator,
             line = change.node.lineno  # type: ignore[attr-defined]
             digest = hashlib.sha256(f"{index}\0{new}".encode()).hexdigest()
             mutants.append(Mutant(id=f"m{digest[:12]}", cell_index=index, cell=code_number, line=line,
+                                  end_line=change.node.end_lineno or line,  # type: ignore[attr-defined]
                                   operator=operator.name, description=change.description,
                                   scope=scope_of(tree, line), original=cell.source, source=new))
     return sorted(mutants, key=lambda m: (m.cell_index, m.line, m.operator, m.id))

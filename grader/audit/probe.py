@@ -2,7 +2,7 @@
 
 Its source is sent as the first cell of the notebook to probe (grader/audit/equivalence.py
 builds it); `grader` is not importable there, so only the standard library, numpy and torch.
-It seeds every generator, records the first calls of each function and module the solution
+It seeds every generator, records which lines of the solution cells run, records the first calls of each function and module the solution
 cells define (arguments copied), and at the end replays each recorded call three ways: on
 the recorded arguments, on random tensors of the same shapes, and on random tensors that
 require grad, followed by a backward pass with a fixed random cotangent (so a detached
@@ -23,6 +23,7 @@ SAMPLES = 256
 MAX_ITEMS = 200
 MAX_DEPTH = 5
 SKIP = {"In", "Out", "exit", "quit", "get_ipython"}
+COVERAGE = "coverage"  # the digest's entry of executed lines: where a mutant is reached, never compared
 
 
 def seed_all(seed, uses_torch):
@@ -43,9 +44,35 @@ class Probe:
         self.calls = []  # (label, function, bound object or None, args, kwargs)
         self.counts = {}
         self.replaying = False
+        self.pending = None  # the notebook cell whose code runs next (expect_cell)
+        self.files = {}  # the file name IPython compiled a solution cell under -> that cell's index
+        self.lines = {}  # cell index -> line numbers executed so far
+        sys.settrace(self._trace)
         if uses_torch:
             import torch  # noqa: F401 - seeded from the start, as the notebook will use it
         seed_all(0, uses_torch)
+
+    # -- coverage: which lines of the solution cells ran -----------------------------------
+    def expect_cell(self, index):
+        """The next cell IPython runs is notebook cell `index`: its file name is learnt when it starts."""
+        self.pending = index
+
+    def _trace(self, frame, event, arg):
+        code = frame.f_code
+        index = self.files.get(code.co_filename)
+        if index is None:
+            if self.pending is None or code.co_name != "<module>" or "ipykernel" not in code.co_filename:
+                return None
+            index = self.files[code.co_filename] = self.pending
+            self.pending = None
+        lines = self.lines.setdefault(index, set())
+
+        def line(frame, event, arg):
+            if event == "line":
+                lines.add(frame.f_lineno)
+            return line
+
+        return line
 
     # -- recording ------------------------------------------------------------------------
     def wrap_cell(self, names):
@@ -105,6 +132,8 @@ class Probe:
             if name.startswith("_") or name in SKIP or isinstance(value, (types.ModuleType, types.FunctionType, type)):
                 continue
             out[f"value:{name}"] = summary(value)
+        sys.settrace(None)
+        out[COVERAGE] = {str(index): sorted(lines) for index, lines in self.lines.items()}
         self.replaying = False
         return out
 

@@ -44,8 +44,8 @@ def test_instrumented_notebook_records_solution_cells_and_ends_with_the_digest()
                 nbformat.v4.new_code_cell("y = f(2)")]
     sources = [c.source for c in instrumented(nb).cells]
     assert "Probe(globals(), False)" in sources[0]
-    assert sources[1:] == ["import numpy as np", nb.cells[1].source, "_grade_audit.wrap_cell(['f'])", "y = f(2)",
-                           f"{DIGEST_NAME} = _grade_audit.digest()"]
+    assert sources[1:] == ["import numpy as np", "_grade_audit.expect_cell(1)", nb.cells[1].source,
+                           "_grade_audit.wrap_cell(['f'])", "y = f(2)", f"{DIGEST_NAME} = _grade_audit.digest()"]
 
 
 def test_probe_digest_in_process() -> None:
