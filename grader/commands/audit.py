@@ -94,6 +94,12 @@ def _print(report, record: Path) -> None:  # type: ignore[no-untyped-def]
         out.print(_diff_text(m.diff()), soft_wrap=True)
         tests = ", ".join(survivor.tests) if survivor.tests else f"no test mentions {m.scope or 'this cell'}"
         out.print(f"  should have failed: {escape(tests)}")
+    if report.equivalent:
+        out.print(f"\ndropped as equivalent ({len(report.equivalent)}; the same values as the reference wherever "
+                  "the probe looked, diffs in the record):")
+        for result in report.equivalent:
+            m = result.mutant
+            out.print(f"  {m.operator}: {escape(m.description)} (code cell {m.cell}, line {m.line})")
     table = Table(title=f"audit of {report.assignment}")
     for column in ("operator", "audited", "equivalent", "graded", "caught", "score"):
         table.add_column(column, justify="left" if column == "operator" else "right")
