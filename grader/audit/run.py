@@ -31,7 +31,7 @@ from grader.models import Grade, Outcome, Status
 from grader.options import GradingOptions
 from grader.sandbox.limits import Limits
 
-DEFAULT_MAX_MUTANTS = 60  # about 5 minutes for a notebook like 05 on 2 cores with --jobs 2
+DEFAULT_MAX_MUTANTS = 40  # 25 mutants took 2.5-5 min per notebook on 2 busy cores with --jobs 2
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from grader.commands.group import console, course_option, guard, main
 @course_option
 @click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True,
               help="Sandboxes side by side (probes and grading).")
-@click.option("--max-mutants", type=click.IntRange(min=1), default=None, show_default="60",
+@click.option("--max-mutants", type=click.IntRange(min=1), default=None, show_default="40",
               help="Audit at most this many mutants, drawn with --seed across operators.")
 @click.option("--seed", type=int, default=0, show_default=True, help="The seed of the sample.")
 @click.option("--operators", default="", metavar="NAMES",
