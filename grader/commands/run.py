@@ -161,7 +161,7 @@ def _result_list(grades: Iterable[Grade]) -> Table:
         table.add_column(column, overflow="fold", max_width=70 if column == "message" else None)
     for grade in sorted(grades, key=lambda g: (g.student, g.assignment)):
         table.add_row(Text(clean(grade.student)), Text(clean(grade.assignment)), grade.status.value,
-                      f"{grade.score:g}/{grade.max_score:g}", Text(clean(grade.message[:200])),
+                      f"{grade.final_score:g}/{grade.max_score:g}", Text(clean(grade.message[:200])),
                       style=_CELL_STYLE.get(grade.status, "yellow"))
     return table
 
