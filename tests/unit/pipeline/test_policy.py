@@ -189,3 +189,28 @@ def test_an_override_fixes_the_raw_score_and_the_late_penalty_still_applies() ->
     assert replace(grade, score=18.0).final_score == 14.0  # after a whole-assignment override to 18
     assert replace(grade, score=3.0).final_score == 0.0  # the penalty never takes more than was earned
     assert replace(grade, late=replace(late, penalty_percent=100.0)).final_score == 0.0
+
+
+def test_commit_dates_are_read_only_from_git_folders_and_a_manifest_beats_them(tmp_path: Path) -> None:
+    """--trust-commit-dates: HEAD's committer date of each student's clone, for every assignment."""
+    import os
+    import subprocess
+
+    from grader.pipeline.policy import commit_times
+
+    subs = tmp_path / "subs"
+    (subs / "ada").mkdir(parents=True)
+    (subs / "bob").mkdir()
+    (subs / "ada" / f"{NB}.ipynb").write_text("{}")
+    env = {**os.environ, "GIT_COMMITTER_DATE": "2026-11-03T10:00:00+01:00", "GIT_AUTHOR_DATE": "2020-01-01T00:00:00Z",
+           "GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@b", "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@b"}
+    for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "hand in"]):
+        subprocess.run(["git", "-C", str(subs / "ada"), *args], check=True, env=env, capture_output=True)
+
+    times = commit_times(subs)
+    assert times.times == {("ada", "*"): m.datetime.fromisoformat("2026-11-03T10:00:00+01:00")}  # bob: no git
+    manifest = tmp_path / "times.csv"
+    manifest.write_text(f"student,assignment,submitted_at\nada,{NB},2026-11-01T10:00:00Z\n")
+    course_root = write_course(tmp_path / "course")
+    policy = load_policy(load_course(course_root), submitted_at=manifest, commit_dates_in=subs)
+    assert policy.times.get("ada", NB) == m.datetime.fromisoformat("2026-11-01T10:00:00+00:00")
