@@ -18,11 +18,10 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from grader.models import Grade, Outcome
+from grader.models import Grade, Outcome, RosterStudent
 from grader.reports.feedback import for_student, redact
 from grader.reports.text import page_name, spreadsheet_safe
 
@@ -109,19 +108,6 @@ CANVAS_POINTS_ROW = "Points Possible"
 MOODLE_IDS = ("Email address", "ID number", "Student", "Full name")
 
 
-@dataclass(frozen=True)
-class LmsStudent:
-    """A row of an LMS import: the roster's ids of one student (grader.store.gradebook.RosterEntry)."""
-
-    student: str
-    name: str = ""
-    email: str = ""
-    section: str = ""
-    canvas_id: str = ""
-    sis_user_id: str = ""
-    idnumber: str = ""
-
-
 def _latest(grades: Iterable[Grade]) -> dict[tuple[str, str], Grade]:
     latest: dict[tuple[str, str], Grade] = {}
     for grade in grades:
@@ -130,17 +116,17 @@ def _latest(grades: Iterable[Grade]) -> dict[tuple[str, str], Grade]:
 
 
 def _lms_rows(latest: dict[tuple[str, str], Grade],
-              roster: Sequence[LmsStudent]) -> tuple[list[LmsStudent], list[str]]:
+              roster: Sequence[RosterStudent]) -> tuple[list[RosterStudent], list[str]]:
     """The students to write (the roster's; every graded one without a roster) and the graded strangers
     left out: an LMS refuses or skips a user it does not know, so they are named to the caller instead."""
     graded = sorted({s for s, _ in latest})
     if not roster:
-        return [LmsStudent(student=s) for s in graded], []
+        return [RosterStudent(student=s) for s in graded], []
     known = {r.student for r in roster}
     return sorted(roster, key=lambda r: r.student), [s for s in graded if s not in known]
 
 
-def write_canvas(grades: Iterable[Grade], stream: TextIO, *, roster: Sequence[LmsStudent] = (),
+def write_canvas(grades: Iterable[Grade], stream: TextIO, *, roster: Sequence[RosterStudent] = (),
                  assignments: Sequence[str] | None = None, canvas_ids: dict[str, str] | None = None) -> list[str]:
     """Canvas's gradebook import CSV; returns the graded students left out (not on the roster).
 
@@ -168,7 +154,7 @@ def write_canvas(grades: Iterable[Grade], stream: TextIO, *, roster: Sequence[Lm
     return left_out
 
 
-def write_moodle(grades: Iterable[Grade], stream: TextIO, *, roster: Sequence[LmsStudent] = (),
+def write_moodle(grades: Iterable[Grade], stream: TextIO, *, roster: Sequence[RosterStudent] = (),
                  assignments: Sequence[str] | None = None) -> list[str]:
     """Moodle's CSV grade import; returns the graded students left out (not on the roster).
 

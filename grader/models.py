@@ -172,6 +172,20 @@ class Fingerprint:
 
 
 @dataclass(frozen=True)
+class RosterStudent:
+    """A student of the course, as the roster lists them (grader/course/roster.py reads it, the gradebook
+    stores it, the LMS exports write its ids). `student` is the submission folder's name."""
+
+    student: str
+    name: str = ""
+    email: str = ""
+    section: str = ""
+    canvas_id: str = ""  # Canvas's user ID
+    sis_user_id: str = ""
+    idnumber: str = ""  # Moodle's ID number
+
+
+@dataclass(frozen=True)
 class Lateness:
     """When a submission came in against its due time, and the share of the points the course's late
     policy takes for it (grader/course/deadlines.py computes it; a Grade without one was on time or

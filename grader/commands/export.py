@@ -31,14 +31,14 @@ def open_gradebook(db: str):  # type: ignore[no-untyped-def]
               help="File to write (default stdout); for gradescope, the folder to fill.")
 def export_command(db: str, fmt: str, out: Path | None) -> None:
     """Export the latest grades with every override and late penalty applied."""
-    from grader.export import (LmsStudent, export_records, write_canvas, write_export, write_gradebook,
-                               write_gradescope, write_moodle)
+    from grader.export import (export_records, write_canvas, write_export, write_gradebook, write_gradescope,
+                               write_moodle)
     from grader.store.overrides import apply_overrides
 
     def export() -> None:
         with open_gradebook(db) as store:
             grades = apply_overrides(store.latest_grades(), store.overrides())
-            roster = [LmsStudent(**vars(entry)) for entry in store.roster()]
+            roster = store.roster()
             canvas_ids = store.canvas_assignments()
         if fmt == "gradescope":
             if out is None:

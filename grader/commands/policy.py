@@ -1,4 +1,5 @@
-"""`grade policy`: the course's roster, deadlines, extensions and late policy over the stored grades, no notebook run."""
+"""`grade policy`: the course's roster, deadlines, extensions and late policy over the stored grades, no notebook
+run (grader/pipeline/policy.py)."""
 
 from __future__ import annotations
 

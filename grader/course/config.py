@@ -145,7 +145,8 @@ def due_time(value: Any, what: str) -> datetime:
         try:
             parsed = datetime.fromisoformat(str(value).strip())
         except ValueError:
-            raise ValueError(f"{what} is not an ISO 8601 time: {value!r}; write e.g. 2026-11-02T23:59:00+01:00") from None
+            raise ValueError(f"{what} is not an ISO 8601 time: {value!r}; "
+                             "write e.g. 2026-11-02T23:59:00+01:00") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError(f"{what} has no time zone: {value!r}; add one, e.g. +01:00 or Z")
     return parsed

@@ -129,7 +129,8 @@ def _read_times(path: Path, column: str, assignments: set[str], what: str) -> di
     for number, row in enumerate(reader, start=2):
         student, assignment = (row.get("student") or "").strip(), (row.get("assignment") or "").strip()
         if not student or not assignment:
-            raise InstructorError(f"{where}: row {number} needs a student and an assignment ({EVERY_ASSIGNMENT} for all)")
+            raise InstructorError(f"{where}: row {number} needs a student and an assignment "
+                                  f"({EVERY_ASSIGNMENT} for all)")
         if assignment != EVERY_ASSIGNMENT and assignment not in assignments:
             raise InstructorError(f"{where}: row {number} names the unknown assignment {assignment!r}; "
                                   f"the assignments are {', '.join(sorted(assignments))} (or {EVERY_ASSIGNMENT})")

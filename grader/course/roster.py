@@ -22,21 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import InstructorError, course_file
+from grader.models import RosterStudent
 
 ROSTER_FILE = "roster.csv"
 CANVAS_SKIPPED = {"Points Possible", "Test Student", "Student, Test"}
 _CANVAS_ASSIGNMENT = re.compile(r"^(?P<name>.+?) \((?P<id>\d+)\)$")
-
-
-@dataclass(frozen=True)
-class RosterStudent:
-    student: str  # the submission folder's name
-    name: str = ""
-    email: str = ""
-    section: str = ""
-    canvas_id: str = ""  # Canvas's user ID
-    sis_user_id: str = ""
-    idnumber: str = ""  # Moodle's ID number
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from grader.course.roster import Roster, load_roster
 from grader.discover import missing, student_folders
 from grader.models import Grade, RunState, Status, StudentFolder, Submission
 from grader.pipeline.submission import unopened_grade
-from grader.store.gradebook import Gradebook, RosterEntry
+from grader.store.gradebook import Gradebook
 
 GIT_TIMEOUT_S = 10
 
@@ -60,7 +60,7 @@ class CoursePolicy:
     def store_roster(self, store: Gradebook) -> None:
         """The roster into the gradebook (so `grade export` knows it); an empty one when the course has none."""
         students = self.roster.students if self.roster else ()
-        store.replace_roster([RosterEntry(**vars(s)) for s in students],
+        store.replace_roster(students,
                              dict(self.roster.canvas_assignments) if self.roster else {})
 
 

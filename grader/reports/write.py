@@ -78,7 +78,7 @@ def write_reports(
 
     `grades` are the computed grades (one per student and assignment); `overrides` are
     applied on top and shown with their audit trail. `runs` (store.RunInfo) and `history`
-    (store.StoredResult) give the per-run pages; `roster` (store.RosterEntry) flags students not on
+    (store.StoredResult) give the per-run pages; `roster` (models.RosterStudent) flags students not on
     it. Every page is rendered before any file is
     written, and each file replaces its old version atomically, so a failure while
     rendering leaves the previous report whole.

@@ -26,7 +26,8 @@ from sqlalchemy.orm import selectinload, sessionmaker
 
 from grader import __version__
 from grader.errors import GradeError
-from grader.models import Fingerprint, Grade, RunState, Status, grade_from_record, grade_to_record
+from grader.models import (Fingerprint, Grade, RosterStudent, RunState, Status, grade_from_record,
+                           grade_to_record)
 from grader.store.accounts import Accounts
 from grader.store.overrides import Override, check_override
 from grader.store.engine import as_utc, engine_for, now, run_process_alive, sqlite_pragma
@@ -41,20 +42,7 @@ TRANSIENT: frozenset[Status] = frozenset()
 REUSABLE: frozenset[Status] = frozenset(Status) - TRANSIENT
 
 
-@dataclass(frozen=True)
-class RosterEntry:
-    """A student on the stored roster (grader.course.roster.RosterStudent has the same fields)."""
-
-    student: str
-    name: str = ""
-    email: str = ""
-    section: str = ""
-    canvas_id: str = ""
-    sis_user_id: str = ""
-    idnumber: str = ""
-
-
-ROSTER_FIELDS = tuple(f.name for f in fields(RosterEntry))
+ROSTER_FIELDS = tuple(f.name for f in fields(RosterStudent))
 
 
 @dataclass(frozen=True)
@@ -298,7 +286,7 @@ class Gradebook:
 
     # -- the roster (grader.course.roster) ----------------------------------------------------
 
-    def replace_roster(self, students: Iterable[RosterEntry], canvas_assignments: dict[str, str]) -> None:
+    def replace_roster(self, students: Iterable[RosterStudent], canvas_assignments: dict[str, str]) -> None:
         """Store the course's roster as read now (every student, the Canvas assignment ids), replacing the last."""
         with self._write.begin() as session:
             session.execute(delete(RosterRow))
@@ -306,10 +294,10 @@ class Gradebook:
             session.add_all(RosterRow(**{f: getattr(s, f) for f in ROSTER_FIELDS}) for s in students)
             session.add_all(LmsAssignmentRow(assignment=a, canvas_id=i) for a, i in canvas_assignments.items())
 
-    def roster(self) -> list[RosterEntry]:
+    def roster(self) -> list[RosterStudent]:
         """The stored roster, by student id; empty when the course has none."""
         with self._read() as session:
-            return [RosterEntry(**{f: getattr(row, f) for f in ROSTER_FIELDS})
+            return [RosterStudent(**{f: getattr(row, f) for f in ROSTER_FIELDS})
                     for row in session.scalars(select(RosterRow).order_by(RosterRow.student))]
 
     def canvas_assignments(self) -> dict[str, str]:

@@ -26,16 +26,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from grader import models as m
-from grader.export import GRADEBOOK_IDS, MOODLE_IDS, LmsStudent, write_canvas, write_moodle
+from grader.export import GRADEBOOK_IDS, MOODLE_IDS, write_canvas, write_moodle
+from grader.models import RosterStudent
 from tests.factories import make_grade
 
 GOLDEN = Path(__file__).parent / "golden"
 ROSTER = [
-    LmsStudent("ada", name="Lovelace, Ada", email="ada@uni.example", section="A", canvas_id="101",
+    RosterStudent("ada", name="Lovelace, Ada", email="ada@uni.example", section="A", canvas_id="101",
                sis_user_id="S-001", idnumber="1001"),
-    LmsStudent("bob", name="Babbage, Bob", email="bob@uni.example", section="B", canvas_id="102",
+    RosterStudent("bob", name="Babbage, Bob", email="bob@uni.example", section="B", canvas_id="102",
                sis_user_id="S-002", idnumber="1002"),
-    LmsStudent("=cy", name="=HYPERLINK(\"x\")", email="cy@uni.example", section="A"),
+    RosterStudent("=cy", name="=HYPERLINK(\"x\")", email="cy@uni.example", section="A"),
 ]
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.course.roster import RosterStudent, load_roster, parse_roster
+from grader.course.roster import load_roster, parse_roster
+from grader.models import RosterStudent
 from grader.errors import InstructorError
 
 

@@ -211,7 +211,6 @@ def test_revision_0005_gives_old_results_their_final_score_and_stores_lateness_a
     import shutil
     from datetime import datetime, timezone
 
-    from grader.store.gradebook import RosterEntry
 
     db = tmp_path / "old.db"
     shutil.copyfile(OLD_GRADEBOOK, db)
@@ -221,9 +220,9 @@ def test_revision_0005_gives_old_results_their_final_score_and_stores_lateness_a
                           submitted_at=datetime(2026, 11, 4, 9, 0, tzinfo=timezone.utc), days_late=2,
                           penalty_percent=20.0, message="handed in 2 days late")
         book.record(book.start_run({}), make_grade("zed", "01_neural_networks", score=20.0, max_score=25.0, late=late))
-        book.replace_roster([RosterEntry("zed", name="Zed", email="zed@example.org")], {"01_neural_networks": "42"})
+        book.replace_roster([m.RosterStudent("zed", name="Zed", email="zed@example.org")], {"01_neural_networks": "42"})
         grades = {(g.student, g.assignment): g for g in book.latest_grades()}
-        assert book.roster() == [RosterEntry("zed", name="Zed", email="zed@example.org")]
+        assert book.roster() == [m.RosterStudent("zed", name="Zed", email="zed@example.org")]
         assert book.canvas_assignments() == {"01_neural_networks": "42"}
     assert all(g.late is None for g in before) and before == [g for g in grades.values() if g.student != "zed"]
     zed = grades[("zed", "01_neural_networks")]
@@ -231,7 +230,8 @@ def test_revision_0005_gives_old_results_their_final_score_and_stores_lateness_a
     with sqlite3.connect(db) as raw:
         assert raw.execute("SELECT count(*) FROM results WHERE final_score IS NULL OR late_penalty IS NULL"
                            ).fetchone() == (0,)
-        assert raw.execute("SELECT count(*) FROM results WHERE final_score != score AND late IS NULL").fetchone() == (0,)
+        unchanged = "SELECT count(*) FROM results WHERE final_score != score AND late IS NULL"
+        assert raw.execute(unchanged).fetchone() == (0,)
         assert raw.execute("SELECT late_penalty, final_score FROM results WHERE late IS NOT NULL").fetchall() == [
             (5.0, 15.0)]
 
