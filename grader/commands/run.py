@@ -142,6 +142,9 @@ def _print_summary(outcome, request, *, verbose: bool = False) -> None:  # type:
     if outcome.missing_students:
         console.print(f"{len(outcome.missing_students)} roster student(s) handed in nothing (recorded as missing): "
                       f"{', '.join(outcome.missing_students)}", markup=False, style="yellow")
+    if outcome.untimed:
+        console.print(f"{outcome.untimed} hand-in(s) have a due time but no trusted submission time (--submitted-at): "
+                      "counted as on time", markup=False, style="yellow")
     if outcome.strangers:
         console.print(f"{len(outcome.strangers)} graded student(s) not on the roster (graded and flagged in the "
                       f"report): {', '.join(outcome.strangers)}", markup=False, style="yellow")

@@ -46,6 +46,7 @@ class RunOutcome:
     index: Path
     strangers: tuple[str, ...] = ()  # graded, but not on the roster
     missing_students: tuple[str, ...] = ()  # on the roster, with no submission folder at all
+    untimed: int = 0  # hand-ins with a due time but no trusted submission time (counted as on time)
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, workers' summed
 
 
@@ -104,4 +105,5 @@ def grade_folder(request: RunRequest, course: Course, progress: ProgressListener
     stages = {"discover": discovered, **result.stages, "report": time.monotonic() - reporting}
     return RunOutcome(result=result, db=request.db, index=index, stages=stages,
                       strangers=tuple(strangers({g.student for g in result.grades}, (r.student for r in roster))),
-                      missing_students=tuple(sorted({s.student for s in absent})))
+                      missing_students=tuple(sorted({s.student for s in absent})),
+                      untimed=sum(1 for g in result.grades if g.late is not None and g.late.submitted_at is None))

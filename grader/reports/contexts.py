@@ -56,6 +56,7 @@ class ScoreCell:
     href: str
     overridden: bool = False
     late: str = ""  # e.g. "2 d late −4" (grader.reports.lateness.late_badge)
+    late_note: str = ""  # e.g. "raw 15 / 20, late penalty 4, final 11 / 20"
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,14 @@ def late_details(grade: Grade) -> tuple[Detail, ...]:
     return tuple(rows)
 
 
+def late_note(grade: Grade) -> str:
+    """Raw score, penalty and final score in one line (the badge's title)."""
+    if not late_badge(grade):
+        return ""
+    return (f"raw {score(grade.score, grade.max_score)}, late penalty {points(grade.late_penalty)}, "
+            f"final {score(grade.final_score, grade.max_score)}")
+
+
 def late_badge(grade: Grade) -> str:
     """A short mark for a table cell: "2 d late −4" ("" when the grade lost nothing and was on time)."""
     late = grade.late

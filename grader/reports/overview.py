@@ -23,7 +23,7 @@ from grader.reports.contexts import (
     StrangerRow,
     StudentRow,
 )
-from grader.reports.lateness import late_badge
+from grader.reports.lateness import late_badge, late_note
 from grader.reports.signals import tamper_signals
 from grader.reports.student import model_numbers
 from grader.reports.text import (
@@ -91,6 +91,7 @@ def index_context(
                 href=f"{href}#{anchor(a)}",
                 overridden=(student, a) in overridden,
                 late=late_badge(g),
+                late_note=late_note(g),
             )
             if (g := found.get(a))
             else ScoreCell(status="", css="status-none", score="—", href="")

@@ -119,6 +119,7 @@ def test_roster_of_30_with_25_submissions_3_late_and_1_extension(tmp_path: Path,
     assert outcome.result.graded == 7 and outcome.result.reused == 25  # the 7 missing: settled, no notebook run
     assert outcome.missing_students == tuple(ROSTER[23:])
     assert outcome.strangers == ("x_stranger", "y_stranger")
+    assert outcome.untimed == 0  # the manifest gave every hand-in its time
     records = exported(tmp_path / "grade.db")
     assert len(records) == 32  # 30 on the roster + 2 strangers
     figures = {s: (r["status"], r["raw_score"], r["late_penalty"], r["score"], r["days_late"], r["on_roster"])
@@ -153,6 +154,7 @@ def test_roster_of_30_with_25_submissions_3_late_and_1_extension(tmp_path: Path,
 
     index = (tmp_path / "reports" / "index.html").read_text()
     assert "Not on the roster" in index and "x_stranger" in index and "2 d late −4" in index
+    assert "raw 15 / 20, late penalty 4, final 11 / 20" in index
 
 
 def test_a_changed_policy_or_extension_reapplies_without_running_a_notebook(tmp_path: Path, no_pool: None) -> None:
