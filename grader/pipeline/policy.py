@@ -120,13 +120,15 @@ class PolicyOutcome:
 def reapply(store: Gradebook, course: Course, policy: CoursePolicy) -> PolicyOutcome:
     """`grade policy`: the policy over the stored results, no notebook run. A result whose lateness
     changes is recorded again in a new run (reused from the result that graded it); a roster student
-    with no result for an assignment gets a missing one."""
+    with no result for an assignment the class was graded on gets a missing one (an assignment with
+    no result at all has not been graded yet: nobody is missing it)."""
     policy.store_roster(store)
     latest = [r for r in store.latest_results() if r.grade.assignment in course.assignments]
     updates = [(r, new) for r in latest if (new := policy.apply(r.grade)) != r.grade]
     have = {(r.grade.student, r.grade.assignment) for r in latest}
+    graded = frozenset(assignment for _, assignment in have)
     added = [unopened_grade(s, course.assignments[s.assignment])
-             for s in policy.missing(course, Path("."), ())
+             for s in (policy.missing(course, Path("."), (), graded) if graded else ())
              if (s.student, s.assignment) not in have]
     if not updates and not added:
         return PolicyOutcome(run_id=None, changed=0, added=0)
