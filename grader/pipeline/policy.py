@@ -102,7 +102,7 @@ def _head_commit_time(repo: Path) -> datetime | None:
                "log.showSignature=false", "-c", "core.hooksPath=/dev/null", "-C", str(repo),
                "log", "-1", "--no-show-signature", "--format=%cI", "HEAD"]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_CONFIG_NOSYSTEM": "1",
-           "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0", "HOME": str(repo)}
+           "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0", "HOME": "/nonexistent"}
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=GIT_TIMEOUT_S, env=env, check=False)
         return datetime.fromisoformat(done.stdout.strip()) if done.returncode == 0 else None
