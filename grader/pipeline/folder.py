@@ -94,9 +94,9 @@ def grade_folder(request: RunRequest, course: Course, progress: ProgressListener
     listener = progress or ProgressListener()
     on_start: Callable[[int], None] = listener.start
     with Gradebook(request.db) as store:
-        policy.store_roster(store)
         result = grade_class(submissions, course, store, options, on_start=on_start, on_grade=listener.advance,
                              on_phase=listener.phase, finish=policy.apply)
+        policy.store_roster(store)  # after the course passed its pre-flight: a failed run stores nothing
         grades = store.latest_grades()
         overrides, runs, history, roster = store.overrides(), store.runs(), store.history(), store.roster()
     reporting = time.monotonic()

@@ -60,8 +60,7 @@ class CoursePolicy:
     def store_roster(self, store: Gradebook) -> None:
         """The roster into the gradebook (so `grade export` knows it); an empty one when the course has none."""
         students = self.roster.students if self.roster else ()
-        store.replace_roster(students,
-                             dict(self.roster.canvas_assignments) if self.roster else {})
+        store.replace_roster(students, dict(self.roster.canvas_assignments) if self.roster else {})
 
 
 def load_policy(course: Course, *, submitted_at: Path | None = None,
