@@ -55,4 +55,8 @@ def load_course(root: Path) -> Course:
             raise InstructorError(f"{course_file(config.path or root)} lists assignments with no rubric in "
                                   f"{course_file(rubric_dir)}: {', '.join(unknown)}")
         assignments = {name: assignments[name] for name in config.assignments}
+    undated = sorted(set(config.deadlines) - set(assignments))
+    if undated:
+        raise InstructorError(f"{course_file(config.path or root)}: `deadlines:` names assignments the course does "
+                              f"not have: {', '.join(undated)}; the assignments are {', '.join(assignments)}")
     return Course(root=root, assignments=assignments, config=config)

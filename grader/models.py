@@ -8,6 +8,7 @@ types, flat like the gradebook's rows) and comes back: the store and every JSON 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -183,8 +184,41 @@ class Fingerprint:
 
 
 @dataclass(frozen=True)
+class RosterStudent:
+    """A student of the course, as the roster lists them (grader/course/roster.py reads it, the gradebook
+    stores it, the LMS exports write its ids). `student` is the submission folder's name."""
+
+    student: str
+    name: str = ""
+    email: str = ""
+    section: str = ""
+    canvas_id: str = ""  # Canvas's user ID
+    sis_user_id: str = ""
+    idnumber: str = ""  # Moodle's ID number
+
+
+@dataclass(frozen=True)
+class Lateness:
+    """When a submission came in against its due time, and the share of the points the course's late
+    policy takes for it (grader/course/deadlines.py computes it; a Grade without one was on time or
+    has no deadline). The penalty is a percentage of the points possible, as Canvas deducts it."""
+
+    due_at: datetime  # the deadline, or the student's extension
+    submitted_at: datetime | None  # from a trusted source (--submitted-at, commit dates); None: unknown
+    days_late: int = 0  # started days after the due time (0 on time or inside the grace period)
+    penalty_percent: float = 0.0  # of max_score; 100 past max_days_late
+    extended: bool = False  # due_at is the student's extension (extensions.csv)
+    message: str = ""  # what the student reads about it; empty when on time
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.penalty_percent <= 100:
+            raise ValueError(f"a late penalty is 0 to 100 percent, not {self.penalty_percent}")
+
+
+@dataclass(frozen=True)
 class Grade:
-    """The final result for one (student, assignment)."""
+    """The result for one (student, assignment). `score` is the raw score the tests gave (overrides
+    change it when grades are read); `final_score` is what counts, after the late penalty."""
 
     student: str
     assignment: str
@@ -197,6 +231,19 @@ class Grade:
     execution: Execution | None = None
     duration_s: float = 0.0
     model_score: ModelScore | None = None  # the homework's metrics; None for notebooks
+    late: Lateness | None = None  # None: no deadline applies (or nothing was handed in)
+
+    @property
+    def late_penalty(self) -> float:
+        """Points the late policy takes: a percentage of max_score, never more than was earned."""
+        if self.late is None or not self.late.penalty_percent:
+            return 0.0
+        return min(self.score, self.max_score * self.late.penalty_percent / 100)
+
+    @property
+    def final_score(self) -> float:
+        """max(0, raw score - late penalty): what an LMS gets and the reports total."""
+        return self.score - self.late_penalty
 
 
 # -- Grade <-> plain data ------------------------------------------------------------------
@@ -235,6 +282,9 @@ def grade_to_record(grade: Grade) -> dict[str, Any]:
         "execution_figures": None if ex is None else [asdict(f) for f in ex.figures],
         "duration_s": grade.duration_s,
         "extra": {} if grade.model_score is None else _model_score_to_data(grade.model_score),
+        "late": None if grade.late is None else _lateness_to_data(grade.late),
+        "late_penalty": grade.late_penalty,  # derived, stored so the row reads whole: raw, penalty, final
+        "final_score": grade.final_score,
         "tests": [
             {
                 "test_id": t.test_id,
@@ -299,7 +349,26 @@ def grade_from_record(data: dict[str, Any]) -> Grade:
         execution=execution,
         duration_s=data["duration_s"],
         model_score=_model_score_from_data(data.get("extra") or {}),
+        late=_lateness_from_data(data.get("late")),
     )
+
+
+def _lateness_to_data(late: Lateness) -> dict[str, Any]:
+    return {"due_at": late.due_at.isoformat(),
+            "submitted_at": None if late.submitted_at is None else late.submitted_at.isoformat(),
+            "days_late": late.days_late, "penalty_percent": late.penalty_percent, "extended": late.extended,
+            "message": late.message}
+
+
+def _lateness_from_data(data: dict[str, Any] | None) -> Lateness | None:
+    """None for a record written before lateness was stored (revision 0006), or without one."""
+    if not data:
+        return None
+    submitted = data.get("submitted_at")
+    return Lateness(due_at=datetime.fromisoformat(data["due_at"]),
+                    submitted_at=None if submitted is None else datetime.fromisoformat(submitted),
+                    days_late=int(data.get("days_late", 0)), penalty_percent=float(data.get("penalty_percent", 0)),
+                    extended=bool(data.get("extended", False)), message=str(data.get("message", "")))
 
 
 def _signals_to_data(signals: tuple[Signal, ...]) -> list[dict[str, str]]:

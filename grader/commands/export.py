@@ -1,4 +1,4 @@
-"""`grade export`: the stored grades, overrides applied, for spreadsheets, an LMS or Gradescope."""
+"""`grade export`: the stored grades, overrides and late penalties applied, for spreadsheets, an LMS or Gradescope."""
 
 from __future__ import annotations
 
@@ -22,19 +22,24 @@ def open_gradebook(db: str):  # type: ignore[no-untyped-def]
 
 @main.command("export")
 @click.option("--db", default="grade.db", show_default=True, help="SQLite file or SQLAlchemy URL.")
-@click.option("--format", "fmt", type=click.Choice(["json", "csv", "gradebook", "gradescope"]), default="csv",
-              show_default=True, help="csv/json: one record per (student, assignment); gradebook: one row per "
-              "student for Canvas/Moodle; gradescope: results.json per submission (needs --out).")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "gradebook", "gradescope", "canvas", "moodle"]),
+              default="csv", show_default=True,
+              help="csv/json: one record per (student, assignment); canvas/moodle: the CSV each LMS's grade import "
+              "takes (roster ids, final scores); gradebook: one row per student; gradescope: results.json per "
+              "submission (needs --out).")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,
               help="File to write (default stdout); for gradescope, the folder to fill.")
 def export_command(db: str, fmt: str, out: Path | None) -> None:
-    """Export the latest grades with every override applied."""
-    from grader.export import export_records, write_export, write_gradebook, write_gradescope
+    """Export the latest grades with every override and late penalty applied."""
+    from grader.export import (export_records, write_canvas, write_export, write_gradebook, write_gradescope,
+                               write_moodle)
     from grader.store.overrides import apply_overrides
 
     def export() -> None:
         with open_gradebook(db) as store:
             grades = apply_overrides(store.latest_grades(), store.overrides())
+            roster = store.roster()
+            canvas_ids = store.canvas_assignments()
         if fmt == "gradescope":
             if out is None:
                 raise GradeError("--format gradescope writes one results.json per submission: pass --out DIR")
@@ -43,12 +48,21 @@ def export_command(db: str, fmt: str, out: Path | None) -> None:
             return
         stream = sys.stdout if out is None else open(out, "w", encoding="utf-8", newline="")
         try:
+            left_out: list[str] = []
             if fmt == "gradebook":
                 write_gradebook(grades, stream)
+            elif fmt == "canvas":
+                left_out = write_canvas(grades, stream, roster=roster, canvas_ids=canvas_ids)
+            elif fmt == "moodle":
+                left_out = write_moodle(grades, stream, roster=roster)
             else:
-                write_export(export_records(grades), fmt, stream)  # type: ignore[arg-type]
+                write_export(export_records(grades, [r.student for r in roster]), fmt, stream)  # type: ignore[arg-type]
         finally:
             if out is not None:
                 stream.close()
+        if left_out:
+            console.print(f"warning: {len(left_out)} graded student(s) not on the roster are left out of the {fmt} "
+                          f"file (the LMS knows no such user): {', '.join(left_out)}; "
+                          "`grade export --format csv` lists them with on_roster false", markup=False)
 
     guard(export)

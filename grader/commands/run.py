@@ -36,10 +36,16 @@ from grader.reports.text import clean
 @click.option("--force", is_flag=True, help="Grade again even if nothing changed.")
 @click.option("--only", multiple=True, help="Grade only these assignments (repeatable).")
 @course_option
+@click.option("--submitted-at", "submitted_at", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Trusted submission times: a CSV of student,assignment,submitted_at (ISO 8601 with zone; "
+              "assignment * for all), as an LMS download or a collection script writes it.")
+@click.option("--trust-commit-dates", is_flag=True,
+              help="Take each student folder's HEAD commit date as its submission time (a course that collects "
+              "by push; students can set commit dates, so only when the collection itself is trusted).")
 @click.option("--verbose", is_flag=True, help="Also list every result with its message, missing ones included.")
 def run_command(path: Path, db: str, reports_dir: Path, timeout: float | None, cell_timeout: float | None, jobs: int | None,
                 cluster: str | None, no_sandbox: bool, force: bool, only: tuple[str, ...], course_dir: Path,
-                verbose: bool) -> None:
+                submitted_at: Path | None, trust_commit_dates: bool, verbose: bool) -> None:
     """Grade every submission under PATH, store the results, write the reports."""
     from grader.course.config import CourseDefaults
     from grader.kinds import load_course
@@ -51,7 +57,8 @@ def run_command(path: Path, db: str, reports_dir: Path, timeout: float | None, c
         request = RunRequest(path=path, db=db, reports_dir=reports_dir, timeout_s=timeout or defaults.timeout_s,
                              cell_timeout_s=cell_timeout or defaults.cell_timeout_s, jobs=jobs or cpu_count(),
                              sandbox=not no_sandbox, force=force, only=frozenset(only), cluster=cluster,
-                             memory_mb=defaults.memory_mb)
+                             memory_mb=defaults.memory_mb, submitted_at=submitted_at,
+                             trust_commit_dates=trust_commit_dates)
         with ProgressBar() as bar:
             outcome = grade_folder(request, course, progress=bar)
         _print_summary(outcome, request, verbose=verbose)
@@ -132,6 +139,15 @@ def _print_summary(outcome, request, *, verbose: bool = False) -> None:  # type:
         out.print(Text("not graded:", style="bold"))
         for line in problems:
             out.print(Text(line, style="yellow"), soft_wrap=True)
+    if outcome.missing_students:
+        console.print(f"{len(outcome.missing_students)} roster student(s) handed in nothing (recorded as missing): "
+                      f"{', '.join(outcome.missing_students)}", markup=False, style="yellow")
+    if outcome.untimed:
+        console.print(f"{outcome.untimed} hand-in(s) have a due time but no trusted submission time (--submitted-at): "
+                      "counted as on time", markup=False, style="yellow")
+    if outcome.strangers:
+        console.print(f"{len(outcome.strangers)} graded student(s) not on the roster (graded and flagged in the "
+                      f"report): {', '.join(outcome.strangers)}", markup=False, style="yellow")
     console.print(
         f"{outcome.result.graded} graded, {outcome.result.reused} unchanged (reused) in "
         f"{outcome.result.seconds:.1f} s; database {outcome.db}; report {outcome.index}"
@@ -161,7 +177,7 @@ def _result_list(grades: Iterable[Grade]) -> Table:
         table.add_column(column, overflow="fold", max_width=70 if column == "message" else None)
     for grade in sorted(grades, key=lambda g: (g.student, g.assignment)):
         table.add_row(Text(clean(grade.student)), Text(clean(grade.assignment)), grade.status.value,
-                      f"{grade.score:g}/{grade.max_score:g}", Text(clean(grade.message[:200])),
+                      f"{grade.final_score:g}/{grade.max_score:g}", Text(clean(grade.message[:200])),
                       style=_CELL_STYLE.get(grade.status, "yellow"))
     return table
 

@@ -13,7 +13,9 @@ from grader.discover import discover
 from grader.errors import GradeError
 from grader.models import Grade
 from grader.options import GradingOptions
+from grader.pipeline.policy import load_policy
 from grader.pipeline.pool import ClassResult, cpu_count, grade_class
+from grader.reports.overview import strangers
 from grader.reports.write import write_reports
 from grader.sandbox import bwrap as sandbox
 from grader.sandbox.bwrap import Limits
@@ -34,6 +36,8 @@ class RunRequest:
     only: frozenset[str] = frozenset()
     cluster: str | None = None  # a Dask scheduler address, or "local:N"
     memory_mb: int = 4096  # each sandbox's memory cap (course.yaml defaults.memory_mb)
+    submitted_at: Path | None = None  # the trusted manifest of submission times (student,assignment,submitted_at)
+    trust_commit_dates: bool = False  # take each student folder's HEAD commit date as its submission time
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,9 @@ class RunOutcome:
     result: ClassResult
     db: str
     index: Path
+    strangers: tuple[str, ...] = ()  # graded, but not on the roster
+    missing_students: tuple[str, ...] = ()  # on the roster, with no submission folder at all
+    untimed: int = 0  # hand-ins with a due time but no trusted submission time (counted as on time)
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, workers' summed
 
 
@@ -73,6 +80,8 @@ def grade_folder(request: RunRequest, course: Course, progress: ProgressListener
     limits = Limits(submission_timeout_s=request.timeout_s,
                     cell_timeout_s=min(request.cell_timeout_s, request.timeout_s),
                     memory_bytes=request.memory_mb * MiB, torch_threads=torch_threads(request.jobs, request.cluster))
+    policy = load_policy(course, submitted_at=request.submitted_at,
+                         commit_dates_in=request.path if request.trust_commit_dates else None)
     # Sandboxed kernels run the course's environment (course.yaml `packages:`), which must be built;
     # without the sandbox (your own code) they run grade's own, as `grade check` does.
     kernel = None
@@ -82,6 +91,8 @@ def grade_folder(request: RunRequest, course: Course, progress: ProgressListener
     submissions = discover(request.path, course, only=set(request.only) or None)
     if not submissions:
         raise GradeError(f"no submissions found in {request.path}: expected <student>/ folders or <student>.zip files")
+    absent = policy.missing(course, request.path, {s.student for s in submissions}, request.only)
+    submissions += absent
     discovered = time.monotonic() - started
     options = GradingOptions(sandbox=request.sandbox, limits=limits, jobs=max(1, request.jobs), force=request.force,
                              cluster=request.cluster, kernel=kernel)
@@ -89,11 +100,15 @@ def grade_folder(request: RunRequest, course: Course, progress: ProgressListener
     on_start: Callable[[int], None] = listener.start
     with Gradebook(request.db) as store:
         result = grade_class(submissions, course, store, options, on_start=on_start, on_grade=listener.advance,
-                             on_phase=listener.phase)
+                             on_phase=listener.phase, finish=policy.apply)
+        policy.store_roster(store)  # after the course passed its pre-flight: a failed run stores nothing
         grades = store.latest_grades()
-        overrides, runs, history = store.overrides(), store.runs(), store.history()
+        overrides, runs, history, roster = store.overrides(), store.runs(), store.history(), store.roster()
     reporting = time.monotonic()
     index = write_reports([g for g in grades if g.assignment in course.assignments], request.reports_dir,
-                          title=course.title, overrides=overrides, runs=runs, history=history)
+                          title=course.title, overrides=overrides, runs=runs, history=history, roster=roster)
     stages = {"discover": discovered, **result.stages, "report": time.monotonic() - reporting}
-    return RunOutcome(result=result, db=request.db, index=index, stages=stages)
+    return RunOutcome(result=result, db=request.db, index=index, stages=stages,
+                      strangers=tuple(strangers({g.student for g in result.grades}, (r.student for r in roster))),
+                      missing_students=tuple(sorted({s.student for s in absent})),
+                      untimed=sum(1 for g in result.grades if g.late is not None and g.late.submitted_at is None))

@@ -102,8 +102,13 @@ class ClassResult:
 def grade_class(submissions: list[Submission], course: Course, store: Gradebook, options: GradingOptions,
                 *, on_start: Callable[[int], None] = lambda total: None,
                 on_grade: Callable[[Grade, bool], None] = lambda grade, reused: None,
-                on_phase: Callable[[str], None] = lambda description: None) -> ClassResult:
+                on_phase: Callable[[str], None] = lambda description: None,
+                finish: Callable[[Grade], Grade] = lambda grade: grade) -> ClassResult:
     """Grade every submission, reusing stored results whose fingerprint is unchanged.
+
+    `finish` completes each grade before it is stored, reused ones included: the course's late
+    policy (grader/pipeline/policy.py), so a changed deadline or extension reaches every result
+    without running a notebook again.
 
     Each result is stored the moment it arrives, so a run killed half-way keeps what it
     finished; the next run marks it interrupted, reuses those results, and grades the rest.
@@ -140,6 +145,7 @@ def grade_class(submissions: list[Submission], course: Course, store: Gradebook,
     on_start(len(submissions))
     try:
         for result_id, grade in reusable:
+            grade = finish(grade)
             with clock.stage("store"):
                 store.record(run_id, grade, reused_from=result_id)
             grades.append(grade)
@@ -152,10 +158,11 @@ def grade_class(submissions: list[Submission], course: Course, store: Gradebook,
             results = _run_pool(todo, course, options)
         for graded in results:
             clock.add(graded.stages)
+            grade = finish(graded.grade)
             with clock.stage("store"):
-                store.record(run_id, graded.grade)
-            grades.append(graded.grade)
-            on_grade(graded.grade, False)
+                store.record(run_id, grade)
+            grades.append(grade)
+            on_grade(grade, False)
     except InstructorError:
         store.finish_run(run_id, RunState.FAILED)
         raise

@@ -55,6 +55,17 @@ class ScoreCell:
     score: str
     href: str
     overridden: bool = False
+    late: str = ""  # e.g. "2 d late −4" (grader.reports.lateness.late_badge)
+    late_note: str = ""  # e.g. "raw 15 / 20, late penalty 4, final 11 / 20"
+
+
+@dataclass(frozen=True)
+class StrangerRow:
+    """A student graded but not on the course's roster: worth a look, never dropped."""
+
+    student: str
+    href: str
+    assignments: int  # results recorded for them
 
 
 @dataclass(frozen=True)
@@ -185,6 +196,7 @@ class IndexContext:
     flags: tuple[FlagRow, ...] = ()
     overrides: tuple[OverrideNote, ...] = ()
     runs: tuple[RunLink, ...] = ()
+    strangers: tuple[StrangerRow, ...] = ()
 
 
 # -- one page per student ----------------------------------------------------------------------
@@ -249,6 +261,7 @@ class AssignmentSection:
     overrides: tuple[OverrideNote, ...] = ()
     computed_score: str = ""  # the score before overrides, when one applies
     figures: tuple[FigureImage, ...] = ()
+    late: tuple[Detail, ...] = ()  # due, handed in, raw score, late penalty, final score
 
 
 @dataclass(frozen=True)
@@ -378,6 +391,7 @@ class FeedbackSection:
     tests: tuple[FeedbackTestRow, ...]
     adjustments: tuple[Detail, ...]
     metrics: tuple[Detail, ...]
+    late: tuple[Detail, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from grader.models import Grade, TestResult
 from grader.store.overrides import AppliedOverride
 from grader.reports.contexts import CellErrorRow, Detail, FeedbackContext, FeedbackSection, FeedbackTestRow
 from grader.reports.student import model_rows
+from grader.reports.lateness import late_details
 from grader.reports.text import anchor, clean, outcome_css, points, score, shorten, status_css
 
 STYLESHEET = "style.css"
@@ -78,7 +79,7 @@ def feedback_context(
         stylesheet=STYLESHEET,
         generated_at=generated_at,
         student=clean(student),
-        total=score(sum(g.score for g, _ in graded), sum(g.max_score for g, _ in graded)),
+        total=score(sum(g.final_score for g, _ in graded), sum(g.max_score for g, _ in graded)),
         sections=tuple(_section(g, audit) for g, audit in graded),
     )
 
@@ -91,7 +92,7 @@ def _section(grade: Grade, audit: Sequence[AppliedOverride]) -> FeedbackSection:
         anchor=anchor(grade.assignment),
         status=grade.status.value,
         css=status_css(grade.status),
-        score=score(grade.score, grade.max_score),
+        score=score(grade.final_score, grade.max_score),
         message=redact(grade.message),
         cell_errors=tuple(
             CellErrorRow(cell=e.cell, ename=shorten(e.ename, 200), evalue=redact(e.evalue))
@@ -117,4 +118,5 @@ def _section(grade: Grade, audit: Sequence[AppliedOverride]) -> FeedbackSection:
             if a.applied
         ),
         metrics=metrics,
+        late=late_details(grade),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from grader.models import Grade, Outcome, Status
@@ -20,8 +20,10 @@ from grader.reports.contexts import (
     RunLink,
     ScoreCell,
     StatusCountRow,
+    StrangerRow,
     StudentRow,
 )
+from grader.reports.lateness import late_badge, late_note
 from grader.reports.signals import tamper_signals
 from grader.reports.student import model_numbers
 from grader.reports.text import (
@@ -65,8 +67,10 @@ def index_context(
     originals: Sequence[Grade] = (),
     overrides: tuple[OverrideNote, ...] = (),
     runs: tuple[RunLink, ...] = (),
+    roster: Iterable[str] = (),
 ) -> IndexContext:
-    """`grades` after overrides; `audits` and `originals` (as computed) line up with them when given."""
+    """`grades` after overrides; `audits` and `originals` (as computed) line up with them when given.
+    `roster`: the students on the course's roster; a graded student not on it is flagged (none without one)."""
     grades = list(grades)
     audits = list(audits) or [()] * len(grades)
     originals = list(originals) or grades
@@ -83,15 +87,17 @@ def index_context(
             ScoreCell(
                 status=g.status.value,
                 css=status_css(g.status),
-                score=score(g.score, g.max_score),
+                score=score(g.final_score, g.max_score),
                 href=f"{href}#{anchor(a)}",
                 overridden=(student, a) in overridden,
+                late=late_badge(g),
+                late_note=late_note(g),
             )
             if (g := found.get(a))
             else ScoreCell(status="", css="status-none", score="—", href="")
             for a in assignments
         )
-        got, possible = sum(g.score for g in student_grades), sum(g.max_score for g in student_grades)
+        got, possible = sum(g.final_score for g in student_grades), sum(g.max_score for g in student_grades)
         shares.append(got / possible if possible else 0.0)
         students.append(StudentRow(student=clean(student), href=href, cells=cells, total=score(got, possible)))
 
@@ -138,7 +144,15 @@ def index_context(
         ),
         overrides=overrides,
         runs=runs,
+        strangers=tuple(StrangerRow(student=clean(s), href=student_page(s), assignments=len(groups[s]))
+                        for s in strangers(groups, roster)),
     )
+
+
+def strangers(students: Iterable[str], roster: Iterable[str]) -> list[str]:
+    """Students with a result who are not on the roster (none when there is no roster)."""
+    known = set(roster)
+    return sorted(set(students) - known, key=lambda s: (s.casefold(), s)) if known else []
 
 
 def pass_rates(grades: Sequence[Grade], assignments: Sequence[str]) -> tuple[PassRateRow, ...]:
@@ -169,7 +183,7 @@ def pass_rates(grades: Sequence[Grade], assignments: Sequence[str]) -> tuple[Pas
 def _stats(assignment: str, grades: list[Grade]) -> AssignmentStatsRow:
     """Statistics over the submissions handed in (a missing one would only pull the mean to 0)."""
     submitted = [g for g in grades if g.status is not Status.MISSING]
-    scores = [g.score for g in submitted]
+    scores = [g.final_score for g in submitted]
     max_score = max((g.max_score for g in grades), default=0.0)
 
     def fmt(x: float | None) -> str:
@@ -184,7 +198,7 @@ def _stats(assignment: str, grades: list[Grade]) -> AssignmentStatsRow:
         stdev=fmt(statistics.pstdev(scores) if scores else None),
         low=fmt(min(scores, default=None)),
         high=fmt(max(scores, default=None)),
-        full_marks=sum(1 for g in submitted if g.max_score and g.score >= g.max_score),
+        full_marks=sum(1 for g in submitted if g.max_score and g.final_score >= g.max_score),
         timeouts=sum(1 for g in grades if g.status is Status.TIMEOUT),
         errors=sum(1 for g in grades if g.status in (Status.ERROR, Status.REJECTED)),
     )

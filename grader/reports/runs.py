@@ -53,7 +53,7 @@ def _change(before: Grade | None, after: Grade) -> ChangeRow:
             now = f"{new.outcome} {points(new.points)}" if new else "—"
             if was != now:
                 tests.append(TestChange(test_id=clean(test_id), before=was, after=now))
-    delta = after.score - before.score if before else after.score
+    delta = after.final_score - before.final_score if before else after.final_score
     return ChangeRow(
         student=clean(after.student),
         href=f"../{student_page(after.student)}#{anchor(after.assignment)}",
@@ -61,10 +61,10 @@ def _change(before: Grade | None, after: Grade) -> ChangeRow:
         kind=kind,
         status_before=before.status.value if before else "",
         status_after=after.status.value,
-        before=score(before.score, before.max_score) if before else "—",
-        after=score(after.score, after.max_score),
+        before=score(before.final_score, before.max_score) if before else "—",
+        after=score(after.final_score, after.max_score),
         delta=("+" if delta > 0 else "") + points(delta) if before else "",
-        changed=before is None or before.score != after.score or before.status != after.status,
+        changed=before is None or before.final_score != after.final_score or before.status != after.status,
         tests=tuple(tests),
     )
 

@@ -30,7 +30,7 @@ RUN_PAGE = re.compile(r"^run-[0-9]+\.html$")
 class Site:
     """The pages of one report. `grades` are the computed grades (one per student and assignment);
     `overrides` are applied on top; `runs` (store.RunInfo) and `history` (store.StoredResult) give
-    the per-run pages."""
+    the per-run pages; `roster` (student ids) flags the students graded but not on it."""
 
     def __init__(
         self,
@@ -41,6 +41,7 @@ class Site:
         overrides: Iterable[Override] = (),
         runs: Sequence[Any] = (),
         history: Sequence[Any] = (),
+        roster: Iterable[str] = (),
     ) -> None:
         by_student(grades)  # refuses two grades for one pair before anything is built
         self.title = title
@@ -56,6 +57,7 @@ class Site:
         self._runs = list(runs)
         self._run_pages = {run_page(r.id): r for r in self._runs}
         self._changes = run_changes(history)
+        self._roster = tuple(roster)
 
     def paths(self) -> list[str]:
         """Every page, the index last (so a writer never links to a page it has not written yet)."""
@@ -84,6 +86,7 @@ class Site:
             originals=self._originals,
             overrides=override_notes(self._audited),
             runs=run_links(self._runs, self._changes),
+            roster=self._roster,
         )
 
     def student(self, student: str) -> StudentPageContext:

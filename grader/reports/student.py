@@ -18,6 +18,7 @@ from grader.reports.contexts import (
     StudentPageContext,
     TestRow,
 )
+from grader.reports.lateness import late_details
 from grader.reports.signals import tamper_signals
 from grader.reports.text import (
     anchor,
@@ -53,7 +54,7 @@ def student_context(
         report_title=clean(title),
         index_href="../index.html",
         student=clean(student),
-        total=score(sum(g.score for g, _, _ in graded), sum(g.max_score for g, _, _ in graded)),
+        total=score(sum(g.final_score for g, _, _ in graded), sum(g.max_score for g, _, _ in graded)),
         sections=tuple(section(g, audit, original) for g, audit, original in graded),
     )
 
@@ -68,7 +69,7 @@ def section(grade: Grade, audit: Sequence[AppliedOverride] = (), original: Grade
         anchor=anchor(grade.assignment),
         status=grade.status.value,
         css=status_css(grade.status),
-        score=score(grade.score, grade.max_score),
+        score=score(grade.final_score, grade.max_score),
         message=shorten(grade.message),
         duration=f"{grade.duration_s:.1f} s",
         unsandboxed=execution is not None and not execution.sandboxed,
@@ -103,6 +104,7 @@ def section(grade: Grade, audit: Sequence[AppliedOverride] = (), original: Grade
         overrides=tuple(override_note(a, href="") for a in audit),
         computed_score=score(original.score, original.max_score) if audit and original else "",
         figures=figure_images(execution.figures if execution else ()),
+        late=late_details(grade),
     )
 
 

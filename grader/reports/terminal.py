@@ -94,7 +94,7 @@ def cell(grade: Grade | None) -> Cell:
     if grade is None or grade.status is Status.MISSING:
         return Cell(DASH, Status.MISSING)
     if grade.status is Status.GRADED:
-        return Cell(score_text(grade.score), Status.GRADED)
+        return Cell(score_text(grade.final_score), Status.GRADED)
     return Cell(grade.status.value, grade.status)
 
 

@@ -72,18 +72,20 @@ def write_reports(
     overrides: Iterable[Override] = (),
     runs: Sequence[Any] = (),
     history: Sequence[Any] = (),
+    roster: Iterable[Any] = (),
 ) -> Path:
     """Write index.html, students/, tests/, runs/ and static/style.css under out_dir; return the index.
 
     `grades` are the computed grades (one per student and assignment); `overrides` are
     applied on top and shown with their audit trail. `runs` (store.RunInfo) and `history`
-    (store.StoredResult) give the per-run pages. Every page is rendered before any file is
+    (store.StoredResult) give the per-run pages; `roster` (models.RosterStudent) flags students not on
+    it. Every page is rendered before any file is
     written, and each file replaces its old version atomically, so a failure while
     rendering leaves the previous report whole.
     """
     out_dir = Path(out_dir)
     site = Site(grades, title=title, generated_at=timestamp(generated_at or datetime.now(timezone.utc)),
-                overrides=overrides, runs=runs, history=history)
+                overrides=overrides, runs=runs, history=history, roster=[r.student for r in roster])
     env = environment()
     pages: dict[str, str] = {}
     for relative in site.paths():
@@ -107,7 +109,7 @@ def write_store_reports(store: Any, out_dir: Path, *, title: str = "Grade report
     wanted = None if assignments is None else set(assignments)
     grades = [g for g in store.latest_grades() if wanted is None or g.assignment in wanted]
     return write_reports(grades, out_dir, title=title, overrides=store.overrides(), runs=store.runs(),
-                         history=store.history())
+                         history=store.history(), roster=store.roster())
 
 
 def store_site(store: Any, *, title: str, generated_at: datetime | None = None) -> Site:
@@ -121,7 +123,8 @@ def store_site(store: Any, *, title: str, generated_at: datetime | None = None) 
     latest = {(r.grade.student, r.grade.assignment): r.grade for r in sorted(history, key=lambda r: r.result_id)}
     return Site([latest[key] for key in sorted(latest)], title=title,
                 generated_at=timestamp(generated_at or datetime.now(timezone.utc)),
-                overrides=store.overrides(), runs=store.runs(), history=history)
+                overrides=store.overrides(), runs=store.runs(), history=history,
+                roster=[r.student for r in store.roster()])
 
 
 def write_feedback(

@@ -14,22 +14,25 @@ from __future__ import annotations
 import json
 import os
 import socket
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload, sessionmaker
 
 from grader import __version__
 from grader.errors import GradeError
-from grader.models import Fingerprint, Grade, RunState, Status, grade_from_record, grade_to_record
+from grader.models import (Fingerprint, Grade, RosterStudent, RunState, Status, grade_from_record,
+                           grade_to_record)
 from grader.store.accounts import Accounts
 from grader.store.overrides import Override, check_override
 from grader.store.engine import as_utc, engine_for, now, run_process_alive, sqlite_pragma
-from grader.store.schema import OverrideRow, ResultRow, ResultTestRow, RunRow, SubmissionRow
+from grader.store.schema import (LmsAssignmentRow, OverrideRow, ResultRow, ResultTestRow, RosterRow, RunRow,
+                                 SubmissionRow)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Statuses whose result depends on more than the fingerprint (a flaky machine, say) and
@@ -37,6 +40,9 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # a timeout or a rejection included. A status added later is not reused until listed.
 TRANSIENT: frozenset[Status] = frozenset()
 REUSABLE: frozenset[Status] = frozenset(Status) - TRANSIENT
+
+
+ROSTER_FIELDS = tuple(f.name for f in fields(RosterStudent))
 
 
 @dataclass(frozen=True)
@@ -167,10 +173,11 @@ class Gradebook:
         """A cheap value that changes whenever anything a report shows changes (a result, an
         override, a run starting or finishing): what a cache of the pages is keyed on."""
         with self._read() as session:
+            roster = session.execute(select(func.max(RosterRow.id), func.count(RosterRow.id))).one()
             results = session.execute(select(func.max(ResultRow.id), func.count(ResultRow.id))).one()
             overrides = session.execute(select(func.max(OverrideRow.id), func.count(OverrideRow.id))).one()
             runs = session.execute(select(RunRow.id, RunRow.status, RunRow.finished_at).order_by(RunRow.id)).all()
-            return tuple(results), tuple(overrides), tuple(tuple(r) for r in runs)
+            return tuple(results), tuple(overrides), tuple(tuple(r) for r in runs), tuple(roster)
 
     # -- results ---------------------------------------------------------------------
 
@@ -276,6 +283,26 @@ class Gradebook:
                              grade=_to_grade(row))
                 for row in session.scalars(query.order_by(ResultRow.id))
             ]
+
+    # -- the roster (grader.course.roster) ----------------------------------------------------
+
+    def replace_roster(self, students: Iterable[RosterStudent], canvas_assignments: dict[str, str]) -> None:
+        """Store the course's roster as read now (every student, the Canvas assignment ids), replacing the last."""
+        with self._write.begin() as session:
+            session.execute(delete(RosterRow))
+            session.execute(delete(LmsAssignmentRow))
+            session.add_all(RosterRow(**{f: getattr(s, f) for f in ROSTER_FIELDS}) for s in students)
+            session.add_all(LmsAssignmentRow(assignment=a, canvas_id=i) for a, i in canvas_assignments.items())
+
+    def roster(self) -> list[RosterStudent]:
+        """The stored roster, by student id; empty when the course has none."""
+        with self._read() as session:
+            return [RosterStudent(**{f: getattr(row, f) for f in ROSTER_FIELDS})
+                    for row in session.scalars(select(RosterRow).order_by(RosterRow.student))]
+
+    def canvas_assignments(self) -> dict[str, str]:
+        with self._read() as session:
+            return {row.assignment: row.canvas_id for row in session.scalars(select(LmsAssignmentRow))}
 
     # -- overrides (grader.store.overrides) ------------------------------------------------
 

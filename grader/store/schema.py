@@ -74,6 +74,11 @@ class ResultRow(Base):
     execution_figures: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     duration_s: Mapped[float] = mapped_column(Float)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON)  # the homework's ModelScore as plain data; {} for notebooks
+    # grader.models.Lateness as plain data; NULL when no deadline applied, and before revision 0006.
+    late: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Derived from score and late when the row was written (overrides come on top when grades are read).
+    late_penalty: Mapped[float | None] = mapped_column(Float)
+    final_score: Mapped[float | None] = mapped_column(Float)
     reused_from_result_id: Mapped[int | None] = mapped_column(ForeignKey("results.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -141,3 +146,30 @@ class WebSessionRow(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class RosterRow(Base):
+    """A student of the course (grader/course/roster.py), as the last `grade PATH` read roster.csv.
+    `student` is the submission folder's name; the LMS ids are what `grade export --format canvas|moodle`
+    matches on. Replaced whole each time a roster is read."""
+
+    __tablename__ = "roster"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(255))
+    section: Mapped[str] = mapped_column(String(255))
+    canvas_id: Mapped[str] = mapped_column(String(64))  # Canvas's user ID ("ID"); "" when unknown
+    sis_user_id: Mapped[str] = mapped_column(String(255))
+    idnumber: Mapped[str] = mapped_column(String(255))  # Moodle's ID number
+
+
+class LmsAssignmentRow(Base):
+    """An assignment's id in Canvas, read from the header of a Canvas gradebook export used as the roster
+    ("Name (12345)"), so that `grade export --format canvas` updates that column instead of adding one."""
+
+    __tablename__ = "lms_assignments"
+
+    assignment: Mapped[str] = mapped_column(String(255), primary_key=True)
+    canvas_id: Mapped[str] = mapped_column(String(64))

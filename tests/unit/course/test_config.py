@@ -76,3 +76,53 @@ def test_assignments_set_the_order_and_must_exist(tmp_path: Path) -> None:
     write(tmp_path, "title: T\nassignments: [b, c]\n")
     with pytest.raises(InstructorError, match="with no rubric .*: c"):
         load_course(tmp_path)
+
+
+def test_deadlines_and_late_policy_are_read_with_their_zones(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from grader.course.config import LatePolicy
+
+    config = load_course_config(write(tmp_path, """
+title: Course C
+deadlines:
+  05_attention_mechanism: 2026-11-02T23:59:00+01:00
+  homework: "2026-12-01T12:00:00Z"
+late_policy: {per_day_percent: 10, grace_minutes: 15, max_days_late: 3}
+"""))
+    assert config.deadlines == {
+        "05_attention_mechanism": datetime(2026, 11, 2, 23, 59, tzinfo=timezone(timedelta(hours=1))),
+        "homework": datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)}
+    assert config.late_policy == LatePolicy(per_day_percent=10.0, grace_minutes=15.0, max_days_late=3)
+    assert load_course_config(write(tmp_path, "title: D\n")).late_policy == LatePolicy(0.0, 0.0, None)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("deadlines: {a: 2026-11-02}", "date without a time"),
+    ("deadlines: {a: 2026-11-02T23:59:00}", "no time zone"),
+    ("deadlines: {a: next friday}", "not an ISO 8601 time"),
+    ("deadlines: [a]", "maps each assignment"),
+    ("late_policy: {per_day: 10}", "may set grace_minutes, max_days_late, per_day_percent"),
+    ("late_policy: {per_day_percent: 150}", "at most 100"),
+    ("late_policy: {per_day_percent: -5}", "0 or more"),
+    ("late_policy: {max_days_late: 1.5}", "a whole number"),
+    ("late_policy: {grace_minutes: ten}", "must be a number"),
+])
+def test_bad_deadlines_and_late_policies_name_the_file_and_the_fix(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(InstructorError, match=message) as error:
+        load_course_config(write(tmp_path, f"title: E\n{text}\n"))
+    assert "course.yaml" in str(error.value)
+
+
+def test_a_deadline_for_an_assignment_the_course_lacks_is_refused(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(REPO / "rubrics", tmp_path / "rubrics")
+    shutil.copytree(REPO / "reference", tmp_path / "reference", ignore=shutil.ignore_patterns("homework", "0[1-4]*",
+                                                                                              "0[6-7]*"))
+    for rubric in (tmp_path / "rubrics").glob("*.yaml"):
+        if rubric.stem != "05_attention_mechanism":
+            rubric.unlink()
+    write(tmp_path, "title: F\ndeadlines: {05_attention: 2026-11-02T23:59:00Z}\n")
+    with pytest.raises(InstructorError, match="names assignments the course does not have: 05_attention"):
+        load_course(tmp_path)

@@ -68,3 +68,17 @@ def test_the_feedback_page_shows_the_student_message_and_never_the_expected_valu
     assert result.student_message is not None and result.student_message.split("\n")[0] in page.body
     assert "got 0.17" in page.body
     assert SECRET not in page.raw and "0.484" not in page.raw  # neither the value nor the error that gives it
+
+
+def test_a_late_hand_in_shows_raw_score_penalty_and_final_score_in_the_feedback(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    late = m.Lateness(due_at=datetime(2026, 11, 2, 22, 59, tzinfo=timezone.utc),
+                      submitted_at=datetime(2026, 11, 4, 11, 0, tzinfo=timezone.utc), days_late=2,
+                      penalty_percent=20.0, message="handed in 2 days late: 20% of the points possible deducted")
+    pages = write_feedback([make_grade("ada", tests=(), score=4.0, max_score=5.0, late=late)], tmp_path)
+
+    text = pages[0].read_text("utf-8")
+    assert "Deadline" in text and "handed in 2 days late" in text
+    assert "raw score" in text and "4 / 5" in text and "−1 (20%)" in text and "3 / 5" in text
+    assert "Total: <strong>3 / 5</strong>" in text

@@ -20,7 +20,8 @@ from grader.store.gradebook import MIGRATIONS, Gradebook
 from grader.store.schema import Base
 from tests.factories import make_grade, make_test_result
 
-TABLES = {"runs", "submissions", "results", "test_results", "overrides", "users", "web_sessions"}
+TABLES = {"runs", "submissions", "results", "test_results", "overrides", "users", "web_sessions", "roster",
+          "lms_assignments"}
 
 
 def cli_config(db: Path) -> Config:
@@ -202,3 +203,43 @@ def test_revision_0004_adds_accounts_to_the_old_gradebook_and_goes_back(tmp_path
     command.upgrade(cli_config(db), "head")
     with Gradebook(db) as book:
         assert book.latest_grades() == before and book.accounts.users() == []
+
+
+def test_revision_0006_gives_old_results_their_final_score_and_stores_lateness_and_the_roster(tmp_path: Path) -> None:
+    """The 0.2.0 gradebook through 0006: every old result reads back with no lateness, late_penalty 0 and
+    final_score = score in its row; a new result keeps its lateness; the roster is stored; and back to 0005."""
+    import shutil
+    from datetime import datetime, timezone
+
+
+    db = tmp_path / "old.db"
+    shutil.copyfile(OLD_GRADEBOOK, db)
+    with Gradebook(db) as book:
+        before = book.latest_grades()
+        late = m.Lateness(due_at=datetime(2026, 11, 2, 22, 59, tzinfo=timezone.utc),
+                          submitted_at=datetime(2026, 11, 4, 9, 0, tzinfo=timezone.utc), days_late=2,
+                          penalty_percent=20.0, message="handed in 2 days late")
+        book.record(book.start_run({}), make_grade("zed", "01_neural_networks", score=20.0, max_score=25.0, late=late))
+        book.replace_roster([m.RosterStudent("zed", name="Zed", email="zed@example.org")], {"01_neural_networks": "42"})
+        grades = {(g.student, g.assignment): g for g in book.latest_grades()}
+        assert book.roster() == [m.RosterStudent("zed", name="Zed", email="zed@example.org")]
+        assert book.canvas_assignments() == {"01_neural_networks": "42"}
+    assert all(g.late is None for g in before) and before == [g for g in grades.values() if g.student != "zed"]
+    zed = grades[("zed", "01_neural_networks")]
+    assert zed.late == late and zed.late_penalty == 5.0 and zed.final_score == 15.0
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT count(*) FROM results WHERE final_score IS NULL OR late_penalty IS NULL"
+                           ).fetchone() == (0,)
+        unchanged = "SELECT count(*) FROM results WHERE final_score != score AND late IS NULL"
+        assert raw.execute(unchanged).fetchone() == (0,)
+        assert raw.execute("SELECT late_penalty, final_score FROM results WHERE late IS NOT NULL").fetchall() == [
+            (5.0, 15.0)]
+
+    command.downgrade(cli_config(db), "0005")
+    assert not {"roster", "lms_assignments"} & tables(db)
+    with sqlite3.connect(db) as raw:
+        columns = {name for _, name, *_ in raw.execute("PRAGMA table_info(results)")}
+    assert not {"late", "late_penalty", "final_score"} & columns and "execution_figures" in columns
+    command.upgrade(cli_config(db), "head")
+    with Gradebook(db) as book:
+        assert book.roster() == [] and len(book.latest_grades()) == len(before) + 1
