@@ -1,0 +1,152 @@
+"""Pairs of students whose own code is alike: winnowed k-gram fingerprints (copydetect) of
+normalised tokens, with the course's scaffold taken out.
+
+Each document is normalised (grader/similarity/normalize.py) and every distinct token
+becomes one character, so copydetect's k-grams of characters are k-grams of tokens. Code
+cells the student left as released are dropped, and every k-gram that occurs in the
+starter notebook or in the reference solution is removed from the fingerprints, so the
+scaffold everyone got, and code that merely matches the solution, count for nobody.
+
+The score of a pair (symmetric, 0..1): the share of both students' own code, counted in
+fingerprinted tokens, that lies in regions the two have in common:
+
+    score = (matched_a + matched_b) / (own_a + own_b)
+
+(copydetect's per-side similarities, weighted by the size of each side). 1 means all of
+both students' own code matches the other's; a student who copied a little into a large
+original notebook scores low, one who copied all of it and added nothing scores high.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from copydetect import CodeFingerprint, compare_files
+from copydetect.utils import get_token_coverage, hashed_kgrams
+
+from grader.similarity.normalize import Token, normalize
+from grader.similarity.sources import Document
+
+K = 12  # tokens per k-gram: about half a line of code; shorter matches are noise (`return V ( V )`)
+WINDOW = 4  # winnowing window: any common run of K + WINDOW - 1 = 15 tokens is always found
+
+
+@dataclass(frozen=True)
+class Region:
+    """Matching code in one student's cell: characters [start, end) of its source."""
+
+    cell: int  # index among the document's code cells
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Pair:
+    a: str  # a < b, except that a current student comes before an archived one
+    b: str
+    score: float
+    a_regions: tuple[Region, ...] = ()
+    b_regions: tuple[Region, ...] = ()
+
+
+@dataclass
+class Fingerprinted:
+    document: Document
+    tokens: list[Token]  # the student's own tokens: cells left as released are gone
+    fingerprint: CodeFingerprint
+    own_cells: tuple[int, ...]  # the cells that hold own code, in order
+
+
+class Fingerprinter:
+    """Fingerprints documents against one assignment's scaffold (starter and reference cells)."""
+
+    def __init__(self, *scaffolds: Sequence[str]) -> None:
+        self._alphabet: dict[str, str] = {}
+        self._scaffold_cells: set[tuple[str, ...]] = set()
+        boilerplate: set[int] = set()
+        for cells in scaffolds:
+            tokens = normalize(list(cells))
+            for cell in range(len(cells)):
+                self._scaffold_cells.add(tuple(t.text for t in tokens if t.cell == cell))
+            boilerplate.update(int(h) for h in hashed_kgrams(self._encode(tokens), K))
+        self._boilerplate = boilerplate
+
+    def _encode(self, tokens: list[Token]) -> str:
+        # One character per distinct token (from the supplementary planes, where no surrogate lies).
+        alphabet = self._alphabet
+        return "".join(alphabet.setdefault(t.text, chr(0x10000 + len(alphabet))) for t in tokens)
+
+    def fingerprint(self, document: Document) -> Fingerprinted:
+        tokens = normalize(list(document.cells))
+        by_cell: dict[int, list[Token]] = {}
+        for token in tokens:
+            by_cell.setdefault(token.cell, []).append(token)
+        own_cells = tuple(cell for cell, cell_tokens in by_cell.items()
+                          if tuple(t.text for t in cell_tokens) not in self._scaffold_cells)
+        own = [token for cell in own_cells for token in by_cell[cell]]
+        code = self._encode(own)
+        fingerprint = CodeFingerprint(document.student, K, WINDOW, filter=False, fp=io.StringIO(code))
+        # Boilerplate is removed here rather than by CodeFingerprint(boilerplate=...): copydetect
+        # intersects with assume_unique=True, which also drops one index of any hash the student
+        # repeats (a k-gram written twice), so it would shrink matches that are not scaffold.
+        fingerprint.hash_idx = {h: i for h, i in fingerprint.hash_idx.items() if int(h) not in self._boilerplate}
+        fingerprint.hashes = set(fingerprint.hash_idx)
+        fingerprint.token_coverage = get_token_coverage(fingerprint.hash_idx, K, len(code))
+        return Fingerprinted(document, own, fingerprint, own_cells)
+
+
+def compare(first: Fingerprinted, second: Fingerprinted, *, regions: bool = False) -> Pair:
+    """The pair's score (see the module's docstring); with `regions`, where each side matches."""
+    a, b = sorted((first, second), key=lambda f: (f.document.archived, f.document.student))
+    if not a.fingerprint.hashes & b.fingerprint.hashes:
+        return Pair(a.document.student, b.document.student, 0.0)
+    _, (similarity_a, similarity_b), (slices_a, slices_b) = compare_files(a.fingerprint, b.fingerprint)
+    own_a, own_b = a.fingerprint.token_coverage, b.fingerprint.token_coverage
+    score = float((similarity_a * own_a + similarity_b * own_b) / (own_a + own_b)) if own_a + own_b else 0.0
+    if not regions:
+        return Pair(a.document.student, b.document.student, score)
+    return Pair(a.document.student, b.document.student, score, _regions(a.tokens, slices_a),
+                _regions(b.tokens, slices_b))
+
+
+def _regions(tokens: list[Token], slices: np.ndarray) -> tuple[Region, ...]:
+    """Token slices [start, end) as character regions, one per cell a slice crosses."""
+    found: list[Region] = []
+    for start, end in zip(*(np.asarray(s, dtype=int) for s in slices)):
+        for token in tokens[start:end]:  # consecutive tokens of one cell are one stretch of its source
+            last = found[-1] if found else None
+            if last is not None and last.cell == token.cell and last.start <= token.start:
+                found[-1] = Region(last.cell, last.start, max(last.end, token.end))
+            else:
+                found.append(Region(token.cell, token.start, token.end))
+        found.append(Region(-1, 0, 0))  # the next slice starts a region of its own
+    return tuple(_merged(found))
+
+
+def _merged(regions: list[Region]) -> list[Region]:
+    merged: list[Region] = []
+    for region in sorted((r for r in regions if r.cell >= 0 and r.end > r.start), key=lambda r: (r.cell, r.start)):, key=lambda r: (r.cell, r.start)):
+        if merged and merged[-1].cell == region.cell and region.start <= merged[-1].end:
+            merged[-1] = Region(region.cell, merged[-1].start, max(merged[-1].end, region.end))
+        else:
+            merged.append(region)
+    return merged
+
+
+def compare_class(current: Sequence[Fingerprinted], archived: Sequence[Fingerprinted] = (),
+                  advance: Callable[[], None] = lambda: None) -> list[Pair]:
+    """Every pair of current students, and each current student with each archived one (never two
+    archived ones), highest score first, ties by names."""
+    pairs = []
+    for index, first in enumerate(current):
+        for second in [*current[index + 1:], *archived]:
+            pairs.append(compare(first, second))
+        advance()
+    return sorted(pairs, key=lambda p: (-p.score, p.a, p.b))
+
+
+def pair_count(current: int, archived: int) -> int:
+    return current * (current - 1) // 2 + current * archived
