@@ -30,8 +30,8 @@ from copydetect.utils import get_token_coverage, hashed_kgrams
 from grader.similarity.normalize import Token, normalize
 from grader.similarity.sources import Document
 
-K = 12  # tokens per k-gram: about half a line of code; shorter matches are noise (`return V ( V )`)
-WINDOW = 4  # winnowing window: any common run of K + WINDOW - 1 = 15 tokens is always found
+K = 16  # tokens per k-gram (`V = V . V ( V , V ) ;` is 12): shorter common runs are idioms, not copying
+WINDOW = 5  # winnowing window: any common run of K + WINDOW - 1 = 20 tokens (about a line) is always found
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class Pair:
 @dataclass
 class Fingerprinted:
     document: Document
-    tokens: list[Token]  # the student's own tokens: cells left as released are gone
+    tokens: list[Token | None]  # the own tokens (cells left as released are gone) by fingerprinted character
     fingerprint: CodeFingerprint
     own_cells: tuple[int, ...]  # the cells that hold own code, in order
 
@@ -65,19 +65,37 @@ class Fingerprinter:
 
     def __init__(self, *scaffolds: Sequence[str]) -> None:
         self._alphabet: dict[str, str] = {}
+        self._separators = 0
         self._scaffold_cells: set[tuple[str, ...]] = set()
         boilerplate: set[int] = set()
         for cells in scaffolds:
             tokens = normalize(list(cells))
             for cell in range(len(cells)):
                 self._scaffold_cells.add(tuple(t.text for t in tokens if t.cell == cell))
-            boilerplate.update(int(h) for h in hashed_kgrams(self._encode(tokens), K))
+            boilerplate.update(int(h) for h in hashed_kgrams(self._encode(tokens)[0], K))
         self._boilerplate = boilerplate
 
-    def _encode(self, tokens: list[Token]) -> str:
-        # One character per distinct token (from the supplementary planes, where no surrogate lies).
+    def _encode(self, tokens: list[Token], *, separate_cells: bool = False) -> tuple[str, list[Token | None]]:
+        """One character per distinct token (from the supplementary planes, where no surrogate lies).
+
+        With `separate_cells`, the last token of each cell is followed by a character no other
+        document has, so that no k-gram across two cells matches: cells move freely in a notebook.
+        Returns the code and, for each of its characters, the token it stands for (None: a separator).
+        """
         alphabet = self._alphabet
-        return "".join(alphabet.setdefault(t.text, chr(0x10000 + len(alphabet))) for t in tokens)
+        code: list[str] = []
+        aligned: list[Token | None] = []
+        for index, token in enumerate(tokens):
+            code.append(alphabet.setdefault(token.text, chr(0x10000 + len(alphabet))))
+            aligned.append(token)
+            if separate_cells and index + 1 < len(tokens) and tokens[index + 1].cell != token.cell:
+                code.append(self._unique())
+                aligned.append(None)
+        return "".join(code), aligned
+
+    def _unique(self) -> str:
+        self._separators += 1
+        return chr(0x10FFFF - self._separators)
 
     def fingerprint(self, document: Document) -> Fingerprinted:
         tokens = normalize(list(document.cells))
@@ -87,7 +105,7 @@ class Fingerprinter:
         own_cells = tuple(cell for cell, cell_tokens in by_cell.items()
                           if tuple(t.text for t in cell_tokens) not in self._scaffold_cells)
         own = [token for cell in own_cells for token in by_cell[cell]]
-        code = self._encode(own)
+        code, aligned = self._encode(own, separate_cells=True)
         fingerprint = CodeFingerprint(document.student, K, WINDOW, filter=False, fp=io.StringIO(code))
         # Boilerplate is removed here rather than by CodeFingerprint(boilerplate=...): copydetect
         # intersects with assume_unique=True, which also drops one index of any hash the student
@@ -95,7 +113,7 @@ class Fingerprinter:
         fingerprint.hash_idx = {h: i for h, i in fingerprint.hash_idx.items() if int(h) not in self._boilerplate}
         fingerprint.hashes = set(fingerprint.hash_idx)
         fingerprint.token_coverage = get_token_coverage(fingerprint.hash_idx, K, len(code))
-        return Fingerprinted(document, own, fingerprint, own_cells)
+        return Fingerprinted(document, aligned, fingerprint, own_cells)
 
 
 def compare(first: Fingerprinted, second: Fingerprinted, *, regions: bool = False) -> Pair:
@@ -112,11 +130,13 @@ def compare(first: Fingerprinted, second: Fingerprinted, *, regions: bool = Fals
                 _regions(b.tokens, slices_b))
 
 
-def _regions(tokens: list[Token], slices: np.ndarray) -> tuple[Region, ...]:
+def _regions(tokens: list[Token | None], slices: np.ndarray) -> tuple[Region, ...]:
     """Token slices [start, end) as character regions, one per cell a slice crosses."""
     found: list[Region] = []
     for start, end in zip(*(np.asarray(s, dtype=int) for s in slices)):
         for token in tokens[start:end]:  # consecutive tokens of one cell are one stretch of its source
+            if token is None:
+                continue
             last = found[-1] if found else None
             if last is not None and last.cell == token.cell and last.start <= token.start:
                 found[-1] = Region(last.cell, last.start, max(last.end, token.end))
@@ -128,7 +148,7 @@ def _regions(tokens: list[Token], slices: np.ndarray) -> tuple[Region, ...]:
 
 def _merged(regions: list[Region]) -> list[Region]:
     merged: list[Region] = []
-    for region in sorted((r for r in regions if r.cell >= 0 and r.end > r.start), key=lambda r: (r.cell, r.start)):, key=lambda r: (r.cell, r.start)):
+    for region in sorted((r for r in regions if r.cell >= 0 and r.end > r.start), key=lambda r: (r.cell, r.start)):
         if merged and merged[-1].cell == region.cell and region.start <= merged[-1].end:
             merged[-1] = Region(region.cell, merged[-1].start, max(merged[-1].end, region.end))
         else:
