@@ -2,7 +2,7 @@
 normalised tokens, with the course's scaffold taken out.
 
 Each document is normalised (grader/similarity/normalize.py) and every distinct token
-becomes one character, so copydetect's k-grams of characters are k-grams of tokens. Code
+becomes one id, so copydetect's k-grams are k-grams of tokens. Code
 cells the student left as released are dropped, and every k-gram that occurs in the
 starter notebook or in the reference solution is removed from the fingerprints, so the
 scaffold everyone got, and code that merely matches the solution, count for nobody.
@@ -19,13 +19,12 @@ original notebook scores low, one who copied all of it and added nothing scores 
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from copydetect import CodeFingerprint, compare_files
-from copydetect.utils import get_token_coverage, hashed_kgrams
+from copydetect.utils import get_document_fingerprints, get_token_coverage, hashed_kgrams
 
 from grader.similarity.normalize import Token, normalize
 from grader.similarity.sources import Document
@@ -52,11 +51,33 @@ class Pair:
     b_regions: tuple[Region, ...] = ()
 
 
+class TokenFingerprint(CodeFingerprint):
+    """copydetect's fingerprint of a document given as token ids rather than read from a file.
+
+    The attributes are CodeFingerprint's (what compare_files reads), computed with copydetect's
+    own functions. Why not CodeFingerprint(fp=...): it hashes k-grams of a string with Python's
+    `hash`, which is salted per process, so the same class would score a little differently on
+    every run; k-grams of a tuple of ints hash the same way every time. And its boilerplate
+    removal intersects with assume_unique=True, which also drops one place of any k-gram a
+    student writes twice, so it is done here.
+    """
+
+    def __init__(self, name: str, ids: tuple[int, ...], boilerplate: frozenset[int]) -> None:  # noqa: D107
+        hashes, hash_idx = get_document_fingerprints(ids, K, WINDOW)  # type: ignore[arg-type]
+        self.filename = name
+        self.raw_code = self.filtered_code = ids
+        self.offsets = np.array([])
+        self.hash_idx = {h: i for h, i in hash_idx.items() if int(h) not in boilerplate}
+        self.hashes = set(self.hash_idx)
+        self.k = K
+        self.token_coverage = get_token_coverage(self.hash_idx, K, len(ids))
+
+
 @dataclass
 class Fingerprinted:
     document: Document
-    tokens: list[Token | None]  # the own tokens (cells left as released are gone) by fingerprinted character
-    fingerprint: CodeFingerprint
+    tokens: list[Token | None]  # the own tokens (cells left as released are gone), one per fingerprinted id
+    fingerprint: TokenFingerprint
     own_cells: tuple[int, ...]  # the cells that hold own code, in order
 
 
@@ -64,7 +85,7 @@ class Fingerprinter:
     """Fingerprints documents against one assignment's scaffold (starter and reference cells)."""
 
     def __init__(self, *scaffolds: Sequence[str]) -> None:
-        self._alphabet: dict[str, str] = {}
+        self._ids: dict[str, int] = {}
         self._separators = 0
         self._scaffold_cells: set[tuple[str, ...]] = set()
         boilerplate: set[int] = set()
@@ -73,29 +94,25 @@ class Fingerprinter:
             for cell in range(len(cells)):
                 self._scaffold_cells.add(tuple(t.text for t in tokens if t.cell == cell))
             boilerplate.update(int(h) for h in hashed_kgrams(self._encode(tokens)[0], K))
-        self._boilerplate = boilerplate
+        self._boilerplate = frozenset(boilerplate)
 
-    def _encode(self, tokens: list[Token], *, separate_cells: bool = False) -> tuple[str, list[Token | None]]:
-        """One character per distinct token (from the supplementary planes, where no surrogate lies).
+    def _encode(self, tokens: list[Token], *, separate_cells: bool = False) -> tuple[tuple[int, ...], list[Token | None]]:
+        """One id per distinct token (the same ids for every document of this Fingerprinter).
 
-        With `separate_cells`, the last token of each cell is followed by a character no other
+        With `separate_cells`, the last token of each cell is followed by an id no other
         document has, so that no k-gram across two cells matches: cells move freely in a notebook.
-        Returns the code and, for each of its characters, the token it stands for (None: a separator).
+        Returns the ids and, for each, the token it stands for (None: a separator).
         """
-        alphabet = self._alphabet
-        code: list[str] = []
+        ids, code = self._ids, []
         aligned: list[Token | None] = []
         for index, token in enumerate(tokens):
-            code.append(alphabet.setdefault(token.text, chr(0x10000 + len(alphabet))))
+            code.append(ids.setdefault(token.text, len(ids)))
             aligned.append(token)
             if separate_cells and index + 1 < len(tokens) and tokens[index + 1].cell != token.cell:
-                code.append(self._unique())
+                self._separators += 1
+                code.append(-self._separators)
                 aligned.append(None)
-        return "".join(code), aligned
-
-    def _unique(self) -> str:
-        self._separators += 1
-        return chr(0x10FFFF - self._separators)
+        return tuple(code), aligned
 
     def fingerprint(self, document: Document) -> Fingerprinted:
         tokens = normalize(list(document.cells))
@@ -106,14 +123,7 @@ class Fingerprinter:
                           if tuple(t.text for t in cell_tokens) not in self._scaffold_cells)
         own = [token for cell in own_cells for token in by_cell[cell]]
         code, aligned = self._encode(own, separate_cells=True)
-        fingerprint = CodeFingerprint(document.student, K, WINDOW, filter=False, fp=io.StringIO(code))
-        # Boilerplate is removed here rather than by CodeFingerprint(boilerplate=...): copydetect
-        # intersects with assume_unique=True, which also drops one index of any hash the student
-        # repeats (a k-gram written twice), so it would shrink matches that are not scaffold.
-        fingerprint.hash_idx = {h: i for h, i in fingerprint.hash_idx.items() if int(h) not in self._boilerplate}
-        fingerprint.hashes = set(fingerprint.hash_idx)
-        fingerprint.token_coverage = get_token_coverage(fingerprint.hash_idx, K, len(code))
-        return Fingerprinted(document, aligned, fingerprint, own_cells)
+        return Fingerprinted(document, aligned, TokenFingerprint(document.student, code, self._boilerplate), own_cells)
 
 
 def compare(first: Fingerprinted, second: Fingerprinted, *, regions: bool = False) -> Pair:

@@ -133,6 +133,8 @@ def _cell_tokens(cell: int, source: str, names: frozenset[str], attributes: froz
         elif kind == tokenize.NAME:
             norm = _name(text, previous_text, _next_text(raw, index), names, attributes, depth > 0 and not in_def)
             in_def = in_def or text in ("def", "lambda")
+        elif text == "," and _next_text(raw, index) in (")", "]", "}"):
+            continue  # a trailing comma (a formatter adds them); `(x,)` loses its comma too, rarely telling
         else:
             norm = text
             if text in "([{":

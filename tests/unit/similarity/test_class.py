@@ -1,0 +1,97 @@
+"""The acceptance class (issue 18): notebook 05 with 3 copied pairs, 1 pair that shares only the
+starter code, 10 independent solutions, a broken notebook and a zip: the copies rank first,
+everything else stays below the threshold; through `grade similarity` as an instructor runs it."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from grader.cli import main
+from grader.similarity.run import DEFAULT_THRESHOLD
+from tests import similarity_class as built
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def klass(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    root = tmp_path_factory.mktemp("class")
+    return root, built.build_class(root)
+
+
+def similarity(*args: str) -> str:
+    result = CliRunner().invoke(main, ["similarity", *args, "--assignment", built.ASSIGNMENT, "--course", str(REPO)])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def pairs_of(output: str) -> list[dict]:
+    return json.loads(output[output.index("["):output.rindex("]") + 1])
+
+
+def test_the_copied_pairs_rank_first_and_everything_else_stays_below_the_threshold(klass) -> None:
+    root, roles = klass
+    pairs = pairs_of(similarity(str(root), "--format", "json"))
+    students = sorted(s for s, role in roles.items() if role != "broken")
+    assert len(pairs) == len(students) * (len(students) - 1) // 2
+    assert all(p["a"] < p["b"] and 0.0 <= p["score"] <= 1.0 for p in pairs)
+    assert [p["score"] for p in pairs] == sorted((p["score"] for p in pairs), reverse=True)
+    for rank, pair in enumerate(pairs[:3], 1):
+        print(f"rank {rank}: {pair['a']} / {pair['b']}: {pair['score']:.3f}")
+    assert {(p["a"], p["b"]) for p in pairs[:3]} == set(built.COPIED)
+    assert all(p["score"] >= 0.8 for p in pairs[:3])
+    rest = pairs[3:]
+    assert rest[0]["score"] < DEFAULT_THRESHOLD, rest[0]
+    starter = next(p for p in pairs if (p["a"], p["b"]) == built.STARTER_ONLY)
+    assert starter["score"] == 0.0
+    print("highest other pair:", rest[0], "starter-only pair:", starter)
+
+
+def test_the_page_shows_the_flagged_pairs_side_by_side_and_who_was_not_compared(klass, tmp_path: Path) -> None:
+    root, _ = klass
+    out = tmp_path / "similarity.html"
+    output = similarity(str(root), "--out", str(out))
+    assert "never a penalty" in " ".join(output.split()) and "zed_broken" in output
+    html = out.read_text(encoding="utf-8")
+    assert (tmp_path / "style.css").is_file()
+    assert "never a penalty" in html and "script-src 'none'" in html
+    assert html.count('class="pair"') == 3 and html.count('<div class="side">') == 6
+    assert "<mark>" in html
+    for original, copy in built.COPIED:
+        assert f"{original} and {copy}" in html
+    assert "zed_broken" in html and "not valid JSON" in html
+    assert "indep_" not in html  # nobody else is flagged
+
+
+def test_hostile_names_are_escaped_and_archives_meet_only_this_term(klass, tmp_path: Path) -> None:
+    root, _ = klass
+    current, archive = tmp_path / "current", tmp_path / "2025"
+    current.mkdir()
+    hostile = "<img src=x onerror=alert(1)>"
+    shutil.copytree(root / "carla_original", current / hostile)
+    shutil.copytree(root / "indep_00", current / "indep_00")
+    archive.mkdir()
+    shutil.copytree(root / "carlo_copy", archive / "carlo_copy")
+    shutil.copytree(root / "indep_01", archive / "indep_01")
+    pairs = pairs_of(similarity(str(current), "--archive", str(archive), "--format", "json"))
+    assert {(p["a"], p["b"]) for p in pairs} == {
+        (hostile, "indep_00"), (hostile, "2025/carlo_copy"), (hostile, "2025/indep_01"),
+        ("indep_00", "2025/carlo_copy"), ("indep_00", "2025/indep_01")}
+    assert (pairs[0]["a"], pairs[0]["b"]) == (hostile, "2025/carlo_copy")
+    out = tmp_path / "page.html"
+    similarity(str(current), "--archive", str(archive), "--out", str(out))
+    html = out.read_text(encoding="utf-8")
+    assert hostile not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert re.search(r"2 students compared, and 2 archived submissions", " ".join(html.split()))
+
+
+def test_an_unknown_assignment_is_the_instructor_s_to_fix(klass) -> None:
+    root, _ = klass
+    result = CliRunner().invoke(main, ["similarity", str(root), "--assignment", "nope", "--course", str(REPO)])
+    assert result.exit_code == 1 and "no assignment 'nope'" in result.output
