@@ -16,7 +16,6 @@ move, rewrites the comments and respaces the code.
 from __future__ import annotations
 
 import io
-import json
 import random
 import re
 import tokenize
@@ -389,18 +388,22 @@ def build_class(root: Path) -> dict[str, str]:
     return roles
 
 
-def build_big_class(root: Path, count: int, seed: int = 0) -> None:
-    """`count` notebooks of random ways (the benchmark's class); every tenth is a copy of another."""
+def build_big_class(root: Path, count: int, seed: int = 0) -> list[tuple[str, str]]:
+    """`count` notebooks of random ways (the benchmark's class); every tenth is a copy of an
+    earlier one. Returns the (original, copy) pairs."""
     rng = random.Random(seed)
-    made: list[dict[int, str]] = []
+    made: list[tuple[str, dict[int, str]]] = []
+    copies = []
     for index in range(count):
+        name = f"student_{index:03d}"
         if made and index % 10 == 9:
-            cells = copy_of(rng.choice(made), seed=index)
+            original, cells = rng.choice(made)
+            cells = copy_of(cells, seed=index)
+            copies.append((original, name))
         else:
             cells = solution_cells(tuple(rng.randrange(5) for _ in PARTS))
-            made.append(cells)
-        write_notebook(notebook(cells), root / f"student_{index:03d}")
+            made.append((name, cells))
+        write_notebook(notebook(cells), root / name)
+    return copies
 
 
-def _self_test() -> None:  # pragma: no cover - a quick look: python -m tests.similarity_class
-    print(json.dumps(solution_cells(plane_ways(1, 2)), indent=1)[:2000])

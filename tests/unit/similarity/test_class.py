@@ -95,3 +95,23 @@ def test_an_unknown_assignment_is_the_instructor_s_to_fix(klass) -> None:
     root, _ = klass
     result = CliRunner().invoke(main, ["similarity", str(root), "--assignment", "nope", "--course", str(REPO)])
     assert result.exit_code == 1 and "no assignment 'nope'" in result.output
+
+
+def test_the_template_uses_exactly_its_context_keys() -> None:
+    from dataclasses import fields
+
+    from jinja2 import meta
+
+    from grader.similarity.page import SimilarityContext, page_environment
+
+    env = page_environment()
+
+    def used(name: str) -> set[str]:
+        ast = env.parse(env.loader.get_source(env, name)[0])
+        names = set(meta.find_undeclared_variables(ast))
+        for parent in meta.find_referenced_templates(ast):
+            assert parent is not None
+            names |= used(parent)
+        return names
+
+    assert used("similarity.html") == {f.name for f in fields(SimilarityContext)}
