@@ -32,6 +32,7 @@ def similarity_command(path: Path, assignment: str, course_dir: Path, archives: 
                        threshold: float | None, out: Path | None, title: str | None) -> None:
     """Pairs of submissions whose own code is alike (starter code and reference excluded): a flag, never a penalty."""
     from grader.kinds import load_course
+    from grader.reports.text import SIMILARITY_DIR
     from grader.similarity.page import write_page
     from grader.similarity.run import DEFAULT_THRESHOLD, find_similar, pairs_json
 
@@ -56,7 +57,7 @@ def similarity_command(path: Path, assignment: str, course_dir: Path, archives: 
             else:
                 out.write_text(text, encoding="utf-8")
             return
-        page = write_page(result, out or Path("reports") / "similarity" / f"{assignment}.html",
+        page = write_page(result, out or Path("reports") / SIMILARITY_DIR / f"{assignment}.html",
                           title=course_title(course_dir, title))
         console.print(f"similarity page {page}", highlight=False)
 

@@ -157,6 +157,14 @@ class FlagRow:
 
 
 @dataclass(frozen=True)
+class SimilarityLink:
+    """A `grade similarity` page found in the report's similarity/ folder."""
+
+    assignment: str
+    href: str
+
+
+@dataclass(frozen=True)
 class RunLink:
     run_id: int
     href: str
@@ -185,6 +193,7 @@ class IndexContext:
     flags: tuple[FlagRow, ...] = ()
     overrides: tuple[OverrideNote, ...] = ()
     runs: tuple[RunLink, ...] = ()
+    similarity: tuple[SimilarityLink, ...] = ()
 
 
 # -- one page per student ----------------------------------------------------------------------

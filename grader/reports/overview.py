@@ -19,6 +19,7 @@ from grader.reports.contexts import (
     ProblemRow,
     RunLink,
     ScoreCell,
+    SimilarityLink,
     StatusCountRow,
     StudentRow,
 )
@@ -65,6 +66,7 @@ def index_context(
     originals: Sequence[Grade] = (),
     overrides: tuple[OverrideNote, ...] = (),
     runs: tuple[RunLink, ...] = (),
+    similarity: tuple[SimilarityLink, ...] = (),
 ) -> IndexContext:
     """`grades` after overrides; `audits` and `originals` (as computed) line up with them when given."""
     grades = list(grades)
@@ -138,6 +140,7 @@ def index_context(
         ),
         overrides=overrides,
         runs=runs,
+        similarity=similarity,
     )
 
 

@@ -115,3 +115,15 @@ def test_the_template_uses_exactly_its_context_keys() -> None:
         return names
 
     assert used("similarity.html") == {f.name for f in fields(SimilarityContext)}
+
+
+def test_the_report_index_links_the_similarity_pages_beside_it(klass, tmp_path: Path) -> None:
+    from grader.reports.write import write_reports
+    from tests.factories import make_grade
+
+    root, _ = klass
+    reports = tmp_path / "reports"
+    similarity(str(root), "--out", str(reports / "similarity" / f"{built.ASSIGNMENT}.html"))
+    index = write_reports([make_grade("carla_original", built.ASSIGNMENT)], reports).read_text(encoding="utf-8")
+    assert f'href="similarity/{built.ASSIGNMENT}.html"' in index and "never a penalty" in index
+    assert (reports / "similarity" / "style.css").is_file()
