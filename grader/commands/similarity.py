@@ -34,7 +34,7 @@ def similarity_command(path: Path, assignment: str, course_dir: Path, archives: 
     from grader.kinds import load_course
     from grader.reports.text import SIMILARITY_DIR
     from grader.similarity.page import write_page
-    from grader.similarity.run import DEFAULT_THRESHOLD, find_similar, pairs_json
+    from grader.similarity.run import DEFAULT_THRESHOLD, MAX_SHOWN_PAIRS, find_similar, pairs_json
 
     def run() -> None:
         course = load_course(course_dir)
@@ -43,7 +43,7 @@ def similarity_command(path: Path, assignment: str, course_dir: Path, archives: 
         cutoff = DEFAULT_THRESHOLD if threshold is None else threshold
         with _progress() as track:
             result = find_similar(path, course.assignments[assignment], course, threshold=cutoff,
-                                  archives=archives, track=track)
+                                  archives=archives, shown=0 if fmt == "json" else MAX_SHOWN_PAIRS, track=track)
         for skipped in result.skipped:
             # a student id and the reason are the student's text, never markup
             console.print(f"[yellow]not compared:[/] {escape(skipped.student)}: {escape(skipped.reason)}",

@@ -20,7 +20,6 @@ from grader.similarity.run import OwnCode, Similarity
 from grader.similarity.sources import Skipped
 
 MAX_SHOWN_CHARS = 200_000  # of one student's code on the page; the rest is cut with a note
-MAX_SHOWN_PAIRS = 200  # the highest; the page says how many more there are (--format json lists them all)
 NOTICE = ("A high score is a reason for a person to read the two students' code, never a penalty by itself: "
           "students may have worked together as allowed, used the same source, or written the obvious code.")
 
@@ -64,7 +63,7 @@ class SimilarityContext:
     archived: int
     compared: int  # pairs
     flagged: tuple[PairView, ...]
-    hidden: int  # flagged pairs beyond MAX_SHOWN_PAIRS, not on the page
+    hidden: int  # flagged pairs beyond the highest few, not on the page (run.MAX_SHOWN_PAIRS)
     skipped: tuple[Skipped, ...]
 
 
@@ -72,7 +71,7 @@ def similarity_context(similarity: Similarity, *, title: str, stylesheet_href: s
                        generated_at: datetime | None = None) -> SimilarityContext:
     views = tuple(PairView(f"pair-{index}", f"{pair.score:.2f}", _side(similarity.code[pair.a], pair.a_regions),
                            _side(similarity.code[pair.b], pair.b_regions))
-                  for index, pair in enumerate(similarity.flagged[:MAX_SHOWN_PAIRS], 1))
+                  for index, pair in enumerate(similarity.flagged[:similarity.shown], 1))
     method = (f"Code cells only, with the cells left as released dropped; comments, docstrings and layout "
               f"ignored; every name a student chose counts as the same name. Fingerprints: runs of {K} tokens, "
               f"winnowed (copydetect); runs that occur in the released notebook or in the reference solution "
@@ -89,7 +88,7 @@ def similarity_context(similarity: Similarity, *, title: str, stylesheet_href: s
         archived=similarity.archived,
         compared=len(similarity.pairs),
         flagged=views,
-        hidden=max(0, len(similarity.flagged) - MAX_SHOWN_PAIRS),
+        hidden=len(similarity.flagged) - similarity.shown,
         skipped=similarity.skipped,
     )
 

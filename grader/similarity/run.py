@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from grader.course.assignments import Assignment, Course
 from grader.similarity.compare import Fingerprinter, Pair, compare, compare_class
-from grader.similarity.sources import Document, Skipped, read_class, scaffold
+from grader.similarity.sources import Document, Skipped, Track, no_progress, read_class, scaffold
 
-DEFAULT_THRESHOLD = 0.5  # the copied pairs of the test class score 0.9 and more, work done alone 0.45 at most
-Track = Callable[[str, int], Callable[[], None]]  # (what, how many) -> advance by one
-
-
-def _no_progress(what: str, total: int) -> Callable[[], None]:
-    return lambda: None
+DEFAULT_THRESHOLD = 0.5  # the test class: copies score 0.91 and more, work done alone 0.43 at most (README)
+MAX_SHOWN_PAIRS = 200  # the flagged pairs a page shows side by side, the highest first
 
 
 @dataclass(frozen=True)
@@ -34,21 +30,29 @@ class Similarity:
     assignment: str
     threshold: float
     pairs: tuple[Pair, ...]  # every pair, without regions
-    flagged: tuple[Pair, ...]  # the pairs at or above the threshold, with their matching regions
-    code: dict[str, OwnCode]  # the students of the flagged pairs
+    flagged: tuple[Pair, ...]  # the pairs at or above the threshold; the first `shown` with their regions
+    shown: int
+    code: dict[str, OwnCode]  # the students of those first `shown` flagged pairs
     students: int  # current students compared
     archived: int  # archived submissions compared with them
     skipped: tuple[Skipped, ...]
 
 
 def find_similar(root: Path, assignment: Assignment, course: Course, *, threshold: float = DEFAULT_THRESHOLD,
-                 archives: Sequence[Path] = (), track: Track = _no_progress) -> Similarity:
-    """Compare every current student of `root` with every other, and with every archived submission."""
+                 archives: Sequence[Path] = (), shown: int = MAX_SHOWN_PAIRS,
+                 track: Track = no_progress) -> Similarity:
+    """Compare every current student of `root` with every other, and with every archived submission.
+
+    The `shown` highest flagged pairs get their matching regions and code (for the page)."""
     fingerprinter = Fingerprinter(*scaffold(assignment))
-    current, skipped = _read(root, assignment, course, None, track)
+    current, skipped = read_class(root, assignment, course, track=track)
     archived: list[Document] = []
+    labels: set[str] = set()
     for folder in archives:
-        documents, left_out = _read(folder, assignment, course, folder.name or str(folder), track)
+        label = folder.resolve().name or "archive"
+        label = label if label not in labels else f"{label}~{len(labels) + 1}"  # two archives named alike
+        labels.add(label)
+        documents, left_out = read_class(folder, assignment, course, archive=label, track=track)
         archived += documents
         skipped += left_out
     advance = track("fingerprinting", len(current) + len(archived))
@@ -59,20 +63,12 @@ def find_similar(root: Path, assignment: Assignment, course: Course, *, threshol
     ours, theirs = fingerprints[: len(current)], fingerprints[len(current):]
     pairs = compare_class(ours, theirs, advance=track("comparing", len(ours)))
     by_student = {f.document.student: f for f in fingerprints}
-    flagged = tuple(compare(by_student[p.a], by_student[p.b], regions=True) for p in pairs if p.score >= threshold)
+    flagged = [p for p in pairs if p.score >= threshold]
+    flagged[:shown] = [compare(by_student[p.a], by_student[p.b], regions=True) for p in flagged[:shown]]
     code = {name: OwnCode(by_student[name].document, by_student[name].own_cells)
-            for pair in flagged for name in (pair.a, pair.b)}
-    return Similarity(assignment.name, threshold, tuple(pairs), flagged, code, len(current), len(archived),
+            for pair in flagged[:shown] for name in (pair.a, pair.b)}
+    return Similarity(assignment.name, threshold, tuple(pairs), tuple(flagged), min(shown, len(flagged)), code, len(current), len(archived),
                       tuple(skipped))
-
-
-def _read(root: Path, assignment: Assignment, course: Course, archive: str | None,
-          track: Track) -> tuple[list[Document], list[Skipped]]:
-    from grader.discover import student_folders
-
-    total = len(student_folders(root))
-    what = "reading submissions" if archive is None else f"reading the archive {archive}"
-    return read_class(root, assignment, course, archive=archive, advance=track(what, total))
 
 
 def pairs_json(pairs: Sequence[Pair]) -> str:

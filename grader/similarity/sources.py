@@ -40,11 +40,20 @@ class Skipped:
     reason: str
 
 
+Track = Callable[[str, int], Callable[[], None]]  # a progress bar: (what, how many) -> advance by one
+
+
+def no_progress(what: str, total: int) -> Callable[[], None]:
+    return lambda: None
+
+
 def read_class(root: Path, assignment: Assignment, course: Course, *, archive: str | None = None,
-               advance: Callable[[], None] = lambda: None) -> tuple[list[Document], list[Skipped]]:
+               track: Track = no_progress) -> tuple[list[Document], list[Skipped]]:
     """Every readable submission of `assignment` under `root`; `archive` names an earlier term's folder."""
     documents, skipped = [], []
-    for folder in student_folders(root):
+    folders = student_folders(root)
+    advance = track("reading submissions" if archive is None else f"reading the archive {archive}", len(folders))
+    for folder in folders:
         label = folder.student if archive is None else f"{archive}/{folder.student}"
         if folder.problem:
             skipped.append(Skipped(label, folder.problem))

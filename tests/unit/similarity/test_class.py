@@ -127,3 +127,16 @@ def test_the_report_index_links_the_similarity_pages_beside_it(klass, tmp_path: 
     index = write_reports([make_grade("carla_original", built.ASSIGNMENT)], reports).read_text(encoding="utf-8")
     assert f'href="similarity/{built.ASSIGNMENT}.html"' in index and "never a penalty" in index
     assert (reports / "similarity" / "style.css").is_file()
+
+
+def test_a_page_shows_the_highest_flagged_pairs_and_counts_the_rest(klass, tmp_path: Path) -> None:
+    from grader.kinds import load_course
+    from grader.similarity.page import similarity_context
+    from grader.similarity.run import find_similar
+
+    root, _ = klass
+    course = load_course(REPO)
+    result = find_similar(root, course.assignments[built.ASSIGNMENT], course, threshold=0.2, shown=2)
+    context = similarity_context(result, title="Week 3")
+    assert len(context.flagged) == 2 and context.hidden == len(result.flagged) - 2 > 0
+    assert [v.score for v in context.flagged] == [f"{p.score:.2f}" for p in result.flagged[:2]]
