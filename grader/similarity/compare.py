@@ -88,6 +88,7 @@ class Fingerprinter:
         self._ids: dict[str, int] = {}
         self._separators = 0
         self._scaffold_cells: set[tuple[str, ...]] = set()
+        self._scaffold_sources = {source for cells in scaffolds for source in cells}
         boilerplate: set[int] = set()
         for cells in scaffolds:
             tokens = normalize(list(cells))
@@ -115,7 +116,8 @@ class Fingerprinter:
         return tuple(code), aligned
 
     def fingerprint(self, document: Document) -> Fingerprinted:
-        tokens = normalize(list(document.cells))
+        as_released = {index for index, source in enumerate(document.cells) if source in self._scaffold_sources}
+        tokens = normalize(list(document.cells), skip=as_released)  # those cells drop out below anyway
         by_cell: dict[int, list[Token]] = {}
         for token in tokens:
             by_cell.setdefault(token.cell, []).append(token)

@@ -13,10 +13,12 @@ The text is only parsed (Python's `tokenize` and `ast`), never run: it is a stud
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import keyword
 import re
 import tokenize
+from collections.abc import Collection
 from dataclasses import dataclass
 
 CHOSEN = "V"  # a name the student chose
@@ -48,34 +50,54 @@ def chosen_names(sources: list[str]) -> tuple[frozenset[str], frozenset[str]]:
     names: set[str] = set()
     attributes: set[str] = set()
     for source in sources:
-        try:
-            tree = ast.parse(blank_magics(source))
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-                names.add(node.id)
-            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
-                attributes.add(node.attr)
-            elif isinstance(node, ast.arg):
-                names.add(node.arg)
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                names.add(node.name)
-            elif isinstance(node, ast.alias) and node.asname:
-                names.add(node.asname)
-            elif isinstance(node, ast.ExceptHandler) and node.name:
-                names.add(node.name)
-            elif isinstance(node, (ast.Global, ast.Nonlocal)):
-                names.update(node.names)
+        cell_names, cell_attributes = _cell_names(source)
+        names |= cell_names
+        attributes |= cell_attributes
     return frozenset(names), frozenset(attributes)
 
 
-def normalize(sources: list[str]) -> list[Token]:
-    """Every cell's tokens in order, normalised; a cell that stops tokenising keeps what came before."""
+def _cell_names(source: str) -> tuple[frozenset[str], frozenset[str]]:
+    return _cached_cell_names(source) if len(source) <= 65536 else _parse_names(source)
+
+
+@functools.lru_cache(maxsize=4096)  # the starter's cells recur in every notebook of a class
+def _cached_cell_names(source: str) -> tuple[frozenset[str], frozenset[str]]:
+    return _parse_names(source)
+
+
+def _parse_names(source: str) -> tuple[frozenset[str], frozenset[str]]:
+    names: set[str] = set()
+    attributes: set[str] = set()
+    try:
+        tree = ast.parse(blank_magics(source))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return frozenset(), frozenset()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            attributes.add(node.attr)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.alias) and node.asname:
+            names.add(node.asname)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            names.update(node.names)
+    return frozenset(names), frozenset(attributes)
+
+
+def normalize(sources: list[str], *, skip: Collection[int] = ()) -> list[Token]:
+    """Every cell's tokens in order, normalised, but those of the cells in `skip` (their names
+    still count as chosen); a cell that stops tokenising keeps what came before."""
     names, attributes = chosen_names(sources)
     tokens: list[Token] = []
     for cell, source in enumerate(sources):
-        tokens += _cell_tokens(cell, source, names, attributes)
+        if cell not in skip:
+            tokens += _cell_tokens(cell, source, names, attributes)
     return tokens
 
 
