@@ -32,7 +32,7 @@ def similarity_command(path: Path, assignment: str, course_dir: Path, archives: 
                        threshold: float | None, out: Path | None, title: str | None) -> None:
     """Pairs of submissions whose own code is alike (starter code and reference excluded): a flag, never a penalty."""
     from grader.kinds import load_course
-    from grader.reports.text import SIMILARITY_DIR
+    from grader.reports.text import SIMILARITY_DIR, clean
     from grader.similarity.page import write_page
     from grader.similarity.run import DEFAULT_THRESHOLD, MAX_SHOWN_PAIRS, find_similar, pairs_json
 
@@ -46,7 +46,7 @@ def similarity_command(path: Path, assignment: str, course_dir: Path, archives: 
                                   archives=archives, shown=0 if fmt == "json" else MAX_SHOWN_PAIRS, track=track)
         for skipped in result.skipped:
             # a student id and the reason are the student's text, never markup
-            console.print(f"[yellow]not compared:[/] {escape(skipped.student)}: {escape(skipped.reason)}",
+            console.print(f"[yellow]not compared:[/] {escape(clean(skipped.student))}: {escape(clean(skipped.reason))}",
                           highlight=False)
         console.print(f"{result.students} students, {len(result.pairs)} pairs, {len(result.flagged)} at or above "
                       f"{cutoff:.2f}: a flag for a person to read the code, never a penalty", highlight=False)

@@ -135,7 +135,8 @@ def compare(first: Fingerprinted, second: Fingerprinted, *, regions: bool = Fals
         return Pair(a.document.student, b.document.student, 0.0)
     _, (similarity_a, similarity_b), (slices_a, slices_b) = compare_files(a.fingerprint, b.fingerprint)
     own_a, own_b = a.fingerprint.token_coverage, b.fingerprint.token_coverage
-    score = float((similarity_a * own_a + similarity_b * own_b) / (own_a + own_b)) if own_a + own_b else 0.0
+    matched = similarity_a * own_a + similarity_b * own_b  # copydetect's shares, back in tokens
+    score = min(1.0, float(matched / (own_a + own_b))) if own_a + own_b else 0.0
     if not regions:
         return Pair(a.document.student, b.document.student, score)
     return Pair(a.document.student, b.document.student, score, _regions(a.tokens, slices_a),

@@ -159,9 +159,9 @@ def _cell_tokens(cell: int, source: str, names: frozenset[str], attributes: froz
             continue  # a trailing comma (a formatter adds them); `(x,)` loses its comma too, rarely telling
         else:
             norm = text
-            if text in "([{":
+            if text in ("(", "[", "{"):
                 depth += 1
-            elif text in ")]}":
+            elif text in (")", "]", "}"):
                 depth = max(0, depth - 1)
             elif text == ":" and depth == 0:
                 in_def = False

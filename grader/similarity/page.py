@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jinja2
 
-from grader.reports.text import timestamp
+from grader.reports.text import clean, timestamp
 from grader.reports.write import environment, stylesheet
 from grader.similarity.compare import K, Pair, Region
 from grader.similarity.run import OwnCode, Similarity
@@ -89,7 +89,7 @@ def similarity_context(similarity: Similarity, *, title: str, stylesheet_href: s
         compared=len(similarity.pairs),
         flagged=views,
         hidden=len(similarity.flagged) - similarity.shown,
-        skipped=similarity.skipped,
+        skipped=tuple(Skipped(clean(s.student), clean(s.reason)) for s in similarity.skipped),
     )
 
 
@@ -103,7 +103,7 @@ def _side(code: OwnCode, regions: tuple[Region, ...]) -> SideView:
         budget -= len(shown)
         marks = [r for r in regions if r.cell == index]
         cells.append(CellView(index + 1, _segments(shown, marks)))
-    return SideView(code.document.student, tuple(cells), budget <= 0)
+    return SideView(clean(code.document.student), tuple(cells), budget <= 0)
 
 
 def _segments(source: str, regions: list[Region]) -> tuple[Segment, ...]:
@@ -113,11 +113,11 @@ def _segments(source: str, regions: list[Region]) -> tuple[Segment, ...]:
         if start >= end:
             continue
         if start > at:
-            segments.append(Segment(source[at:start], False))
-        segments.append(Segment(source[start:end], True))
+            segments.append(Segment(clean(source[at:start]), False))
+        segments.append(Segment(clean(source[start:end]), True))
         at = end
     if at < len(source):
-        segments.append(Segment(source[at:], False))
+        segments.append(Segment(clean(source[at:]), False))
     return tuple(segments)
 
 

@@ -140,3 +140,18 @@ def test_a_page_shows_the_highest_flagged_pairs_and_counts_the_rest(klass, tmp_p
     context = similarity_context(result, title="Week 3")
     assert len(context.flagged) == 2 and context.hidden == len(result.flagged) - 2 > 0
     assert [v.score for v in context.flagged] == [f"{p.score:.2f}" for p in result.flagged[:2]]
+
+
+def test_control_characters_and_lone_surrogates_in_code_reach_the_page_cleaned(klass, tmp_path: Path) -> None:
+    root, _ = klass
+    current = tmp_path / "current"
+    current.mkdir()
+    for name in ("ann", "bob"):
+        shutil.copytree(root / "carla_original", current / name)
+        path = current / name / built.NOTEBOOK
+        text = path.read_text(encoding="utf-8").replace("def causal_mask(size):", "def causal_mask(size):  # \\u001b[31m \\ud800")
+        path.write_text(text, encoding="utf-8")
+    out = tmp_path / "page.html"
+    similarity(str(current), "--out", str(out))
+    html = out.read_text(encoding="utf-8")
+    assert "\x1b" not in html and "ann and bob" in html and "\\ud800" in html
