@@ -36,7 +36,7 @@ def materialize(submission: Submission, notebook_name: str, workdir: Path, scrat
             source = extract_zip(source, unpacked)
         except (ValueError, OSError) as error:
             raise SubmissionRejected(f"the zip could not be unpacked safely: {error}") from None
-        source = _locate(source, submission.assignment, notebook_name, submission.kind)
+        source = locate(source, submission.assignment, notebook_name, submission.kind)
     folder = source if source.is_dir() else source.parent
     _copy_regular_files(folder, workdir)
     relative = source.relative_to(folder) if source != folder else Path(".")
@@ -45,7 +45,8 @@ def materialize(submission: Submission, notebook_name: str, workdir: Path, scrat
     return load_notebook(workdir / relative, notebook_name)
 
 
-def _locate(root: Path, assignment: str, notebook_name: str, kind: SubmissionKind) -> Path:
+def locate(root: Path, assignment: str, notebook_name: str, kind: SubmissionKind) -> Path:
+    """The submitted notebook or package inside an unpacked zip (discovery saw it there)."""
     candidates = [notebook_name] if kind is SubmissionKind.NOTEBOOK else [f"{assignment}.py", assignment]
     for name in candidates:
         for path in [root / name, *root.rglob(name)]:

@@ -168,6 +168,14 @@ class FlagRow:
 
 
 @dataclass(frozen=True)
+class SimilarityLink:
+    """A `grade similarity` page found in the report's similarity/ folder."""
+
+    assignment: str
+    href: str
+
+
+@dataclass(frozen=True)
 class RunLink:
     run_id: int
     href: str
@@ -197,6 +205,7 @@ class IndexContext:
     overrides: tuple[OverrideNote, ...] = ()
     runs: tuple[RunLink, ...] = ()
     strangers: tuple[StrangerRow, ...] = ()
+    similarity: tuple[SimilarityLink, ...] = ()
 
 
 # -- one page per student ----------------------------------------------------------------------

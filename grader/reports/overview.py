@@ -19,6 +19,7 @@ from grader.reports.contexts import (
     ProblemRow,
     RunLink,
     ScoreCell,
+    SimilarityLink,
     StatusCountRow,
     StrangerRow,
     StudentRow,
@@ -68,6 +69,7 @@ def index_context(
     overrides: tuple[OverrideNote, ...] = (),
     runs: tuple[RunLink, ...] = (),
     roster: Iterable[str] = (),
+    similarity: tuple[SimilarityLink, ...] = (),
 ) -> IndexContext:
     """`grades` after overrides; `audits` and `originals` (as computed) line up with them when given.
     `roster`: the students on the course's roster; a graded student not on it is flagged (none without one)."""
@@ -146,6 +148,7 @@ def index_context(
         runs=runs,
         strangers=tuple(StrangerRow(student=clean(s), href=student_page(s), assignments=len(groups[s]))
                         for s in strangers(groups, roster)),
+        similarity=similarity,
     )
 
 

@@ -13,7 +13,13 @@ from functools import cached_property
 from typing import Any
 
 from grader.models import Grade
-from grader.reports.contexts import IndexContext, RunPageContext, StudentPageContext, TestPageContext
+from grader.reports.contexts import (
+    IndexContext,
+    RunPageContext,
+    SimilarityLink,
+    StudentPageContext,
+    TestPageContext,
+)
 from grader.reports.overview import by_student, index_context
 from grader.reports.runs import run_changes, run_context, run_links
 from grader.reports.student import override_notes, student_context
@@ -42,6 +48,7 @@ class Site:
         runs: Sequence[Any] = (),
         history: Sequence[Any] = (),
         roster: Iterable[str] = (),
+        similarity: Sequence[SimilarityLink] = (),
     ) -> None:
         by_student(grades)  # refuses two grades for one pair before anything is built
         self.title = title
@@ -58,6 +65,7 @@ class Site:
         self._run_pages = {run_page(r.id): r for r in self._runs}
         self._changes = run_changes(history)
         self._roster = tuple(roster)
+        self._similarity = tuple(similarity)
 
     def paths(self) -> list[str]:
         """Every page, the index last (so a writer never links to a page it has not written yet)."""
@@ -87,6 +95,7 @@ class Site:
             overrides=override_notes(self._audited),
             runs=run_links(self._runs, self._changes),
             roster=self._roster,
+            similarity=self._similarity,
         )
 
     def student(self, student: str) -> StudentPageContext:

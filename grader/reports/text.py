@@ -109,6 +109,7 @@ def timestamp(when: datetime) -> str:
 
 
 STUDENTS_DIR = "students"
+SIMILARITY_DIR = "similarity"  # `grade similarity` writes its pages here by default
 TESTS_DIR = "tests"
 RUNS_DIR = "runs"
 

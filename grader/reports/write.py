@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 
@@ -27,6 +28,7 @@ from grader.reports.contexts import (
     FeedbackContext,
     IndexContext,
     RunPageContext,
+    SimilarityLink,
     StudentPageContext,
     TestPageContext,
 )
@@ -37,9 +39,11 @@ from grader.reports.student import student_context
 from grader.reports.text import (
     EXCERPT_LIMIT,
     RUNS_DIR,
+    SIMILARITY_DIR,
     STUDENTS_DIR,
     TESTS_DIR,
     anchor as _anchor,
+    clean,
     page_name,
     percent as _percent,
     spreadsheet_safe,
@@ -85,7 +89,8 @@ def write_reports(
     """
     out_dir = Path(out_dir)
     site = Site(grades, title=title, generated_at=timestamp(generated_at or datetime.now(timezone.utc)),
-                overrides=overrides, runs=runs, history=history, roster=[r.student for r in roster])
+                overrides=overrides, runs=runs, history=history, roster=[r.student for r in roster],
+                similarity=similarity_links(out_dir))
     env = environment()
     pages: dict[str, str] = {}
     for relative in site.paths():
@@ -101,6 +106,18 @@ def write_reports(
         keep = {Path(p).name for p in pages if p.startswith(folder + "/")}
         _prune(out_dir / folder, keep, pattern)
     return out_dir / "index.html"
+
+
+def similarity_links(out_dir: Path) -> tuple[SimilarityLink, ...]:
+    """The pages `grade similarity` wrote into out_dir/similarity/ (its default place), for the index.
+
+    Only the static report links them: the web app serves the gradebook's pages, not these files.
+    """
+    folder = out_dir / SIMILARITY_DIR
+    if not folder.is_dir():
+        return ()
+    return tuple(SimilarityLink(clean(path.stem), f"{SIMILARITY_DIR}/{quote(path.name)}")
+                 for path in sorted(folder.glob("*.html")) if path.is_file() and not path.is_symlink())
 
 
 def write_store_reports(store: Any, out_dir: Path, *, title: str = "Grade report",
