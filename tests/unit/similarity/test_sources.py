@@ -17,6 +17,7 @@ HOSTILE = REPO / "tests" / "fixtures" / "hostile"
 LEFT_OUT = {  # hand-in -> words of the reason
     "bad_json": "not valid JSON", "empty": "empty (0 bytes)", "not_notebook": "not a Jupyter notebook",
     "nbformat3": "format 3", "linker": "symbolic link", "zipslip": "unsafe path", "zipbomb": "zip bomb",
+    "julia": "runs the julia-1.9 kernel",
 }
 
 
