@@ -37,6 +37,12 @@ class RubricPart:
     name: str
     tests: tuple[tuple[str, float], ...]  # (test function name, points)
     rules: tuple[ScratchRule, ...] = ()  # from-scratch rules: deductions from this part's points
+    main: tuple[str, ...] = ()  # `main:` the part's core computation: top-level functions/classes of the notebook
+    min_part_loss: float | None = None  # `min_part_loss:` of this part; None: the rubric's
+
+    @property
+    def points(self) -> float:
+        return sum(points for _, points in self.tests)
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,12 @@ class Rubric:
     settings: dict[str, Any] = field(default_factory=dict)  # kind-specific, e.g. the homework's metric thresholds
     min_mutation_score: float | None = None  # the least share of `grade audit`'s mutants the hidden suite must catch
     on_weak_suite: WeakSuitePolicy = WeakSuitePolicy.WARN
+    # the least share of a part's points a mistake in its `main` function(s) must cost (grade validate warns)
+    min_part_loss: float | None = None
+
+    def part_min_loss(self, part: RubricPart) -> float | None:
+        """The part's own `min_part_loss`, else the rubric's; None: not checked."""
+        return part.min_part_loss if part.min_part_loss is not None else self.min_part_loss
 
     @property
     def tests(self) -> dict[str, tuple[str, float]]:
@@ -137,23 +149,43 @@ def load_rubric(path: Path) -> Rubric:
                 seen.add(test)
                 tests.append((str(test), float(points)))
             rules = tuple(_rule(path, entry, seen) for entry in part.get("from_scratch") or ())
-            parts.append(RubricPart(name=str(part["name"]), tests=tuple(tests), rules=rules))
+            parts.append(RubricPart(name=str(part["name"]), tests=tuple(tests), rules=rules,
+                                    main=_main(path, part), min_part_loss=_fraction(
+                                        path, part.get("min_part_loss"), f"part {part['name']!r}: min_part_loss",
+                                        MIN_PART_LOSS_EXAMPLE)))
         return Rubric(assignment=str(data["assignment"]), title=str(data.get("title", data["assignment"])),
                       notebook=str(data.get("notebook", f"{data['assignment']}.ipynb")), parts=tuple(parts),
                       kind=str(data.get("kind", "notebook")), settings=dict(data.get("settings") or {}),
-                      min_mutation_score=_fraction(path, data.get("min_mutation_score")),
-                      on_weak_suite=_policy(path, data.get("on_weak_suite", WeakSuitePolicy.WARN.value)))
+                      min_mutation_score=_fraction(path, data.get("min_mutation_score"), "min_mutation_score",
+                                                   "0.8: the hidden tests catch 80% of the mutants"),
+                      on_weak_suite=_policy(path, data.get("on_weak_suite", WeakSuitePolicy.WARN.value)),
+                      min_part_loss=_fraction(path, data.get("min_part_loss"), "min_part_loss", MIN_PART_LOSS_EXAMPLE))
     except (KeyError, TypeError) as error:
         raise RubricError(f"rubric {path} is missing a field: {error}") from error
 
 
-def _fraction(path: Path, value: Any) -> float | None:
+MIN_PART_LOSS_EXAMPLE = "0.5: a mistake in a part's main function costs at least half of the part's points"
+
+
+def _fraction(path: Path, value: Any, key: str, example: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise RubricError(f"rubric {path}: min_mutation_score must be a fraction between 0 and 1 "
-                          f"(0.8: the hidden tests catch 80% of the mutants), not {value!r}")
+        raise RubricError(f"rubric {path}: {key} must be a fraction between 0 and 1 ({example}), not {value!r}")
     return float(value)
+
+
+def _main(path: Path, part: dict[str, Any]) -> tuple[str, ...]:
+    """A part's `main:`: one name or a list of names of the notebook's top-level functions or classes."""
+    value = part.get("main")
+    if value is None:
+        return ()
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n.isidentifier() for n in names):
+        raise RubricError(f"rubric {path}: part {part.get('name', '?')!r}: `main` must name the part's core "
+                          "function(s) or class(es) as defined at the top level of the notebook, e.g. "
+                          f"`main: [scaled_dot_product_attention]`, not {value!r}")
+    return tuple(dict.fromkeys(names))
 
 
 def _policy(path: Path, value: Any) -> WeakSuitePolicy:

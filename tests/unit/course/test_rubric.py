@@ -221,3 +221,63 @@ def test_the_weak_suite_keys_default_to_no_minimum_and_warn(tmp_path: Path) -> N
 def test_weak_suite_keys_out_of_range_are_rubric_errors(tmp_path: Path, extra: str, match: str) -> None:
     with pytest.raises(RubricError, match=match):
         rubric_from(RUBRIC + extra, tmp_path)
+
+
+PART_LOSS = """
+assignment: demo
+min_part_loss: 0.5
+parts:
+  - name: Attention
+    main: [scaled_dot_product_attention, MultiHeadAttention]
+    tests: {test_a: 3, test_b: 1}
+  - name: Masks
+    main: causal_mask
+    min_part_loss: 0.25
+    tests: {test_c: 2}
+  - name: Demo
+    tests: {test_d: 1}
+"""
+
+
+def test_min_part_loss_and_main_are_read_per_part_with_the_rubrics_bound_as_default(tmp_path: Path) -> None:
+    rubric = rubric_from(PART_LOSS, tmp_path)
+    attention, masks, demo = rubric.parts
+    assert rubric.min_part_loss == 0.5
+    assert (attention.main, masks.main, demo.main) == (("scaled_dot_product_attention", "MultiHeadAttention"),
+                                                       ("causal_mask",), ())
+    assert (attention.min_part_loss, masks.min_part_loss) == (None, 0.25)
+    assert [rubric.part_min_loss(part) for part in rubric.parts] == [0.5, 0.25, 0.5]
+    assert (attention.points, masks.points) == (4.0, 2.0)
+
+
+def test_without_the_keys_no_part_has_a_main_function_or_a_bound(tmp_path: Path) -> None:
+    rubric = rubric_from(ATTENTION, tmp_path)
+    assert rubric.min_part_loss is None
+    assert all(part.main == () and rubric.part_min_loss(part) is None for part in rubric.parts)
+
+
+@pytest.mark.parametrize(("old", "new", "match"), [
+    ("min_part_loss: 0.5\n", "min_part_loss: 50\n", r"min_part_loss must be a fraction between 0 and 1 \(0.5: "),
+    ("min_part_loss: 0.5\n", "min_part_loss: true\n", "min_part_loss must be a fraction"),
+    ("min_part_loss: 0.5\n", "min_part_loss: half\n", "min_part_loss must be a fraction"),
+    ("    min_part_loss: 0.25\n", "    min_part_loss: -0.1\n",
+     r"part 'Masks': min_part_loss must be a fraction between 0 and 1 .*not -0.1"),
+    ("main: causal_mask", "main: 3", r"part 'Masks': `main` must name the part's core function\(s\)"),
+    ("main: causal_mask", "main: []", "`main` must name"),
+    ("main: causal_mask", "main: [causal mask]", "`main` must name"),
+    ("main: causal_mask", "main: {fn: causal_mask}", "`main` must name"),
+])
+def test_bad_min_part_loss_or_main_is_a_rubric_error(tmp_path: Path, old: str, new: str, match: str) -> None:
+    assert old in PART_LOSS
+    with pytest.raises(RubricError, match=match):
+        rubric_from(PART_LOSS.replace(old, new, 1), tmp_path)
+
+
+def test_the_rubric_hash_changes_with_the_new_keys(tmp_path: Path) -> None:
+    from grader.course.assignments import hash_files
+
+    path = tmp_path / "rubric.yaml"
+    path.write_text(PART_LOSS)
+    before = hash_files([path], base=tmp_path)
+    path.write_text(PART_LOSS.replace("min_part_loss: 0.5", "min_part_loss: 0.4"))
+    assert hash_files([path], base=tmp_path) != before
