@@ -19,6 +19,16 @@ def _mutant(result: MutantResult) -> dict[str, Any]:
             "scope": m.scope, "diff": m.diff(), "tests": list(result.tests)}
 
 
+def _costs(report: AuditReport, result: MutantResult) -> dict[str, Any]:
+    """What a caught mutant costs: its part (where it lost most), the share of that part and of the notebook."""
+    part = result.part
+    return {"part": part.part if part else None, "part_lost": part.lost if part else 0.0,
+            "part_points": part.points if part else 0.0, "share_of_part": round(part.share, 4) if part else 0.0,
+            "share_of_notebook": round(report.share_of_notebook(result), 4),
+            "part_losses": [{"part": p.part, "lost": p.lost, "points": p.points, "share": round(p.share, 4)}
+                            for p in result.part_losses]}
+
+
 def loss_bands(report: AuditReport) -> dict[str, int]:
     """How many caught mutants lose up to 10%, 25%, 50%, 100% of the maximum (each counted in its band)."""
     bands = {f"<= {int(b * 100)}%": 0 for b in LOSS_BANDS}
@@ -45,10 +55,13 @@ def to_dict(report: AuditReport) -> dict[str, Any]:
         "graded": len(report.graded),
         "caught": len(report.caught),
         "max_score": report.max_score,
-        "survivors": [_mutant(r) for r in report.survivors],
+        "survivors": [_mutant(r) | {"parts": list(r.parts)} for r in report.survivors],
         "caught_mutants": [_mutant(r) | {"points_lost": r.points_lost, "failed_tests": list(r.failed_tests),
-                                         "status": r.grade.status.value if r.grade else None}
+                                         "status": r.grade.status.value if r.grade else None} | _costs(report, r)
                            for r in report.caught],
+        "caught_losing_under_10_percent": len(report.small_losses),
+        "share_caught_losing_under_10_percent": round(len(report.small_losses) / len(report.caught), 4)
+        if report.caught else 0.0,
         "equivalent_mutants": [_mutant(r) | {"why": r.why} for r in report.equivalent],
         "points_lost_bands": loss_bands(report),
         "by_operator": {name: dict(zip(("audited", "equivalent", "graded", "caught"), counts))

@@ -24,6 +24,7 @@ from grader import __version__
 from grader.audit.coverage import covering_tests
 from grader.audit.equivalence import PROBE_SOURCE, Verdict, equivalence_verdicts
 from grader.audit.generate import Mutant, generate_mutants, sample
+from grader.audit.loss import SMALL_LOSS, PartLoss, main_part, part_losses, share_of
 from grader.audit.operators import BY_NAME, OPERATORS
 from grader.course.assignments import Assignment, Course
 from grader.errors import GradeError
@@ -69,6 +70,23 @@ class MutantResult:
             return ()
         return tuple(t.test_id for t in self.grade.tests if t.outcome is not Outcome.PASSED)
 
+    @property
+    def part_losses(self) -> tuple[PartLoss, ...]:
+        """The points lost in each part (grader/audit/loss.py)."""
+        return part_losses(self.grade)
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The rubric parts of the tests that mention the mutated function (where a survivor should have lost)."""
+        if self.grade is None:
+            return ()
+        return tuple(dict.fromkeys(t.part for t in self.grade.tests if t.test_id in self.tests))
+
+    @property
+    def part(self) -> PartLoss | None:
+        """The part the mutant belongs to: where it lost the most points."""
+        return main_part(self.part_losses)
+
 
 @dataclass(frozen=True)
 class AuditReport:
@@ -104,6 +122,14 @@ class AuditReport:
     @property
     def mutation_score(self) -> float:
         return len(self.caught) / len(self.graded) if self.graded else 1.0
+
+    def share_of_notebook(self, result: MutantResult) -> float:
+        return share_of(result.points_lost, self.max_score)
+
+    @property
+    def small_losses(self) -> list[MutantResult]:
+        """The caught mutants that lose under 10% of the notebook's points."""
+        return [r for r in self.caught if self.share_of_notebook(r) < SMALL_LOSS - 1e-9]
 
     def by_operator(self) -> dict[str, tuple[int, int, int, int]]:
         """operator -> (audited, equivalent, graded, caught)."""

@@ -81,6 +81,22 @@ def _diff_text(diff: str) -> Text:
     return text
 
 
+def _costs_table(report) -> Table:  # type: ignore[no-untyped-def]
+    """Each caught mutant's loss in its part (where it lost the most points) and in the notebook."""
+    table = Table(title=f"what each caught mutant costs (of {report.max_score:g} points)")
+    for column in ("mutant", "part", "lost", "share of part", "share of notebook"):
+        table.add_column(column, justify="left" if column in ("mutant", "part") else "right")
+    for result in sorted(report.caught, key=report.share_of_notebook):
+        m, part = result.mutant, result.part
+        where = f" in {m.scope}" if m.scope else f" (code cell {m.cell})"
+        more = len(result.part_losses) - 1
+        table.add_row(escape(f"{m.id} {m.operator}{where}: {m.description}"),
+                      escape(part.part + (f" (+{more} more)" if more > 0 else "")) if part else "-",
+                      f"{part.lost:g}/{part.points:g}" if part else f"{result.points_lost:g}",
+                      f"{part.share:.0%}" if part else "-", f"{report.share_of_notebook(result):.0%}")
+    return table
+
+
 def _print(report, record: Path) -> None:  # type: ignore[no-untyped-def]
     from grader.audit.record import loss_bands
 
@@ -97,12 +113,16 @@ def _print(report, record: Path) -> None:  # type: ignore[no-untyped-def]
         out.print(_diff_text(m.diff()), soft_wrap=True)
         tests = ", ".join(survivor.tests) if survivor.tests else f"no test mentions {m.scope or 'this cell'}"
         out.print(f"  should have failed: {escape(tests)}")
+        if survivor.parts:
+            out.print(f"  in part(s): {escape(', '.join(survivor.parts))} (it loses 0 points)")
     if report.equivalent:
         out.print(f"\ndropped as equivalent ({len(report.equivalent)}; the same values as the reference wherever "
                   "the probe looked, diffs in the record):")
         for result in report.equivalent:
             m = result.mutant
             out.print(f"  {m.operator}: {escape(m.description)} (code cell {m.cell}, line {m.line})")
+    if report.caught:
+        out.print(_costs_table(report))
     table = Table(title=f"audit of {report.assignment}")
     for column in ("operator", "audited", "equivalent", "graded", "caught", "score"):
         table.add_column(column, justify="left" if column == "operator" else "right")
@@ -114,6 +134,10 @@ def _print(report, record: Path) -> None:  # type: ignore[no-untyped-def]
     out.print(table)
     bands = ", ".join(f"{count} lose {band}" for band, count in loss_bands(report).items())
     out.print(f"points lost by the {len(report.caught)} caught mutants (of {report.max_score:g}): {bands}")
+    if report.caught:
+        small = len(report.small_losses)
+        out.print(f"caught mutants losing < 10% of the notebook: {small / len(report.caught):.0%} "
+                  f"({small} of {len(report.caught)})")
     console.print(f"mutation score {report.mutation_score:.1%} ({len(report.caught)} caught of {len(report.graded)} "
                   f"graded; {len(report.equivalent)} equivalent dropped; {report.generated} generated; "
                   f"{report.reused} grades reused) in {report.seconds:.0f} s with {report.jobs} jobs; record {record}")
