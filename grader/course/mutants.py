@@ -10,7 +10,9 @@ alternative (a correct solution written differently) must get full marks.
 
 from __future__ import annotations
 
+import ast
 import copy
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ import yaml
 from grader.errors import InstructorError, course_file
 
 MUTANTS_FILE = "mutants.yaml"
+MAGIC = re.compile(r"^([ \t]*)[%!]", re.MULTILINE)  # IPython magics and shell lines: not Python
 
 
 @dataclass(frozen=True)
@@ -101,3 +104,38 @@ def apply_edit(notebook: nbformat.NotebookNode, edit: Edit, where: str) -> nbfor
                               "quote one unique snippet of the reference")
     hits[0].source = hits[0].source.replace(edit.find, edit.replace)
     return edited
+
+
+def edit_scope(notebook: nbformat.NotebookNode, edit: Edit) -> str:
+    """The top-level function or class of the notebook's code cells in which the entry's `find`
+    begins ("" outside any, or when `find` is not unique or its cell does not parse): the name a
+    rubric part's `main:` uses, as `grade audit` records a mutant's scope."""
+    hits = [cell.source for cell in notebook.cells if cell.cell_type == "code" and edit.find in cell.source]
+    if len(hits) != 1 or hits[0].count(edit.find) != 1:
+        return ""
+    source = hits[0]
+    line = source[:source.index(edit.find)].count("\n") + 1
+    try:
+        tree = ast.parse(MAGIC.sub(lambda m: m.group(1) + "#", source))
+    except SyntaxError:
+        return ""
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
+                and node.lineno <= line <= (node.end_lineno or node.lineno):
+            return node.name
+    return ""
+
+
+def defined_names(notebook: nbformat.NotebookNode) -> set[str]:
+    """The functions and classes the notebook's code cells define at their top level."""
+    names: set[str] = set()
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(MAGIC.sub(lambda m: m.group(1) + "#", cell.source))
+        except SyntaxError:
+            continue
+        names |= {node.name for node in tree.body
+                  if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    return names

@@ -7,7 +7,8 @@ The steps, in order, for each assignment (every finding is kept, so one run list
 2. the student edition built as `grade release` builds it, and what it must not hold
    (grader/validate/leaks.py);
 3. mutants.yaml read, and the last `grade audit` against the rubric's minimum
-   (grader/validate/strength.py);
+   (grader/validate/strength.py); the mutants of each part's main function against the
+   rubric's `min_part_loss` (grader/validate/weights.py);
 4. for kinds that run a notebook: the reference, the released notebook, every mutant and
    every alternative graded as a class through the real pipeline and sandbox, and judged
    (grader/validate/grading.py).
@@ -36,6 +37,7 @@ from grader.validate.grading import Listener, grading_findings
 from grader.validate.leaks import release_findings
 from grader.validate.strength import Mutants, audit_findings, load_spec
 from grader.validate.suite import preflight_findings, rubric_findings
+from grader.validate.weights import part_loss_findings
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ def _validate_assignment(course: Course, assignment: Assignment, store: Gradeboo
     if runs_notebook:
         mutants = load_spec(assignment)
         found += mutants.findings
+        found += part_loss_findings(assignment, mutants)
     audit, audit_summary = audit_findings(assignment)
     found += audit
     summary = "rubric, settings and release checked"

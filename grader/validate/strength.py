@@ -29,6 +29,17 @@ ENTRY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # it becomes a stud
 
 
 @dataclass(frozen=True)
+class CaughtMutant:
+    """A mutant the audit caught, as its record holds it."""
+
+    id: str
+    label: str  # "operator: description"
+    scope: str  # the top-level function or class it edits ("" at cell level)
+    failed_tests: tuple[str, ...]
+    part_losses: dict[str, float] | None  # part -> points lost there; None in a record written before it had them
+
+
+@dataclass(frozen=True)
 class AuditRecord:
     """The part of `grade audit`'s record that validate reads."""
 
@@ -36,6 +47,7 @@ class AuditRecord:
     mutation_score: float  # 0..1
     hashes: dict[str, str]  # tests_hash, reference_hash, rubric_hash as the audit saw them
     survivors: int
+    caught: tuple[CaughtMutant, ...] = ()
 
 
 def audit_record_path(course_root: Path, assignment: str) -> Path:
@@ -52,7 +64,23 @@ def read_audit(path: Path) -> AuditRecord | None:
         return None
     survivors = data.get("survivors")
     return AuditRecord(path=path, mutation_score=score, hashes=hashes,
-                       survivors=len(survivors) if isinstance(survivors, list) else 0)
+                       survivors=len(survivors) if isinstance(survivors, list) else 0,
+                       caught=_caught(data.get("caught_mutants")))
+
+
+def _caught(entries: Any) -> tuple[CaughtMutant, ...]:
+    """The record's caught mutants; an entry that cannot be read as one is left out."""
+    found = []
+    for entry in entries if isinstance(entries, list) else ():
+        try:
+            losses = entry.get("part_losses")
+            found.append(CaughtMutant(
+                id=str(entry["id"]), label=f"{entry.get('operator', '?')}: {entry.get('description', '')}",
+                scope=str(entry.get("scope") or ""), failed_tests=tuple(map(str, entry.get("failed_tests") or ())),
+                part_losses=None if losses is None else {str(p["part"]): float(p["lost"]) for p in losses}))
+        except (AttributeError, KeyError, TypeError, ValueError):
+            continue
+    return tuple(found)
 
 
 @dataclass(frozen=True)

@@ -218,6 +218,21 @@ def test_the_audit_must_be_current_and_reach_the_rubrics_minimum(course: Path) -
            f"({record})" in lines(result)
 
 
+def test_a_mutant_of_a_parts_main_function_losing_under_min_part_loss_warns_or_fails(course: Path) -> None:
+    edit(course / RUBRIC, '  - name: "Softmax"\n', '  - name: "Softmax"\n    main: [softmax]\n')
+    (course / RUBRIC).write_text((course / RUBRIC).read_text() + "min_part_loss: 0.5\n")
+    (course / MUTANTS).write_text(EXAMPLE_MUTANT)  # no_max_shift fails test_softmax_is_stable: 1 of 4 points
+    expected = "mutant no_max_shift of softmax loses 1/4 points of part 'Softmax' (25%), under min_part_loss 50%: " \
+               f"weigh the tests that catch it more, or add one ({RUBRIC})"
+    result = validate(course, "--quick")
+    assert result.exit_code == 0, result.output
+    assert f"{NAME}: warning: {expected}" in lines(result)
+    (course / RUBRIC).write_text((course / RUBRIC).read_text() + "on_weak_suite: fail\n")
+    result = validate(course, "--quick")
+    assert result.exit_code == 1, result.output
+    assert problems(result) == [f"{NAME}: {expected}"]
+
+
 def test_a_course_without_course_yaml_gets_a_warning_line(course: Path) -> None:
     (course / "course.yaml").unlink()
     result = validate(course, "--quick")

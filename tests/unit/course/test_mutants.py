@@ -68,3 +68,31 @@ def test_a_snippet_that_is_not_unique_is_an_instructor_error(find: str, match: s
     nb = new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("y = x")])
     with pytest.raises(InstructorError, match=match):
         apply_edit(nb, Edit("m", find, "z"), "mutants.yaml")
+
+
+SCOPES = new_notebook(cells=[
+    new_markdown_cell("def in_markdown(): return 1"),
+    new_code_cell("%matplotlib inline\nimport torch\nLIMIT = 3"),
+    new_code_cell("def attention(q, k):\n    scores = q @ k\n    return scores.softmax(-1)\n\n\n"
+                  "class Head:\n    def forward(self, x):\n        return x * 2\n\nprint(attention)"),
+])
+
+
+@pytest.mark.parametrize(("find", "scope"), [
+    ("scores = q @ k", "attention"),
+    ("return x * 2", "Head"),  # a method: its top-level class, as grade audit records a mutant's scope
+    ("LIMIT = 3", ""),  # at cell level
+    ("print(attention)", ""),
+    ("return", ""),  # not unique: no scope
+    ("def in_markdown", ""),  # not in a code cell
+])
+def test_the_scope_of_an_entry_is_the_top_level_definition_its_find_begins_in(find: str, scope: str) -> None:
+    from grader.course.mutants import edit_scope
+
+    assert edit_scope(SCOPES, Edit("m", find, "x", fails=("t",))) == scope
+
+
+def test_defined_names_are_the_top_level_functions_and_classes_of_code_cells() -> None:
+    from grader.course.mutants import defined_names
+
+    assert defined_names(SCOPES) == {"attention", "Head"}
