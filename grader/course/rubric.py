@@ -159,7 +159,8 @@ def load_rubric(path: Path) -> Rubric:
                       min_mutation_score=_fraction(path, data.get("min_mutation_score"), "min_mutation_score",
                                                    "0.8: the hidden tests catch 80% of the mutants"),
                       on_weak_suite=_policy(path, data.get("on_weak_suite", WeakSuitePolicy.WARN.value)),
-                      min_part_loss=_fraction(path, data.get("min_part_loss"), "min_part_loss", MIN_PART_LOSS_EXAMPLE))
+                      min_part_loss=_fraction(path, data.get("min_part_loss"), "min_part_loss",
+                                              MIN_PART_LOSS_EXAMPLE))
     except (KeyError, TypeError) as error:
         raise RubricError(f"rubric {path} is missing a field: {error}") from error
 

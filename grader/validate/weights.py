@@ -77,5 +77,6 @@ def _lost_by_part(parts: tuple[RubricPart, ...], failed: tuple[str, ...]) -> dic
 def _audit_losses(parts: tuple[RubricPart, ...], caught: CaughtMutant) -> dict[str, float]:
     if caught.part_losses is not None:
         return caught.part_losses
+    # A record written before part_losses: its failed tests' points (a rule's deduction is not known there).
     tests = {test for part in parts for test, _ in part.tests}
-    return _lost_by_part(parts, tuple(t for t in caught.failed_tests if t in tests))  # an older record: its failed tests, without the rules' deductions
+    return _lost_by_part(parts, tuple(t for t in caught.failed_tests if t in tests))

@@ -135,7 +135,8 @@ def test_the_current_audits_caught_mutants_of_the_main_function_are_weighed_too(
     assert audit == [
         f"tiny: warning: mutant {m} (arithmetic: / became *, grade audit) of normalize loses {lost} points of part "
         f"'Normalize' ({share}), under min_part_loss 50%: weigh the tests that catch it more, or add one "
-        "(rubrics/tiny.yaml)" for m, lost, share in (("m2", "1/3", "33%"), ("m3", "0/3", "0%"), ("m5", "1/3", "33%"))]
+        "(rubrics/tiny.yaml)"
+        for m, lost, share in (("m2", "1/3", "33%"), ("m3", "0/3", "0%"), ("m5", "1/3", "33%"))]
 
 
 def test_a_stale_audit_record_is_not_weighed(course: Path) -> None:
