@@ -35,6 +35,8 @@ def test_audit_scores_the_suite_and_a_deleted_test_file_lowers_it(tmp_path: Path
     assert all(r.points_lost > 0 for r in full.caught)
     swapped = next(r for r in full.caught if r.mutant.description == "where's branches swapped")
     assert swapped.failed_tests == ("test_clip_below",) and swapped.points_lost == 2
+    assert swapped.part is not None and (swapped.part.part, swapped.part.lost, swapped.part.points) == ("Clip", 2, 2)
+    assert full.share_of_notebook(swapped) == 0.4  # 2 of tiny's 5 points
 
     # The weakened suite: test_clip.py deleted (and its rubric line, or the course is refused).
     (course_dir / "reference/tiny/tests/hidden/test_clip.py").unlink()
@@ -54,4 +56,7 @@ def test_audit_scores_the_suite_and_a_deleted_test_file_lowers_it(tmp_path: Path
     assert survivors[swapped.mutant.id]["tests"] == [], "no test is left that mentions clip_below"
     assert record["equivalent"] == len(full.equivalent) and record["generated"] == full.generated
     assert "survived mask_inversion" in result.output and "mutation score" in result.output
+    assert "what each caught mutant costs" in result.output and "caught mutants losing < 10% of the notebook" \
+        in result.output
+    assert all(c["part"] == "Normalize" and c["part_points"] == 3.0 for c in record["caught_mutants"])
 
