@@ -208,9 +208,6 @@ def test_mean_pool_gradient(student, reference):
     padding: computed in the student's kernel with torch.autograd.functional.vjp."""
     hidden, mask = pooling_inputs()
     v = torch.randn(3, 8, generator=torch.Generator().manual_seed(11))
-    expected = torch.autograd.functional.vjp(lambda h: reference.mean_pool(h, mask), hidden.clone(), v)[1]
-    m = mask.unsqueeze(-1).float()
-    self_check(is_close(expected, v.unsqueeze(1) * m / m.sum(dim=1, keepdim=True)), "mean_pool's gradient")
     call = "mean_pool(last_hidden_state (3, 6, 8), attention_mask (3, 6)) differentiated with respect to last_hidden_state"
     function = in_kernel(student, "functools.partial")(student.mean_pool, attention_mask=mask)
     try:
@@ -220,6 +217,10 @@ def test_mean_pool_gradient(student, reference):
             raise AssertionError(f"{call}: mean_pool writes into last_hidden_state in place, which breaks the backward "
                                  "pass; compute a new tensor (last_hidden_state * mask)") from None
         raise named(error, "autograd.functional.vjp", "mean_pool(...)") from None
+    # After the student's call: an unfilled notebook is graded without the grader's first backward pass.
+    expected = torch.autograd.functional.vjp(lambda h: reference.mean_pool(h, mask), hidden.clone(), v)[1]
+    m = mask.unsqueeze(-1).float()
+    self_check(is_close(expected, v.unsqueeze(1) * m / m.sum(dim=1, keepdim=True)), "mean_pool's gradient")
     if isinstance(got, torch.Tensor) and got.shape == expected.shape and not bool(got.abs().sum()):
         raise AssertionError(f"{call}: no gradient reaches last_hidden_state; a .detach(), a torch.no_grad() or a "
                              "round trip through Python numbers inside mean_pool cuts the graph (embed's no_grad "
