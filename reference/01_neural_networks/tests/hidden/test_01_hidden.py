@@ -12,13 +12,25 @@ update) agree to ~1e-6, while the mistakes change values by 1e-2 or more: the de
 grader.checks.tensors (atol 1e-5 + rtol 1e-4 * |expected|) sit between the two. The losses
 on logits in the thousands are compared with the same relative tolerance (1e-4 of ~1e3).
 
+Beyond the defaults: the MLP's and the losses' gradients are taken in the student's kernel
+(torch.autograd.functional on their own functions; not torch.func, whose first call imports
+torch._dynamo, seconds per kernel), so a .detach(), .data,
+torch.no_grad() or a tensor rebuilt from numbers shows, and so does a loss that changes its
+argument in place (autograd refuses it on a leaf that requires a gradient); backprop runs on
+a larger and a tiny network and on a batch where classes are absent; train runs with another
+learning rate, number of epochs and number of classes.
+
 One mistake costs points once: a test accepts (`alternatives=`) the wrong values another
 test already penalises. The bias and hidden-layer gradient tests accept gradients N times
 too large (a missing 1/N is test_backprop_dW2's job), db1 accepts a missing ReLU derivative
-(test_backprop_dW1's job), the large-logits test accepts the mistakes the ordinary
-cross-entropy test catches, and the train tests run on a model built from PyTorch's own
-layers, so a wrong MLP cannot fail them. tests/fixtures/mutants/01_neural_networks/
-mutants.yaml lists which mistake fails which test.
+(test_backprop_dW1's job), the gradient tests accept the gradients of the wrong values the
+value tests catch (a wrong activation, a wrong loss), test_train_other_settings accepts the
+mistakes test_train_sgd_updates diagnoses, and the train tests run on a model built from
+PyTorch's own layers, so a wrong MLP cannot fail them. A wrong core computation also fails
+its part's core test, so that it costs at least half of the part (the rubric's weights):
+test_backprop_matches_autograd accepts no wrong gradient, and the large-logits test no wrong
+cross-entropy. tests/fixtures/mutants/01_neural_networks/mutants.yaml lists which mistake
+fails which test.
 """
 
 import math
@@ -29,6 +41,7 @@ import torch.nn.functional as F
 
 from grader.checks.selfcheck import self_check
 from grader.checks.tensors import assert_close, assert_tensor, is_close, shape_text, unpack
+from grader.kernel.bridge import StudentCodeError
 
 GRADS = ("dW1", "db1", "dW2", "db2")
 
@@ -131,6 +144,47 @@ def test_mlp_any_depth(student, reference):
             expected = reference_mlp(reference, sizes, parameters)(x)
         assert_close(mlp(x), expected, what=f"the logits of MLP({list(sizes)})(x) with x {shape_text(x.shape)}",
                      alternatives=list(mlp_variants(parameters, x).values()))
+
+
+def in_place_error(error, what, argument):
+    """An AssertionError that explains autograd's complaint about an in-place change of an argument, else None."""
+    if "in-place" not in str(error):
+        return None
+    return AssertionError(
+        f"{what} changes its argument `{argument}` in place (`-=`, `+=`, `.sub_()`, ... on it), so autograd refuses "
+        f"it as soon as `{argument}` requires a gradient, and the caller's tensor is no longer what it was; compute "
+        f"a new tensor instead (`{argument} - m`, not `{argument} -= m`). PyTorch said: {error}"
+    )
+
+
+def cut_graph_check(jacobians, expected, what, remedy):
+    """A Jacobian that is all zeros where autograd's is not: something cut the graph."""
+    for name, value in jacobians.items():
+        if (isinstance(value, torch.Tensor) and tuple(value.shape) == tuple(expected[name].shape)
+                and not bool(value.abs().gt(0).any()) and bool(expected[name].abs().gt(0).any())):
+            raise AssertionError(f"{what}: no gradient reaches {name}; {remedy}")
+
+
+def test_mlp_gradients(student):
+    """Autograd reaches the input through MLP([4, 8, 3]): the Jacobian of its logits with respect to x equals PyTorch's
+    own layers' (nothing in forward may .detach(), use .data of an activation or run under torch.no_grad()).
+
+    A wrong activation is test_mlp_forward_matches_reference's job: its Jacobian passes here."""
+    sizes = (4, 8, 3)
+    mlp, parameters = loaded_mlp(student, sizes, 13)
+    x = torch.randn(3, 4, generator=torch.Generator().manual_seed(14))
+    what = f"the Jacobian of MLP({list(sizes)})(x) with respect to x {shape_text(x.shape)} (autograd)"
+    jacobian = student.torch.autograd.functional.jacobian(mlp, x)  # classic autograd: no torch.func in the kernel
+
+    def jacobian_of(**knobs):
+        return torch.autograd.functional.jacobian(lambda z: mlp_forward(parameters, z, **knobs), x)
+
+    expected = jacobian_of()
+    variants = [jacobian_of(on_output=True), jacobian_of(activation=lambda z: z),
+                jacobian_of(activation=torch.sigmoid), jacobian_of(activation=torch.tanh)]
+    cut_graph_check({"x": jacobian}, {"x": expected}, what,
+                    "autograd must see every layer: no .detach(), .data or torch.no_grad() inside forward")
+    assert_close(jacobian, expected, what=what, alternatives=variants)
 
 
 # -- backpropagation by hand ------------------------------------------------------------
@@ -241,6 +295,52 @@ def test_backprop_db1(student, reference):
     })
 
 
+def test_backprop_matches_autograd(student, reference):
+    """All four gradients equal autograd's on a larger network than the other tests' (N=40, D=6, H=16, C=5) and on a
+    tiny one (N=2, D=3, H=2, C=2): the chain rule as a whole, with nothing accepted."""
+    for seed, (N, D, H, C) in ((35, (40, 6, 16, 5)), (36, (2, 3, 2, 2))):
+        x, y, params = backprop_inputs(seed, N=N, D=D, H=H, C=C)
+        expected = autograd_gradients(x, y, params)
+        call = (f"backprop(x, y, W1, b1, W2, b2) with x {shape_text(x.shape)}, W1 {shape_text(params[0].shape)}, "
+                f"W2 {shape_text(params[2].shape)}")
+        grads = unpack(student.backprop(x, y, *params), GRADS, what=call)
+        no_mean = manual_gradients(x, y, params, mean=False)
+        no_relu = manual_gradients(x, y, params, relu_derivative=False)
+        for index, name in enumerate(GRADS):
+            what = f"{name} from {call} (compared with autograd)"
+            if name.startswith("db"):
+                check_bias_sum(grads[index], name, (N, expected[index].size(0)), what)
+            assert_close(grads[index], expected[index], what=what, diagnoses={
+                f"it is N = {N} times autograd's: the loss is the mean over the batch, so dlogits = (softmax(logits) - "
+                "onehot(y)) / N": no_mean[index],
+                "the ReLU's derivative is missing: multiply da1 = dlogits @ W2.T by (z1 > 0)": no_relu[index],
+            })
+
+
+def test_backprop_absent_class(student, reference):
+    """db2 equals autograd's on a batch where the two largest of C = 4 classes never occur: the one-hot has C columns
+    (F.one_hot(y, num_classes=C), C from the logits), not max(y) + 1.
+
+    Mistakes in db2 itself are test_backprop_db2's job: they pass here."""
+    x, y, params = backprop_inputs(37, N=6, D=4, H=5, C=4)
+    y = torch.tensor([0, 1, 1, 0, 1, 0])  # classes 2 and 3 are absent
+    expected = autograd_gradients(x, y, params)
+    call = (f"backprop(x, y, W1, b1, W2, b2) with y = {y.tolist()} and W2 {shape_text(params[2].shape)} "
+            "(4 classes, the last two absent from the batch)")
+    try:
+        result = student.backprop(x, y, *params)
+    except StudentCodeError as error:
+        if "size" not in str(error) and "shape" not in str(error):
+            raise
+        raise AssertionError(f"{error}; with classes absent from y, F.one_hot(y) makes max(y) + 1 columns, not C: "
+                             "give it num_classes=logits.size(1)") from None
+    grads = unpack(result, GRADS, what=call)
+    dlogits = manual_gradients(x, y, params)[5]
+    N = x.size(0)
+    assert_close(grads[3], expected[3], what=f"db2 from {call} (compared with autograd)",
+                 alternatives=[N * expected[3], expected[3] / N, dlogits, N * dlogits])
+
+
 # -- loss functions ---------------------------------------------------------------------
 
 def cross_entropy_variants(logits, targets):
@@ -258,6 +358,8 @@ def cross_entropy_variants(logits, targets):
                  "logits[target], which is >= 0", -(lse - correct).mean()),
         "dim0": ("the softmax runs over the batch (dim 0) instead of the classes (dim 1)",
                  (torch.logsumexp(z, dim=0)[targets] - correct).mean()),
+        "classes": ("the sum over the batch is divided by the number of classes C; the mean is over the N rows",
+                    (lse - correct).sum() / z.size(1)),
     }
 
 
@@ -294,9 +396,71 @@ def test_cross_entropy_large_logits(student):
             "(inf, and inf/inf is nan) and underflows to 0 for x < -103 (log 0 = -inf); subtract each row's "
             "largest logit before the exp (the log-sum-exp trick) and add it back after the log"
         )
-    variants = cross_entropy_variants(logits, targets)  # mistakes test_cross_entropy_matches_functional catches
+    variants = cross_entropy_variants(logits, targets)  # wrong here too: the log-sum-exp is this part's core
     assert_close(actual, expected, what=f"{what} (compared with F.cross_entropy)",
-                 alternatives=[value.float() for _, value in variants.values()])
+                 diagnoses={sentence: value.float() for sentence, value in variants.values()})
+
+
+def cross_entropy_variant_functions(targets):
+    """The mistakes of cross_entropy_variants as functions of the logits, to differentiate."""
+    def lse(z):
+        return torch.logsumexp(z, dim=1)
+
+    def correct(z):
+        return z[torch.arange(z.size(0)), targets]
+
+    def no_max_back(z):
+        m = z.max(dim=1, keepdim=True).values
+        return (torch.log(torch.exp(z - m).sum(dim=1)) - correct(z)).mean()
+
+    return [lambda z: (lse(z) - correct(z)).sum(), no_max_back, lambda z: -(lse(z) - correct(z)).mean(),
+            lambda z: (torch.logsumexp(z, dim=0)[targets] - correct(z)).mean(),
+            lambda z: (lse(z) - correct(z)).sum() / z.size(1)]
+
+
+def gradient_of(function, z):
+    """The gradient of the scalar function(z) with respect to z, by autograd here."""
+    leaf = z.clone().requires_grad_()
+    function(leaf).backward()
+    return leaf.grad
+
+
+def student_gradient(student, name, first, second, what):
+    """The gradient of the student's loss `name` with respect to its first argument, taken in their kernel by
+    torch.autograd.functional.vjp on the function with its second argument bound by name (functools.partial)."""
+    function = getattr(student, name)
+    try:
+        attrgetter = student.torch.functional.operator.attrgetter
+        partial = student.torch.nn.modules.module.functools.partial
+        vjp = student.torch.autograd.functional.vjp
+    except StudentCodeError as error:
+        raise RuntimeError(f"grader self-check failed (operator, functools or torch.autograd.functional not reachable "
+                           f"in the sandbox: {error}); this is not your mistake: tell the course staff") from None
+    arguments = attrgetter("__code__.co_varnames")(function)
+    try:
+        result = vjp(partial(function, **{arguments[1]: second}), first)
+    except StudentCodeError as error:
+        raise in_place_error(error, what, arguments[0]) or error from None
+    return unpack(result, ("loss", "gradient"), what=f"torch.autograd.functional.vjp of {what}")[1]
+
+
+def test_cross_entropy_gradient(student):
+    """The gradient of cross_entropy(logits, targets) with respect to the logits is F.cross_entropy's: the loss
+    stays in autograd's graph (no .detach(), .item() or torch.tensor(...) rebuilt from numbers) and the caller's
+    logits are not changed in place.
+
+    Wrong loss values are the other cross-entropy tests' job: their gradients pass here."""
+    g = torch.Generator().manual_seed(44)
+    logits, targets = 3 * torch.randn(6, 4, generator=g), torch.tensor([3, 0, 1, 3, 2, 0])
+    what = f"cross_entropy(logits, targets) with logits {shape_text(logits.shape)}"
+    gradient = student_gradient(student, "cross_entropy", logits, targets, what)
+    expected = gradient_of(lambda z: F.cross_entropy(z, targets), logits)
+    cut_graph_check({"logits": gradient}, {"logits": expected}, what,
+                    "the loss must stay in autograd's graph: no .detach(), .item(), float(...) or torch.tensor(...) "
+                    "built from numbers on the way")
+    variants = [gradient_of(variant, logits) for variant in cross_entropy_variant_functions(targets)]
+    assert_close(gradient, expected, what=f"the gradient of {what} with respect to the logits (compared with "
+                 "F.cross_entropy's)", alternatives=variants)
 
 
 def test_mse_matches_functional(student):
@@ -317,6 +481,25 @@ def test_mse_matches_functional(student):
             "it is the mean absolute error; square the differences": difference.abs().mean(),
             "the differences are not squared; mean((pred - target) ** 2)": difference.mean(),
         })
+
+
+def test_mse_gradient(student):
+    """The gradient of mse_loss(pred, target) with respect to pred is F.mse_loss's, 2 (pred - target) / M, on a
+    (3, 5) input: no .detach() or .item(), and the caller's pred is not changed in place.
+
+    Wrong loss values are test_mse_matches_functional's job: their gradients pass here."""
+    g = torch.Generator().manual_seed(52)
+    pred, target = torch.randn(3, 5, generator=g), torch.randn(3, 5, generator=g)
+    what = f"mse_loss(pred, target) with pred and target {shape_text(pred.shape)}"
+    gradient = student_gradient(student, "mse_loss", pred, target, what)
+    expected = gradient_of(lambda p: F.mse_loss(p, target), pred)
+    cut_graph_check({"pred": gradient}, {"pred": expected}, what,
+                    "the loss must stay in autograd's graph: no .detach(), .item() or torch.tensor(...) on the way")
+    variants = [gradient_of(variant, pred) for variant in (
+        lambda p: ((p - target) ** 2).sum(), lambda p: ((p - target) ** 2).mean().sqrt(),
+        lambda p: (p - target).abs().mean(), lambda p: (p - target).mean())]
+    assert_close(gradient, expected, what=f"the gradient of {what} with respect to pred (compared with "
+                 "F.mse_loss's)", alternatives=variants)
 
 
 # -- the training loop ------------------------------------------------------------------
@@ -345,14 +528,14 @@ def student_classifier(student, sizes, seed):
     return model, parameters
 
 
-def sgd_reference(sizes, parameters, X, y, epochs, lr, *, zero_grad=True, ascent=False):
+def sgd_reference(sizes, parameters, X, y, epochs, lr, *, zero_grad=True, ascent=False, momentum=0.0):
     """(parameters after `epochs` full-batch SGD steps, losses before each step), with the knobs students get wrong."""
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers += [nn.Linear(n_in, n_out)] + ([nn.ReLU()] if i < len(sizes) - 2 else [])
     model = nn.Sequential(*layers)
     model.load_state_dict(parameters)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, maximize=ascent)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, maximize=ascent, momentum=momentum)
     losses = []
     for _ in range(epochs):
         if zero_grad:
@@ -385,12 +568,45 @@ def test_train_sgd_updates(student, reference):
             sgd_reference(sizes, parameters, X, y, epochs + 1, lr)[0],
         "the parameters moved up the gradient (gradient ascent); p <- p - lr * grad":
             sgd_reference(sizes, parameters, X, y, epochs, lr, ascent=True)[0],
+        "the updates carry momentum; the exercise asks for plain gradient descent, torch.optim.SGD(model.parameters(), "
+        "lr=lr) with no momentum": sgd_reference(sizes, parameters, X, y, epochs, lr, momentum=0.9)[0],
     }
     for name, value in expected.items():
         assert_close(after.get(name), value,
                      what=f"model.state_dict()['{name}'] after train(model, X, y, epochs={epochs}, lr={lr}) "
                           "(compared with torch.optim.SGD, full batch, no momentum)",
                      diagnoses={sentence: wrong[name] for sentence, wrong in variants.items()})
+
+
+def test_train_other_settings(student, reference):
+    """train(model, X, y, epochs=5, lr=0.05) on 3 classes and a larger batch: the parameters are those of 5 full-batch
+    SGD steps at that learning rate, whatever the notebook's own example uses (epochs and lr are arguments).
+
+    The mistakes test_train_sgd_updates diagnoses (no zero_grad, a step too many or too few, ascent, momentum,
+    no step at all) are its job: they pass here."""
+    sizes, epochs, lr = (2, 6, 3), 5, 0.05
+    X, y = reference.make_moons(30, noise=0.2, seed=63)
+    X, y = torch.cat([X, X[:20] + torch.tensor([2.5, 1.0])]), torch.cat([y, torch.full((20,), 2)])  # a third class
+    model, parameters = student_classifier(student, sizes, 64)
+    call = f"train(model, X, y, epochs={epochs}, lr={lr}) with X {shape_text(X.shape)} and 3 classes"
+    student.train(model, X, y, epochs=epochs, lr=lr)
+    after = model.state_dict()
+    expected, _ = sgd_reference(sizes, parameters, X, y, epochs, lr)
+    accepted = [parameters,
+                sgd_reference(sizes, parameters, X, y, epochs, lr, zero_grad=False)[0],
+                sgd_reference(sizes, parameters, X, y, epochs - 1, lr)[0],
+                sgd_reference(sizes, parameters, X, y, epochs + 1, lr)[0],
+                sgd_reference(sizes, parameters, X, y, epochs, lr, ascent=True)[0],
+                sgd_reference(sizes, parameters, X, y, epochs, lr, momentum=0.9)[0]]
+    if any(all(is_close(after.get(name), variant[name]) for name in expected) for variant in accepted):
+        return
+    fixed = {f"the parameters moved as with lr={other}, not the lr={lr} passed in: use the `lr` argument":
+             sgd_reference(sizes, parameters, X, y, epochs, other)[0] for other in (0.5, 0.1, 0.01, 1.0)}
+    for name, value in expected.items():
+        assert_close(after.get(name), value,
+                     what=f"model.state_dict()['{name}'] after {call} (compared with torch.optim.SGD at lr={lr}, "
+                          "full batch, no momentum)",
+                     diagnoses={sentence: wrong[name] for sentence, wrong in fixed.items()})
 
 
 def test_train_loss_history(student, reference):

@@ -1,9 +1,10 @@
 """Public checks for 01_neural_networks: the names exist and return the right shapes and types.
 
 Run them with `grade check 01_neural_networks.ipynb`. The grader's hidden tests also check
-the values: your MLP with the grader's weights at several depths, each gradient of
-`backprop` against autograd, the losses against PyTorch's (also on huge logits), and what
-your `train` does to a model of the grader's.
+the values: your MLP with the grader's weights at several depths, and the gradients through
+it; each gradient of `backprop` against autograd, at several sizes and with absent classes;
+the losses and their gradients against PyTorch's (also on huge logits); and what your
+`train` does to models of the grader's, at several learning rates.
 """
 
 import torch
