@@ -11,6 +11,12 @@ another test already penalises. The mask tests accept a wrong scale or softmax d
 around the student's own scaled_dot_product_attention (the sdpa tests' job).
 tests/fixtures/mutants/05_attention_mechanism/mutants.yaml lists which mistake fails
 which test.
+
+Beyond the defaults (the last section): long sequences and large scores, a backward pass
+run inside the sandbox (torch.autograd / torch.func through the bridge; only gradients come
+back), other multi-head configurations, and the caller's tensors read back after a call.
+Within a part these also fail a wrong core computation, so that it costs at least half of
+the part; across parts they keep accepting the student's own attention.
 """
 
 import math
@@ -21,6 +27,7 @@ import torch.nn.functional as F
 
 from grader.checks.selfcheck import self_check
 from grader.checks.tensors import assert_close, assert_equal, assert_tensor, is_close, shape_text, unpack
+from grader.kernel.bridge import StudentCodeError
 
 PAIR = ("output", "weights")
 PARAMETER_NAMES = [f"{layer}.{kind}" for layer in ("w_q", "w_k", "w_v", "w_o") for kind in ("weight", "bias")]
@@ -397,7 +404,8 @@ def mha_diagnoses(parameters, num_heads, query, key, value, mask=None, *, index)
         "no_w_o": wiring(parameters, num_heads, query, key, value, mask, out_projection=False),
         "unmasked": wiring(parameters, num_heads, query, key, value) if mask is not None else None,
         "value_from_key": wiring(parameters, num_heads, query, key, value, mask, value_from="key"),
-        "self": wiring(parameters, num_heads, query, query, query, mask) if key is not query else None,
+        "self": (wiring(parameters, num_heads, query, query, query, mask)
+                 if key is not query and (mask is None or key.size(1) == query.size(1)) else None),
     }
     found = {MHA_MISTAKES[key]: pair[index] for key, pair in variants.items() if pair is not None}
     if index == 1:
@@ -485,3 +493,320 @@ def test_mha_cross_attention(student):
     assert_close(output, expected, what=f"the output of {call}",
                  diagnoses=mha_diagnoses(parameters, num_heads, query, key, value, index=0),
                  alternatives=[carried[0]] if carried else [])
+
+
+# -- beyond the defaults: long inputs, gradients, the caller's tensors -------------------------
+#
+# These run the student's code the way a model uses it: long sequences and large scores,
+# a backward pass (torch.autograd / torch.func inside the sandbox, through the bridge: only
+# tensors come back), and the caller's tensors read back after the call.
+
+def sandbox_partial(student, function, *args, **kwargs):
+    """functools.partial(function, *args, **kwargs), built in the sandbox: its tensors stay there, so
+    calling it and reading `.args` / `.keywords` back shows what the student's code did to the caller's
+    tensors (a tensor that crosses the boundary is always a copy)."""
+    try:
+        partial = student.torch.nn.modules.module.functools.partial
+    except StudentCodeError as error:
+        raise RuntimeError(f"grader self-check failed (functools.partial not reachable in the sandbox: {error}); "
+                           "this is not your mistake: tell the course staff") from None
+    return partial(function, *args, **kwargs)
+
+
+def sdpa_gradients(student, q, k, v, mask, grad_output, grad_weights):
+    """((output, weights), (dq, dk, dv)) of the student's attention: one backward pass in the sandbox."""
+    function = sandbox_partial(student, student.scaled_dot_product_attention, mask=mask)
+    result = student.torch.autograd.functional.vjp(function, (q, k, v), (grad_output, grad_weights))
+    return unpack(result, ("outputs", "gradients"), what="torch.autograd.functional.vjp")
+
+
+def reference_gradients(reference, q, k, v, mask, grad_output, grad_weights):
+    """(dq, dk, dv) of the reference attention for the cotangents (grad_output, grad_weights)."""
+    leaves = [t.clone().requires_grad_() for t in (q, k, v)]
+    output, weights = reference.scaled_dot_product_attention(*leaves, mask=mask)
+    return torch.autograd.grad((output, weights), leaves, (grad_output, grad_weights))
+
+
+def assert_same_inputs(after, before, *, call, names):
+    """The caller's tensors, read back after the call, are as they were (values, shape and dtype)."""
+    for name, new, old in zip(names, after, before):
+        same = isinstance(new, torch.Tensor) and new.shape == old.shape and new.dtype == old.dtype \
+            and bool(torch.equal(new, old))
+        if not same:
+            change = (f"its shape became {shape_text(new.shape)}" if isinstance(new, torch.Tensor)
+                      and new.shape != old.shape else "its values changed")
+            raise AssertionError(
+                f"after {call} the caller's `{name}` was modified in place ({change}): the caller still uses it "
+                "(the same x is often passed as q, k and v, and a mask is shared by every layer). Use out-of-place "
+                "operations on your inputs (q = q / s, not q /= s or q.div_(s); mask.unsqueeze(0), not "
+                "mask.unsqueeze_(0))"
+            )
+
+
+def long_padding_mask(B, S, lengths):
+    """(B, 1, S) bool, shared by every query: sequence b has lengths[b] real keys, the rest is padding."""
+    mask = torch.zeros(B, 1, S, dtype=torch.bool)
+    for b, n in enumerate(lengths):
+        mask[b, :, :n] = True
+    return mask
+
+
+def test_sdpa_long_and_large_inputs(student, reference):
+    """Long sequences (T = 40, S = 120, d_k = 64) with a padding mask, and large scores with a float mask."""
+    B, T, S, d_k, d_v = 2, 40, 120, 64, 16
+    q, k, v = qkv((B,), T, S, d_k, d_v, 102)
+    padding = long_padding_mask(B, S, (S, 75))
+    big_q, big_k, big_v = (8 * t for t in qkv((2, 2), 24, 30, 64, 8, 103))  # scaled scores of several hundred
+    bias = additive_mask((24, 30), 104)
+    cases = [(q, k, v, padding, f"a bool padding mask of shape {shape_text(padding.shape)}"),
+             (big_q, big_k, big_v, bias, f"large scores (entries of q and k of size ~8) and a float mask of shape "
+                                        f"{shape_text(bias.shape)}")]
+    for q, k, v, mask, name in cases:
+        expected_output, expected_weights = reference.scaled_dot_product_attention(q, k, v, mask=mask)
+        self_check(is_close(expected_output, F.scaled_dot_product_attention(q, k, v, attn_mask=mask), atol=1e-4),
+                   "reference vs F.sdpa on long inputs")
+        output, weights = call_sdpa(student, q, k, v, mask)
+        inputs = f"q, k, v of shapes {shapes(q, k, v)} and {name}"
+        for index, actual in ((1, weights), (0, output)):
+            finite = not isinstance(actual, torch.Tensor) or not actual.is_floating_point() \
+                or bool(torch.isfinite(actual).all())
+            if not finite:
+                raise AssertionError(
+                    f"the {PAIR[index]} for {inputs} contain NaN or inf although every query keeps a key: does your "
+                    "softmax overflow? exp of a large score is inf in float32; subtract each row's maximum before "
+                    "exp (torch.softmax does), the result is the same")
+        assert_close(weights, expected_weights, what=f"the weights for {inputs}", atol=1e-5, rtol=1e-3,
+                     diagnoses={**scale_and_dim_diagnoses(q, k, v, 1), **mask_diagnoses(q, k, v, mask, 1)})
+        assert_close(output, expected_output, what=f"the output for {inputs}", atol=1e-4, rtol=1e-3,
+                     diagnoses={**scale_and_dim_diagnoses(q, k, v, 0), **mask_diagnoses(q, k, v, mask, 0)})
+
+
+GRADIENT_CASES = [  # (batch, T, S, d_k, d_v, mask kind, seed)
+    ((2, 3), 4, 6, 8, 5, None, 111),
+    ((2,), 5, 7, 8, 8, "bool", 112),
+    ((2,), 4, 6, 8, 5, "float", 113),
+]
+
+
+def gradient_case(batch, T, S, d_k, d_v, kind, seed):
+    q, k, v = qkv(batch, T, S, d_k, d_v, seed)
+    mask = {None: None, "bool": random_bool_mask((T, S), seed + 1), "float": additive_mask((T, S), seed + 1)}[kind]
+    g = torch.Generator().manual_seed(seed + 2)
+    grad_output = torch.randn(*batch, T, d_v, generator=g)
+    grad_weights = torch.randn(*batch, T, S, generator=g)
+    return q, k, v, mask, grad_output, grad_weights
+
+
+def test_sdpa_gradients(student, reference):
+    """A backward pass through the attention gives the reference's gradients for q, k and v (nothing detached)."""
+    for batch, T, S, d_k, d_v, kind, seed in GRADIENT_CASES:
+        q, k, v, mask, grad_output, grad_weights = gradient_case(batch, T, S, d_k, d_v, kind, seed)
+        expected = reference_gradients(reference, q, k, v, mask, grad_output, grad_weights)
+        leaves = [t.clone().requires_grad_() for t in (q, k, v)]
+        torch_output = F.scaled_dot_product_attention(*leaves, attn_mask=mask)
+        torch_gradients = torch.autograd.grad(torch_output, leaves, grad_output)
+        own = reference_gradients(reference, q, k, v, mask, grad_output, torch.zeros_like(grad_weights))
+        self_check(all(is_close(a, b) for a, b in zip(torch_gradients, own)), "reference gradients vs F.sdpa's")
+        with_mask = f" and a {kind} mask of shape {shape_text(mask.shape)}" if mask is not None else ""
+        call = f"scaled_dot_product_attention(q, k, v{', mask=mask' if mask is not None else ''})"
+        what = f"a backward pass through {call} with q, k, v of shapes {shapes(q, k, v)}{with_mask}"
+        try:
+            _, gradients = sdpa_gradients(student, q, k, v, mask, grad_output, grad_weights)
+        except StudentCodeError as error:
+            if "in-place operation" in str(error):
+                return  # an in-place edit of q, k or v: test_sdpa_leaves_inputs_unchanged's job
+            raise
+        gradients = unpack(gradients, ("dq", "dk", "dv"), what=what)
+        for name, actual, wanted in zip("qkv", gradients, expected):
+            if isinstance(actual, torch.Tensor) and actual.shape == wanted.shape and not bool(actual.any()) \
+                    and bool(wanted.any()):
+                raise AssertionError(
+                    f"{what}: the gradient with respect to {name} is zero everywhere; something cuts {name} off the "
+                    "autograd graph (.detach(), .data, torch.no_grad(), torch.tensor(...) of a tensor, or a detour "
+                    "through numpy / .item()), so a model built on your attention could not learn through it")
+            assert_close(actual, wanted, what=f"the gradient with respect to {name} of {what}", atol=1e-4, rtol=1e-3)
+
+
+def test_sdpa_leaves_inputs_unchanged(student):
+    """q, k, v and the mask the caller passed are not modified in place (values and shapes)."""
+    for batch, T, S, d_k, d_v, kind, seed in GRADIENT_CASES:
+        q, k, v, mask, _, _ = gradient_case(batch, T, S, d_k, d_v, kind, seed)
+        call = f"scaled_dot_product_attention(q, k, v{', mask=mask' if mask is not None else ''})"
+        function = sandbox_partial(student, student.scaled_dot_product_attention, q, k, v, mask=mask)
+        for part, result in zip(PAIR, unpack(function(), PAIR, what=call)):
+            assert_tensor(result, what=f"the {part} of {call}")  # a call that works, and leaves its inputs alone
+        after = list(function.args) + ([function.keywords.get("mask")] if mask is not None else [])
+        before = [q, k, v] + ([mask] if mask is not None else [])
+        assert_same_inputs(after, before, call=call, names=["q", "k", "v", "mask"])
+
+
+MHA_CONFIGURATIONS = [  # (d_model, num_heads, B, T, S, mask kind, seed): beyond (16, 4) self-attention
+    (32, 8, 1, 7, 11, "padding", 121),  # cross-attention, 8 heads, one sequence, padded keys
+    (12, 12, 3, 9, 9, "causal", 122),  # as many heads as features: d_k = 1
+    (24, 1, 2, 10, 4, None, 123),  # one head, S < T
+    (64, 4, 2, 40, 40, "per_sequence", 124),  # long sequences, a (B, 1, T, S) causal and padding mask
+]
+
+
+def configuration_inputs(d_model, B, T, S, kind, seed):
+    g = torch.Generator().manual_seed(seed)
+    query = torch.randn(B, T, d_model, generator=g)
+    key = torch.randn(B, S, d_model, generator=g)
+    value = torch.randn(B, S, d_model, generator=g)
+    if T == S and kind in ("causal", "per_sequence"):
+        key = value = query  # self-attention
+    lengths = [S - 3 * b for b in range(B)]
+    padding = torch.arange(S)[None, :] < torch.tensor(lengths)[:, None]  # (B, S)
+    causal = torch.ones(T, S, dtype=torch.bool).tril()
+    mask = {None: None, "padding": padding[:, None, None, :], "causal": causal,
+            "per_sequence": (causal[None] & padding[:, None, :])[:, None]}[kind]
+    return query, key, value, mask
+
+
+def describe_mask(mask):
+    return "" if mask is None else f", mask=mask) with a bool mask of shape {shape_text(mask.shape)}"
+
+
+def test_mha_configurations(student):
+    """Other sizes: 8 heads, d_k = 1, one head, one sequence, S != T, long sequences, per-sequence masks."""
+    for d_model, num_heads, B, T, S, kind, seed in MHA_CONFIGURATIONS:
+        mha, parameters = loaded_mha(student, d_model, num_heads, seed)
+        query, key, value, mask = configuration_inputs(d_model, B, T, S, kind, seed + 100)
+        expected_output, expected_weights = torch_mha(parameters, num_heads, query, key, value, mask)
+        self_check(is_close(wiring(parameters, num_heads, query, key, value, mask)[0], expected_output, atol=1e-4),
+                   "wiring vs nn.MultiheadAttention (configurations)")
+        call = (f"MultiHeadAttention({d_model}, {num_heads})(query, key, value{describe_mask(mask) or ')'} with "
+                f"query {shape_text(query.shape)}, key and value {shape_text(key.shape)}")
+        output, weights = call_mha(mha, query, key, value, mask, call=call)
+        carried = with_student_attention(student, parameters, num_heads, query, key, value, mask)
+        assert_close(output, expected_output, what=f"the output of {call}",
+                     diagnoses=mha_diagnoses(parameters, num_heads, query, key, value, mask, index=0),
+                     alternatives=[carried[0]] if carried else [])
+        accepted = [expected_weights.mean(dim=1)]  # per-head weights are test_mha_weights_per_head's job
+        if carried:
+            accepted += [carried[1], carried[1].mean(dim=1)]
+        assert_close(weights, expected_weights, what=f"the weights of {call}",
+                     diagnoses=mha_diagnoses(parameters, num_heads, query, key, value, mask, index=1),
+                     alternatives=accepted)
+
+
+def mha_gradients(student, mha, parameters, query, key, value, mask, grad_output):
+    """((output, weights), parameter gradients, (d query, d key, d value)) of the student's module: one backward
+    pass in the sandbox with torch.func (the parameters are ours, passed in by name)."""
+    functional_call = sandbox_partial(student, student.torch.func.functional_call, mha,
+                                      kwargs={"mask": mask} if mask is not None else None)
+    outputs, backward = unpack(student.torch.func.vjp(functional_call, parameters, (query, key, value)),
+                               ("outputs", "vjp_fn"), what="torch.func.vjp")
+    output, weights = unpack(outputs, PAIR, what="the multi-head attention")
+    cotangent = type(outputs)([grad_output, torch.zeros_like(weights) if isinstance(weights, torch.Tensor) else None])
+    parameter_grads, input_grads = unpack(backward(cotangent), ("parameter gradients", "input gradients"),
+                                          what="the backward pass")
+    return (output, weights), parameter_grads, input_grads
+
+
+def expected_mha_gradients(parameters, num_heads, query, key, value, mask, grad_output, attend=attention):
+    """Gradients of <grad_output, MultiHead(query, key, value)> for every parameter and input, here."""
+    leaves = {name: tensor.clone().requires_grad_() for name, tensor in parameters.items()}
+    inputs = [t.clone().requires_grad_() for t in (query, key, value)]
+    output, _ = wiring(leaves, num_heads, *inputs, mask, attend=attend)
+    grads = torch.autograd.grad(output, [*leaves.values(), *inputs], grad_output)
+    return dict(zip(leaves, grads[:len(leaves)])), grads[len(leaves):]
+
+
+def student_attention_backward_ok(student, reference, shape_q, shape_k, mask, seed):
+    """Does the student's own attention give the reference's output and gradients on heads-shaped inputs?
+    If not, the sdpa tests charge it, and the multi-head gradients check only what does not depend on it."""
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = torch.randn(*shape_q, generator=g), torch.randn(*shape_k, generator=g), torch.randn(*shape_k, generator=g)
+    grad_output = torch.randn(*shape_q, generator=g)
+    grad_weights = torch.zeros(*shape_q[:-1], shape_k[-2])
+    try:
+        (output, _), gradients = sdpa_gradients(student, q, k, v, mask, grad_output, grad_weights)
+    except (StudentCodeError, AssertionError):
+        return False
+    expected_output, _ = reference.scaled_dot_product_attention(q, k, v, mask=mask)
+    expected = reference_gradients(reference, q, k, v, mask, grad_output, grad_weights)
+    return is_close(output, expected_output) and isinstance(gradients, (tuple, list)) and len(gradients) == 3 \
+        and all(is_close(a, b, atol=1e-4, rtol=1e-3) for a, b in zip(gradients, expected))
+
+
+def test_mha_gradients(student, reference):
+    """A backward pass reaches every parameter and input: w_q, w_k, w_v, w_o, query, key and value get the
+    gradients of nn.MultiheadAttention's function (cross-attention, a float padding mask)."""
+    d_model, num_heads, B, T, S = 16, 4, 2, 5, 7
+    mha, parameters = loaded_mha(student, d_model, num_heads, 131)
+    g = torch.Generator().manual_seed(132)
+    query, key, value = (torch.randn(B, L, d_model, generator=g) for L in (T, S, S))
+    mask = torch.zeros(B, 1, 1, S)
+    mask[1, ..., 5:] = float("-inf")  # a float padding mask: sequence 1 has 5 real keys
+    grad_output = torch.randn(B, T, d_model, generator=g)
+    expected_output, _ = torch_mha(parameters, num_heads, query, key, value, mask)
+    self_check(is_close(wiring(parameters, num_heads, query, key, value, mask)[0], expected_output),
+               "wiring vs nn.MultiheadAttention (gradients)")
+    call = (f"MultiHeadAttention({d_model}, {num_heads})(query, key, value, mask=mask) with query "
+            f"{shape_text(query.shape)}, key and value {shape_text(key.shape)}, a (2, 1, 1, 7) float padding mask")
+    what = f"a backward pass through {call}"
+    (output, _), parameter_grads, input_grads = mha_gradients(student, mha, parameters, query, key, value, mask,
+                                                              grad_output)
+    assert isinstance(parameter_grads, dict), f"{what}: the parameter gradients did not come back as a dict"
+    input_grads = unpack(input_grads, ("d query", "d key", "d value"), what=what)
+    own_attention = student_attention_backward_ok(student, reference, (B, num_heads, T, d_model // num_heads),
+                                                  (B, num_heads, S, d_model // num_heads), mask, 133)
+    if not own_attention:
+        # A mistake inside scaled_dot_product_attention (forward or backward) is the sdpa tests' job: check only
+        # w_o, whose gradient depends on the heads' values and not on the attention's backward pass.
+        carried = with_student_attention(student, parameters, num_heads, query, key, value, mask)
+        if carried is None or not is_close(output, carried[0]):
+            return  # the forward pass differs; the output tests report it
+        def attend(q, k, v, mask=None):
+            return student.scaled_dot_product_attention(q, k, v, mask=mask)
+        concat, _ = wiring(parameters, num_heads, query, key, value, mask, attend=attend, out_projection=False)
+        flat_grad, flat_concat = grad_output.reshape(-1, d_model), concat.reshape(-1, d_model)
+        expected = {"w_o.weight": flat_grad.T @ flat_concat, "w_o.bias": flat_grad.sum(dim=0)}
+        names = ["w_o.weight", "w_o.bias"]
+        inputs = []
+    else:
+        expected, expected_inputs = expected_mha_gradients(parameters, num_heads, query, key, value, mask,
+                                                           grad_output)
+        names = PARAMETER_NAMES
+        inputs = list(zip(("query", "key", "value"), input_grads, expected_inputs))
+    for name, actual, wanted in [(name, parameter_grads.get(name), expected[name]) for name in names] + inputs:
+        if isinstance(actual, torch.Tensor) and actual.shape == wanted.shape and not bool(actual.any()) \
+                and bool(wanted.any()):
+            raise AssertionError(
+                f"{what}: the gradient with respect to {name} is zero everywhere; something cuts it off the "
+                "autograd graph (.detach(), .data, torch.no_grad(), new tensors built from the values), so "
+                "training could not update it")
+        assert_close(actual, wanted, what=f"the gradient with respect to {name} of {what}", atol=1e-4, rtol=1e-3)
+
+
+def attention_changes_its_mask(student):
+    """Does the student's own attention modify the mask it is given? (test_sdpa_leaves_inputs_unchanged's job)"""
+    for kind in ("bool", "float"):
+        q, k, v, mask, _, _ = gradient_case((2, 4), 6, 6, 4, 4, kind, 151)
+        try:
+            function = sandbox_partial(student, student.scaled_dot_product_attention, q, k, v, mask=mask)
+            function()
+            after = function.keywords.get("mask")
+        except StudentCodeError:
+            return True
+        if not (isinstance(after, torch.Tensor) and after.shape == mask.shape and bool(torch.equal(after, mask))):
+            return True
+    return False
+
+
+def test_mha_leaves_inputs_unchanged(student):
+    """query, key, value and the mask the caller passed are not modified in place (values and shapes)."""
+    d_model, num_heads = 16, 4
+    names = ["query", "key", "value"] + ([] if attention_changes_its_mask(student) else ["mask"])
+    mha = student.MultiHeadAttention(d_model, num_heads)  # its own weights: only the caller's tensors matter here
+    for kind in ("causal", "padding"):
+        query, key, value, mask = configuration_inputs(d_model, 2, 6, 6, kind, 142)
+        key, value = key.clone(), value.clone()  # three tensors, as the caller's may be
+        call = (f"MultiHeadAttention({d_model}, {num_heads})(query, key, value, mask=mask) with query, key and value "
+                f"of shape {shape_text(query.shape)} and a bool mask of shape {shape_text(mask.shape)}")
+        function = sandbox_partial(student, mha, query, key, value, mask=mask)
+        for part, result in zip(PAIR, unpack(function(), PAIR, what=call)):
+            assert_tensor(result, what=f"the {part} of {call}")  # a call that works, and leaves its inputs alone
+        after = list(function.args) + [function.keywords.get("mask")]
+        assert_same_inputs(after[:len(names)], [query, key, value, mask][:len(names)], call=call, names=names)
