@@ -575,12 +575,12 @@ def test_sgns_loss_gradients(student, reference):
     check uses them); a loss cut off from the graph (.detach(), .item(), torch.no_grad()) has none."""
     batch = sgns_batch(V=7, d=4, B=5, K=3, seed=35)
     center, context, negatives, W_in, W_out = batch
+    what = "the gradients of sgns_loss(center, context, negatives, W_in, W_out) with B=5, K=3"
+    got = student_loss_gradients(student, batch, what)  # first: an unfilled notebook fails before any other work
     W_in_r, W_out_r = W_in.clone().requires_grad_(), W_out.clone().requires_grad_()
     reference.sgns_loss(center, context, negatives, W_in_r, W_out_r).backward()
     expected = (W_in_r.grad, W_out_r.grad)
     self_check(all(is_close(e, g) for e, g in zip(expected, sgns_grads(batch))), "sgns_loss gradients")
-    what = "the gradients of sgns_loss(center, context, negatives, W_in, W_out) with B=5, K=3"
-    got = student_loss_gradients(student, batch, what)
     for index, name in enumerate(("W_in", "W_out")):
         if not bool(got[index].any()) and bool(expected[index].any()):
             raise AssertionError(
@@ -773,17 +773,17 @@ def test_sgns_step_several_steps(student, reference):
             a, b = one_step((center, context, negatives, a, b))
         return a, b
 
-    expected = chain(lambda batch: reference.sgns_step(*batch, lr))
-    self_check(all(is_close(e, r) for e, r in zip(expected, chain(lambda batch: step(batch, lr)))), "several steps")
     what = "four sgns_step calls, lr=1.0, W_out starting at zero"
-    knobs = student_loss_knobs(student, (*batches[0], W_in + 0.5, W_out + 0.5))  # a known loss mistake is the loss's
-    accepted = [chain(lambda batch, k=k: step(batch, lr, **k)) for k in
-                ([dict(loss=knobs)] if knobs else []) + [dict(sequential=True), dict(overwrite=True)]]
     current = (W_in, W_out)
     for number, (center, context, negatives) in enumerate(batches, 1):
         current = unpack(student.sgns_step(center, context, negatives, *current, lr), ("W_in", "W_out"),
                          what=f"step {number} of {what}")
         current = tuple(assert_tensor(m, what=f"step {number} of {what}", shape=(V, d)) for m in current)
+    expected = chain(lambda batch: reference.sgns_step(*batch, lr))
+    self_check(all(is_close(e, r) for e, r in zip(expected, chain(lambda batch: step(batch, lr)))), "several steps")
+    knobs = student_loss_knobs(student, (*batches[0], W_in + 0.5, W_out + 0.5))  # a known loss mistake is the loss's
+    accepted = [chain(lambda batch, k=k: step(batch, lr, **k)) for k in
+                ([dict(loss=knobs)] if knobs else []) + [dict(sequential=True), dict(overwrite=True)]]
     diagnoses = {sentence: chain(lambda batch, k=k: step(batch, lr, **k)) for sentence, k in STEP_MISTAKES.values()}
     for index, name in enumerate(("W_in", "W_out")):
         assert_close(current[index], expected[index], what=f"{name} after {what}",
