@@ -91,10 +91,10 @@ def bpe_train(corpus, num_merges, *, ties="smallest", marker="separate", weighte
     return merges, history
 
 
-def bpe_encode(text, merges, *, order="learned", marker="separate", merge="correct"):
+def bpe_encode(text, merges, *, order="learned", marker="separate", merge="correct", split="whitespace"):
     merges = list(reversed(merges)) if order == "reversed" else merges
     tokens = []
-    for word in text.split():
+    for word in (text.split() if split == "whitespace" else text.split(" ")):
         symbols = split_word(word, marker)
         for pair in merges:
             symbols = merge_symbols(symbols, pair, how=merge)
@@ -313,6 +313,7 @@ ENCODE_MISTAKES = {
     ("merge", "first_only"): TRAIN_MISTAKES[("merge", "first_only")],
     ("merge", "no_skip"): TRAIN_MISTAKES[("merge", "no_skip")],
     ("merge", "replace"): TRAIN_MISTAKES[("merge", "replace")],
+    ("split", "space"): "the text is split on single spaces (split(' ')); split it on any whitespace with text.split()",
 }
 
 
