@@ -3,9 +3,18 @@
 Student code is reached only through the `student` fixture; expected values come from the
 reference notebook (`reference`). The known mistakes are re-implemented here as knobs on
 small reference implementations, so that a wrong answer can be named ("ties were broken by
-order of appearance") and so that one mistake costs points once: a test accepts
-(`alternatives=`) the values of a mistake that another test already penalises.
+order of appearance"). Across parts a mistake costs points once: a later part's test accepts
+(`alternatives=`) the values of the student's own earlier mistake (training and encoding accept
+the mistakes their own merge_pair makes, the step accepts the student's known loss mistake, the
+neighbours their own cosines). Within a part, a mistake in its core computation (the merge rule,
+the order of the merges, longest match and '##', the loss, the step, the cosine) fails several of
+its tests, so that it costs at least half of the part; a slip fails one.
 tests/fixtures/mutants/06_embeddings_tokenization/mutants.yaml lists which mistake fails which test.
+
+Beyond the defaults (issue 19): repeated sub-words and pairs within a word, text split on any
+whitespace, K = 1 negative, four training steps as the notebook trains (lr 1.0, W_out at zero),
+the gradients of the loss (autograd's, computed in the sandbox: a detached loss has none), and the
+caller's W_in and W_out after a step (seen through a functools.partial kept in the sandbox).
 
 Tokenizers are compared exactly (lists of strings). Tensors are float32 from fixed seeds;
 the loss, the SGD step and the cosines accumulate rounding errors around 1e-6 (matmul vs
@@ -23,6 +32,7 @@ import torch.nn.functional as F
 
 from grader.checks.selfcheck import self_check
 from grader.checks.tensors import assert_close, assert_tensor, describe, is_close, unpack
+from grader.kernel.bridge import StudentCodeError
 
 EOW = "</w>"
 
@@ -53,14 +63,15 @@ def split_word(word, marker="separate"):
     return list(word) + [EOW]
 
 
-def bpe_train(corpus, num_merges, *, ties="smallest", marker="separate", weighted=True, merge="correct"):
+def bpe_train(corpus, num_merges, *, ties="smallest", marker="separate", weighted=True, merge="correct",
+              per_word=False):
     """Returns (merges, the pair counts at each step)."""
     words = {tuple(split_word(w, marker)): n for w, n in Counter(corpus.split()).items()}
     merges, history = [], []
     for _ in range(num_merges):
         pairs = Counter()
         for symbols, count in words.items():
-            for pair in zip(symbols, symbols[1:]):
+            for pair in (set if per_word else list)(zip(symbols, symbols[1:])):
                 pairs[pair] += count if weighted else 1
         if not pairs:
             break
@@ -80,10 +91,10 @@ def bpe_train(corpus, num_merges, *, ties="smallest", marker="separate", weighte
     return merges, history
 
 
-def bpe_encode(text, merges, *, order="learned", marker="separate", merge="correct"):
+def bpe_encode(text, merges, *, order="learned", marker="separate", merge="correct", split="whitespace"):
     merges = list(reversed(merges)) if order == "reversed" else merges
     tokens = []
-    for word in text.split():
+    for word in (text.split() if split == "whitespace" else text.split(" ")):
         symbols = split_word(word, marker)
         for pair in merges:
             symbols = merge_symbols(symbols, pair, how=merge)
@@ -141,12 +152,34 @@ TRAIN_MISTAKES = {
     ("marker", "none"): "the words have no end-of-word marker: write 'low' as ['l', 'o', 'w', '</w>']",
     ("marker", "glued"): "the end-of-word marker is glued to the last character ('w</w>'); it is a symbol of its own",
     ("weighted", False): "each distinct word counts once; a pair must count as often as the words it occurs in",
+    ("per_word", True): "a pair that occurs several times in one word is counted once; count every adjacent pair "
+                        "(zip(symbols, symbols[1:])), repeats included",
     ("merge", "first_only"): "only the first occurrence of the pair is merged in each word",
     ("merge", "no_skip"): "after merging a pair the next symbol is not skipped (the pair's second symbol is kept twice)",
     ("merge", "replace"): "the pair is merged by string replacement, which also matches across symbol boundaries "
                           "('ne w' contains 'e w'); compare symbols, not characters",
 }
 MERGE_MISTAKES = {"merge": ("first_only", "no_skip", "replace")}  # test_merge_pair's job
+
+
+def own_merge_mistakes(student):
+    """The known mistakes the student's own merge_pair makes on test_merge_pair's cases (penalised there).
+
+    Training and encoding accept a merge mistake only when it comes from the student's merge_pair: the
+    same mistake written again inside train_bpe or bpe_encode is theirs to pay for."""
+    try:
+        outputs = [student.merge_pair(list(symbols), pair) for symbols, pair in MERGE_PAIR_CASES]
+    except Exception:  # noqa: BLE001 - a failing merge_pair is test_merge_pair's business
+        return set()
+    return {how for how in MERGE_MISTAKES["merge"]
+            if all(isinstance(out, (list, tuple)) and list(out) == merge_symbols(list(symbols), pair, how=how)
+                   for out, (symbols, pair) in zip(outputs, MERGE_PAIR_CASES))}
+
+
+def with_own_merge_mistakes(student, penalised_elsewhere):
+    """penalised_elsewhere without merge mistakes, plus those the student's own merge_pair makes."""
+    own = own_merge_mistakes(student)
+    return [(k, v) for k, v in penalised_elsewhere if k != "merge"] + [("merge", how) for how in sorted(own)]
 
 
 def train_variants(corpus, num_merges, keys):
@@ -163,7 +196,7 @@ def check_train(student, reference, corpus, num_merges, *, name, penalised_elsew
     got = as_merges(student.train_bpe(corpus, num_merges), call)
     if got == expected:
         return
-    accepted = train_variants(corpus, num_merges, penalised_elsewhere)
+    accepted = train_variants(corpus, num_merges, with_own_merge_mistakes(student, penalised_elsewhere))
     if any(got == wrong for wrong in accepted.values()):
         return
     diagnoses = train_variants(corpus, num_merges, TRAIN_MISTAKES)
@@ -199,7 +232,7 @@ def test_merge_pair(student, reference):
 
 TIES = "ab ba ab ba cd dc"  # every pair occurs twice: only the tie rule decides
 COUNTS = "xyz xyz xyz ab ac ad ae"  # ('a', 'b'), ... appear in more words, ('x', 'y') has the largest count
-GLUE = "ne new ew wen"  # 'n e' and 'e w' merges meet: string replacement goes wrong
+GLUE = "ew ne ne new"  # after ("n", "e"), "ne w</w>" holds no ("e", "w</w>"): string replacement finds one
 
 
 def test_bpe_tie_breaking(student, reference):
@@ -219,8 +252,7 @@ def test_bpe_end_of_word_marker(student, reference):
     """'</w>' is a symbol of its own, so word endings are learned as merges with it."""
     corpus = "hugs bugs hug bug mugs"
     check_train(student, reference, corpus, 6, name=repr(corpus),
-                penalised_elsewhere=[("ties", "first"), ("ties", "largest"), ("weighted", False),
-                                     *[("merge", m) for m in MERGE_MISTAKES["merge"]]])
+                penalised_elsewhere=[*[("merge", m) for m in MERGE_MISTAKES["merge"]]])
     got = as_merges(student.train_bpe(corpus, 6), f"train_bpe({corpus!r}, 6)")
     assert any(EOW in pair for pair in got), (
         f"train_bpe({corpus!r}, 6) learned {got}: no merge involves the end-of-word marker '</w>'; "
@@ -231,10 +263,31 @@ def test_bpe_end_of_word_marker(student, reference):
 def test_bpe_train_on_corpus(student, reference):
     """40 merges learned from the notebook's CORPUS equal the reference's, in order.
 
-    Ties, word counts, the marker and merge_pair have their own tests; their mistakes pass here."""
+    The merge rule (ties, word counts, the marker) is this part's core: its mistakes fail here too. Only
+    the mistakes of the student's own merge_pair, penalised by test_merge_pair, pass here."""
     check_train(student, reference, reference.CORPUS, 40, name="CORPUS",
-                penalised_elsewhere=[("ties", "first"), ("ties", "largest"), ("marker", "none"), ("marker", "glued"),
-                                     ("weighted", False), *[("merge", m) for m in MERGE_MISTAKES["merge"]]])
+                penalised_elsewhere=[*[("merge", m) for m in MERGE_MISTAKES["merge"]]])
+
+
+REPEATS = "lalala la lo lo"  # ('l', 'a') occurs three times in 'lalala': it must count three times
+
+
+def test_bpe_repeated_pairs_in_a_word(student, reference):
+    """A pair that occurs several times in one word counts each time ('lalala' has ('l', 'a') three times).
+
+    The merge rule (ties, word counts, the marker) is this part's core: its mistakes fail here too."""
+    check_train(student, reference, REPEATS, 5, name=repr(REPEATS),
+                penalised_elsewhere=[*[("merge", m) for m in MERGE_MISTAKES["merge"]]])
+
+
+def test_bpe_train_merges_whole_symbols(student, reference):
+    """After each merge the words are rewritten symbol by symbol, as merge_pair does: 'ne w' holds no ('e', 'w').
+
+    The same string-replacement mistake in the student's own merge_pair is test_merge_pair's and passes here;
+    the merge rule's mistakes (ties, word counts, the marker) fail here too."""
+    self_check(bpe_train(GLUE, 5, merge="replace")[0] != bpe_train(GLUE, 5)[0], "glue")
+    check_train(student, reference, GLUE, 5, name=repr(GLUE),
+                penalised_elsewhere=[*[("merge", m) for m in MERGE_MISTAKES["merge"]]])
 
 
 def test_bpe_stops_when_nothing_is_left(student, reference):
@@ -260,6 +313,7 @@ ENCODE_MISTAKES = {
     ("merge", "first_only"): TRAIN_MISTAKES[("merge", "first_only")],
     ("merge", "no_skip"): TRAIN_MISTAKES[("merge", "no_skip")],
     ("merge", "replace"): TRAIN_MISTAKES[("merge", "replace")],
+    ("split", "space"): "the text is split on single spaces (split(' ')); split it on any whitespace with text.split()",
 }
 
 
@@ -270,7 +324,7 @@ def check_encode(student, reference, text, merges, *, name, penalised_elsewhere)
     got = as_strings(student.bpe_encode(text, merges), call)
     if got == expected:
         return
-    if any(got == bpe_encode(text, merges, **{k: v}) for k, v in penalised_elsewhere):
+    if any(got == bpe_encode(text, merges, **{k: v}) for k, v in with_own_merge_mistakes(student, penalised_elsewhere)):
         return
     hint = next((f"\nIt matches a known mistake: {sentence}" for (k, v), sentence in ENCODE_MISTAKES.items()
                  if got == bpe_encode(text, merges, **{k: v})), "")
@@ -286,11 +340,30 @@ def test_bpe_encode_merge_order(student, reference):
 
 
 def test_bpe_encode_with_learned_merges(student, reference):
-    """A sentence with seen and unseen words, encoded with the reference's merges from CORPUS."""
+    """A sentence with seen and unseen words, encoded with the reference's merges from CORPUS.
+
+    Replaying the merges in the learned order is this part's core: reversed merges fail here too."""
     merges = reference.train_bpe(reference.CORPUS, 40)
     text = "the lowest wall is slower than the newest dogs xyz"
     check_encode(student, reference, text, merges, name="the reference's 40 merges from CORPUS",
-                 penalised_elsewhere=[("order", "reversed"), *[("merge", m) for m in MERGE_MISTAKES["merge"]]])
+                 penalised_elsewhere=[*[("merge", m) for m in MERGE_MISTAKES["merge"]]])
+
+
+def test_bpe_encode_repeated_subwords(student, reference):
+    """Every occurrence of a pair in a word is merged, in long words that repeat a sub-word."""
+    merges = [("l", "o"), ("lo", "w"), ("a", "a"), ("e", "w"), ("n", "ew"), ("low", "low"), ("ew", EOW)]
+    text = "lowlowlow aaaaa newnewnew lowlow"
+    check_encode(student, reference, text, merges, name=f"merges={merges}",
+                 penalised_elsewhere=[*[("merge", m) for m in MERGE_MISTAKES["merge"]]])
+
+
+def test_bpe_encode_splits_on_any_whitespace(student, reference):
+    """Words separated by several spaces, a tab or a newline: the text is split on whitespace (str.split())."""
+    merges = reference.train_bpe(reference.CORPUS, 40)
+    text = "the  lowest\twall\nis   slower \n than the newest"
+    check_encode(student, reference, text, merges, name="the reference's 40 merges from CORPUS",
+                 penalised_elsewhere=[("order", "reversed"), ("marker", "none"), ("marker", "glued"),
+                                      *[("merge", m) for m in MERGE_MISTAKES["merge"]]])
 
 
 # -- WordPiece ----------------------------------------------------------------------------
@@ -367,6 +440,12 @@ def test_wordpiece_unknown_word(student, reference):
     check_wordpiece(student, reference, "the lowqer walls", vocab, penalised_elsewhere=("no_prefix", "always", "shortest"))
     check_wordpiece(student, reference, "walls zzz the", vocab, "<unk>",
                     penalised_elsewhere=("no_prefix", "always", "shortest"))
+
+
+def test_wordpiece_repeated_pieces(student, reference):
+    """Words that repeat a piece ('lalala'): only the word's first piece goes without '##', every later one has it."""
+    vocab = ["la", "##la", "##l", "##a", "l", "a", "lo", "##lo", "##o"]
+    check_wordpiece(student, reference, "lalala lalolalo ala", vocab, penalised_elsewhere=("unk_piece",))
 
 
 # -- skip-gram with negative sampling ----------------------------------------------------------
@@ -464,6 +543,68 @@ def test_sgns_loss_large_scores(student, reference):
     accepted = [sgns(*batch, **knobs) for knobs in LOSS_KNOBS.values()]  # test_sgns_loss's job
     assert_scalar(got, expected, what=call, alternatives=accepted)
     self_check(expected.item() > 100, "large scores")
+
+
+def sandbox_tools(student):
+    """functools.partial and torch.autograd.functional.jacobian inside the student's kernel, reached through
+    their torch module: the calls they make keep the tensors in the sandbox, so that the grader can see the
+    gradients of the student's loss and the state of the caller's tensors after a call."""
+    try:
+        return student.torch.functools.partial, student.torch.autograd.functional.jacobian
+    except StudentCodeError as error:
+        raise AssertionError(f"the grader could not reach `torch` in your notebook ({error}); keep the notebook's "
+                             "`import torch` and do not rebind the name `torch`") from None
+
+
+def student_loss_gradients(student, batch, what):
+    """Autograd's gradients of the student's sgns_loss with respect to W_in and W_out, computed in the sandbox."""
+    center, context, negatives, W_in, W_out = batch
+    partial, jacobian = sandbox_tools(student)
+    grads = unpack(jacobian(partial(student.sgns_loss, center, context, negatives), (W_in, W_out)),
+                   ("dL/dW_in", "dL/dW_out"), what=what)
+    out = []
+    for grad, matrix, name in zip(grads, (W_in, W_out), ("W_in", "W_out")):
+        grad = assert_tensor(grad, what=f"the gradient of your loss with respect to {name}")
+        assert grad.numel() == matrix.numel(), (
+            f"{what}: the gradient with respect to {name} has shape {tuple(grad.shape)}: is the loss a scalar?")
+        out.append(grad.reshape(matrix.shape))
+    return out
+
+
+def test_sgns_loss_gradients(student, reference):
+    """The loss is differentiable: autograd's gradients of it equal the reference's (as the notebook's autograd
+    check uses them); a loss cut off from the graph (.detach(), .item(), torch.no_grad()) has none."""
+    batch = sgns_batch(V=7, d=4, B=5, K=3, seed=35)
+    center, context, negatives, W_in, W_out = batch
+    what = "the gradients of sgns_loss(center, context, negatives, W_in, W_out) with B=5, K=3"
+    got = student_loss_gradients(student, batch, what)  # first: an unfilled notebook fails before any other work
+    W_in_r, W_out_r = W_in.clone().requires_grad_(), W_out.clone().requires_grad_()
+    reference.sgns_loss(center, context, negatives, W_in_r, W_out_r).backward()
+    expected = (W_in_r.grad, W_out_r.grad)
+    self_check(all(is_close(e, g) for e, g in zip(expected, sgns_grads(batch))), "sgns_loss gradients")
+    for index, name in enumerate(("W_in", "W_out")):
+        if not bool(got[index].any()) and bool(expected[index].any()):
+            raise AssertionError(
+                f"{what}: the gradient with respect to {name} is zero: your loss is cut off from the autograd graph "
+                "(.detach(), .item(), torch.tensor(...) of a value, or torch.no_grad()); compute it with tensor "
+                "operations on W_in and W_out so that loss.backward() reaches them")
+        assert_close(got[index], expected[index], what=f"{what}, with respect to {name}",
+                     diagnoses={LOSS_MISTAKES[k]: sgns_grads(batch, **knobs)[index] for k, knobs in LOSS_KNOBS.items()})
+
+
+def test_sgns_loss_one_negative(student, reference):
+    """K = 1 negative per example (B = 5): the loss keeps the batch and the negatives apart."""
+    batch = sgns_batch(V=9, d=5, B=5, K=1, seed=36)
+    center, context, negatives, W_in, W_out = batch
+    expected = reference.sgns_loss(*batch)
+    self_check(is_close(expected, sgns(*batch)), "sgns_loss K=1")
+    v = W_in[center]
+    pos, neg = (W_out[context] * v).sum(-1), (W_out[negatives] @ v.unsqueeze(-1)).squeeze()
+    diagnoses = {LOSS_MISTAKES[k]: sgns(*batch, **knobs) for k, knobs in LOSS_KNOBS.items()}
+    diagnoses["with K = 1, .squeeze() without a dim also removes the K axis, so the negatives' terms are summed "
+              "over the batch: squeeze(-1)"] = (-F.logsigmoid(pos) - F.logsigmoid(-neg).sum(-1)).mean()
+    call = "sgns_loss(center, context, negatives, W_in, W_out) with B=5, K=1 (negatives of shape (5, 1))"
+    assert_scalar(student.sgns_loss(*batch), expected, what=call, diagnoses=diagnoses)
 
 
 def sgns_grads(batch, **knobs):
@@ -583,12 +724,72 @@ def test_sgns_step_repeated_indices(student, reference):
     what = "sgns_step(...) with repeated indices"
     expected = reference.sgns_step(*batch, LR)
     got = call_step(student, batch, what)
-    others = [k for k in STEP_MISTAKES if k != "overwrite"]  # penalised by the tests without repeats
+    others = ["sequential"]  # a slip test_sgns_step_w_out penalises; the step's core mistakes fail here too
     for index, name in enumerate(("W_in", "W_out")):
         accepted = consistent_with_own_loss(student, batch, index)
         accepted += [step(batch, LR, **STEP_MISTAKES[key][1])[index] for key in others]
         assert_close(got[index], expected[index], what=f"the new {name} of {what}", alternatives=accepted,
                      diagnoses={STEP_MISTAKES["overwrite"][0]: step(batch, LR, overwrite=True)[index]})
+
+
+def test_sgns_step_one_negative(student, reference):
+    """K = 1 negative per example: both matrices of the step, lr = 0.5."""
+    batch = sgns_batch(V=12, d=4, B=4, K=1, seed=54, distinct=True)
+    what = "sgns_step(...) with K=1 (negatives of shape (4, 1)), lr=0.5"
+    expected = reference.sgns_step(*batch, LR)
+    got = call_step(student, batch, what)
+    for index, name in enumerate(("W_in", "W_out")):
+        assert_close(got[index], expected[index], what=f"the new {name} of {what}",
+                     alternatives=consistent_with_own_loss(student, batch, index),
+                     diagnoses={sentence: step(batch, LR, **knobs)[index] for sentence, knobs in STEP_MISTAKES.values()})
+
+
+def test_sgns_step_leaves_inputs_unchanged(student, reference):
+    """The caller's W_in and W_out are unchanged after a step: it returns new tensors or updated copies."""
+    batch = sgns_batch(V=6, d=4, B=5, K=2, seed=55)
+    partial, _ = sandbox_tools(student)
+    call = partial(student.sgns_step, *batch)  # holds the very tensors the step receives, in the sandbox
+    call(LR)
+    after = unpack(call.args, ("center", "context", "negatives", "W_in", "W_out"), what="the step's arguments")
+    for index, name in ((3, "W_in"), (4, "W_out")):
+        assert isinstance(after[index], torch.Tensor) and torch.equal(after[index], batch[index]), (
+            f"sgns_step(center, context, negatives, W_in, W_out, 0.5) changed the caller's {name} in place "
+            f"(e.g. {name} -= lr * grad or {name}.index_add_(...)); return new tensors or updated copies "
+            f"({name} - lr * grad, or {name}.clone() before changing it): the caller may still use the old matrices, "
+            "as the notebook's autograd check does")
+
+
+def test_sgns_step_several_steps(student, reference):
+    """Four steps as the notebook trains (W_out starts at zero, lr = 1.0, repeated indices), each from the
+    matrices the previous step returned."""
+    g = torch.Generator().manual_seed(56)
+    V, d, B, K, lr = 10, 6, 8, 3, 1.0
+    W_in, W_out = torch.rand(V, d, generator=g) - 0.5, torch.zeros(V, d)
+    batches = [(torch.randint(V, (B,), generator=g), torch.randint(V, (B,), generator=g),
+                torch.randint(V, (B, K), generator=g)) for _ in range(4)]
+
+    def chain(one_step):
+        a, b = W_in, W_out
+        for center, context, negatives in batches:
+            a, b = one_step((center, context, negatives, a, b))
+        return a, b
+
+    what = "four sgns_step calls, lr=1.0, W_out starting at zero"
+    current = (W_in, W_out)
+    for number, (center, context, negatives) in enumerate(batches, 1):
+        current = unpack(student.sgns_step(center, context, negatives, *current, lr), ("W_in", "W_out"),
+                         what=f"step {number} of {what}")
+        current = tuple(assert_tensor(m, what=f"step {number} of {what}", shape=(V, d)) for m in current)
+    expected = chain(lambda batch: reference.sgns_step(*batch, lr))
+    self_check(all(is_close(e, r) for e, r in zip(expected, chain(lambda batch: step(batch, lr)))), "several steps")
+    knobs = student_loss_knobs(student, (*batches[0], W_in + 0.5, W_out + 0.5))  # a known loss mistake is the loss's
+    accepted = [chain(lambda batch, k=k: step(batch, lr, **k)) for k in
+                ([dict(loss=knobs)] if knobs else []) + [dict(sequential=True), dict(overwrite=True)]]
+    diagnoses = {sentence: chain(lambda batch, k=k: step(batch, lr, **k)) for sentence, k in STEP_MISTAKES.values()}
+    for index, name in enumerate(("W_in", "W_out")):
+        assert_close(current[index], expected[index], what=f"{name} after {what}",
+                     alternatives=[a[index] for a in accepted],
+                     diagnoses={sentence: value[index] for sentence, value in diagnoses.items()})
 
 
 # -- cosine nearest neighbours --------------------------------------------------------------
