@@ -18,6 +18,13 @@ its cell tests, and the later tests (run_rnn, Seq2Seq, greedy_decode, the traine
 also accept the right computation built on the student's own cell or modules, called
 through the bridge. tests/fixtures/mutants/03_rnns_sequences/mutants.yaml lists which
 mistake fails which test.
+
+Beyond the defaults: the cells' gradients (torch.func.vjp of the student's cell, run in the
+sandbox, against nn.LSTMCell / nn.GRUCell's autograd here; only when the forward values are
+right), the whole init range, a batch padded past its longest sequence from a given state,
+targets longer than the task's 5 tokens, a non-default bos, and a few Adam steps of
+train_seq2seq with non-default arguments on the student's Seq2Seq with nn.LSTMCell swapped in
+(add_module), so that a cell's mistake is not charged to training.
 """
 
 from __future__ import annotations
