@@ -18,6 +18,13 @@ its cell tests, and the later tests (run_rnn, Seq2Seq, greedy_decode, the traine
 also accept the right computation built on the student's own cell or modules, called
 through the bridge. tests/fixtures/mutants/03_rnns_sequences/mutants.yaml lists which
 mistake fails which test.
+
+Beyond the defaults: the cells' gradients (torch.func.vjp of the student's cell, run in the
+sandbox, against nn.LSTMCell / nn.GRUCell's autograd here; only when the forward values are
+right), the whole init range, a batch padded past its longest sequence from a given state,
+targets longer than the task's 5 tokens, a non-default bos, and a few Adam steps of
+train_seq2seq with non-default arguments on the student's Seq2Seq with nn.LSTMCell swapped in
+(add_module), so that a cell's mistake is not charged to training.
 """
 
 from __future__ import annotations
@@ -152,7 +159,7 @@ def test_gru_parameters(student):
 
 
 def check_cell_parameters(student, kind: str) -> None:
-    for D, H in ((5, 7), (3, 16)):
+    for D, H in ((5, 7), (3, 16), (4, 40)):
         call = f"{kind}({D}, {H})"
         state = getattr(student, kind)(D, H).state_dict()
         check_names(state, cell_shapes(kind, D, H), call, loading=False)
@@ -163,6 +170,11 @@ def check_cell_parameters(student, kind: str) -> None:
                 f"{call}: {name} has values up to {value.abs().max().item():.3g}; initialise every parameter "
                 f"uniformly in [-1/sqrt(H), 1/sqrt(H)] = [-{bound:.3g}, {bound:.3g}], as PyTorch does"
             )
+            if value.numel() >= 256:  # enough draws that a uniform's largest one lies within 10% of the bound
+                assert value.abs().max().item() >= 0.9 * bound, (
+                    f"{call}: {name} has values only up to {value.abs().max().item():.3g}; initialise every parameter "
+                    f"uniformly in the whole range [-1/sqrt(H), 1/sqrt(H)] = [-{bound:.3g}, {bound:.3g}], as PyTorch does"
+                )
             assert value.std().item() > bound / 10, (
                 f"{call}: {name} is (almost) constant; initialise it uniformly in [-1/sqrt(H), 1/sqrt(H)]: "
                 "equal weights make every hidden unit learn the same thing"
@@ -267,6 +279,59 @@ def test_gru_cell_zero_state(student):
                  alternatives=[own] if isinstance(own, torch.Tensor) else [])
 
 
+def check_cell_gradients(student, kind: str, seed: int) -> None:
+    """The gradients of the student's cell with respect to x and the state, by torch.func.vjp in the sandbox, equal
+    nn.LSTMCell's / nn.GRUCell's. A cell whose forward values are wrong is its own test's job and passes here."""
+    B, D, H = 3, 5, 7
+    params = cell_params(kind, D, H, seed, scale=2.0)
+    g = generator(seed + 100)
+    x = torch.randn(B, D, generator=g)
+    state = (torch.randn(B, H, generator=g), torch.randn(B, H, generator=g)) if kind == "LSTMCell" \
+        else torch.randn(B, H, generator=g)
+    cotangent = (torch.randn(B, H, generator=g), torch.randn(B, H, generator=g)) if kind == "LSTMCell" \
+        else torch.randn(B, H, generator=g)
+    cell = student_cell(student, kind, D, H, params)
+    forward = attempt(remote_step(cell, kind), x, state)
+    if forward is None:
+        return  # the cell raises: its own tests say so
+    leaves = [x.clone().requires_grad_()] + [s.clone().requires_grad_() for s in
+                                             (state if isinstance(state, tuple) else (state,))]
+    module = torch_cell(kind, params)
+    out = module(leaves[0], tuple(leaves[1:]) if kind == "LSTMCell" else leaves[1])
+    outs = out if isinstance(out, tuple) else (out,)
+    expected = torch.autograd.grad(outs, leaves, cotangent if isinstance(cotangent, tuple) else (cotangent,))
+    if not all(is_close(a, e.detach()) for a, e in zip(forward if isinstance(forward, tuple) else (forward,), outs)):
+        return  # wrong values: the cell's own tests say so
+    state_text = "(h, c)" if kind == "LSTMCell" else "h"
+    call = f"{kind}({D}, {H})(x, {state_text}) with x {shape_text(x.shape)}"
+    try:
+        _, pullback = student.torch.func.vjp(cell, x, state)
+        grads = pullback(cotangent)
+    except Exception as error:  # noqa: BLE001 - the student's forward under torch.func
+        raise AssertionError(
+            f"the grader could not differentiate {call} with torch.func.vjp ({' '.join(str(error).split())[:300]}): "
+            "do not modify the state you are given in place (no `c.mul_(...)`, `h += ...`), and keep every step a "
+            "torch operation on tensors (no .item(), no NumPy)") from None
+    assert isinstance(grads, tuple) and len(grads) == 2, f"torch.func.vjp of {call} returned no gradients"
+    actual = [grads[0]] + (list(grads[1]) if kind == "LSTMCell" else [grads[1]])
+    names = ["x"] + (["h", "c"] if kind == "LSTMCell" else ["h"])
+    for name, got, want in zip(names, actual, expected):
+        assert_close(got, want, what=f"the gradient of a backward pass through {call} with respect to {name} "
+                     f"(compared with nn.{kind}'s; the values of h' were right): is something detached from the "
+                     "autograd graph in forward (.detach(), .data, torch.no_grad())? Gradients must flow from the "
+                     "new state back to x and to the old state, through every step")
+
+
+def test_lstm_cell_gradients(student):
+    """A backward pass through the cell gives nn.LSTMCell's gradients with respect to x, h and c (nothing detached)."""
+    check_cell_gradients(student, "LSTMCell", 25)
+
+
+def test_gru_cell_gradients(student):
+    """A backward pass through the cell gives nn.GRUCell's gradients with respect to x and h (nothing detached)."""
+    check_cell_gradients(student, "GRUCell", 45)
+
+
 # -- run_rnn -----------------------------------------------------------------------------
 
 RUN_MISTAKES = {
@@ -289,9 +354,10 @@ def run_diagnoses(step, x, lengths, state, index: int, part: int | None = None) 
     return found
 
 
-def run_case(student, kind: str, seed: int, *, with_state: bool, lengths=(3, 6, 1, 4)):
-    """A padded batch with lengths in no order (one full, one of 1), the student's cell with our weights."""
-    B, T, D, H = len(lengths), max(lengths), 5, 7
+def run_case(student, kind: str, seed: int, *, with_state: bool, lengths=(3, 6, 1, 4), T: int | None = None):
+    """A padded batch with lengths in no order (one of 1), the student's cell with our weights; T defaults to the
+    longest length (one sequence full)."""
+    B, T, D, H = len(lengths), T or max(lengths), 5, 7
     params = cell_params(kind, D, H, seed, scale=2.0)
     g = generator(seed + 1)
     x = torch.randn(B, T, D, generator=g)
@@ -349,6 +415,28 @@ def test_run_rnn_gru(student):
                      diagnoses={"the initial state is ignored: start from `state` when it is given": ignored})
 
 
+def test_run_rnn_long_padded(student):
+    """A long batch padded beyond its longest sequence (T = 12, lengths up to 9), LSTM cell, from a given initial
+    state: outputs and last (h, c) equal nn.LSTM's over the packed batch."""
+    call, (outputs, state), expected, own, args = run_case(student, "LSTMCell", 75, with_state=True,
+                                                           lengths=(3, 9, 1, 7, 5), T=12)
+    assert_tensor(outputs, what=f"the outputs of {call}", shape=tuple(expected[0].shape))
+    ignored = unroll(args[0], args[1], args[2], None)
+    assert_close(outputs, expected[0], what=f"the outputs of {call} (compared with pack_padded_sequence + nn.LSTM; "
+                 "T is x.shape[1], every step past a sequence's length is zero)",
+                 diagnoses={**run_diagnoses(*args, index=0),
+                            "the initial state is ignored: start from `state` when it is given": ignored[0]},
+                 alternatives=[own[0]] if own else [])
+    h, c = unpack(state, ("h", "c"), what=f"the state returned by {call} (an LSTM cell's state is a pair)")
+    for index, actual, name in ((0, h, "h"), (1, c, "c")):
+        assert_close(actual, expected[1][index],
+                     what=f"{name} of the state returned by {call} (compared with nn.LSTM's h_n, c_n)",
+                     diagnoses={**run_diagnoses(*args, index=1, part=index),
+                                "the initial state is ignored: start from `state` when it is given":
+                                    ignored[1][index]},
+                     alternatives=[own[1][index]] if own else [])
+
+
 # -- the encoder-decoder -----------------------------------------------------------------
 
 def test_decoder_inputs(student):
@@ -368,6 +456,18 @@ def test_decoder_inputs(student):
             if actual.shape == tgt.shape and torch.equal(actual[:, :-1], tgt[:, 1:]):
                 raise AssertionError(f"{what} shifts the targets left; shift them right: BOS, then tgt[:, :-1]")
         assert_equal(actual, expected, what=what)
+
+
+def test_decoder_inputs_long(student):
+    """Longer targets than the task's 5 digits (T = 12, repeated tokens) and bos = 0: BOS, then tgt[:, :-1]."""
+    tgt = torch.tensor([[3, 3, 3, 1, 1, 2, 2, 2, 2, 9, 9, 0], [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1]])
+    expected = torch.cat([torch.zeros(2, 1, dtype=torch.long), tgt[:, :-1]], dim=1)
+    call = "decoder_inputs(tgt, bos=0) for tgt of shape (2, 12)"
+    actual = student.decoder_inputs(tgt, bos=0)
+    if isinstance(actual, torch.Tensor) and actual.shape != tgt.shape:
+        raise AssertionError(f"{call}: got shape {shape_text(actual.shape)}, expected (2, 12): the decoder inputs "
+                             "have the targets' length, whatever it is (not only the task's 5)")
+    assert_equal(actual, expected, what=call)
 
 
 def seq2seq_shapes(V: int, E: int, H: int) -> dict[str, tuple[int, ...]]:
@@ -485,10 +585,10 @@ def test_seq2seq_teacher_forcing(student):
                      alternatives=[own] if own is not None else [])
 
 
-def remote_greedy(model, src, length):
+def remote_greedy(model, src, length, bos: int = BOS):
     """The right greedy loop around the student's own encode, embedding, decoder and out."""
     state = tuple(model.encode(src))
-    token = torch.full((src.size(0),), BOS, dtype=torch.long)
+    token = torch.full((src.size(0),), bos, dtype=torch.long)
     tokens = []
     for _ in range(length):
         state = tuple(model.decoder(model.embedding(token), state))
@@ -526,6 +626,28 @@ def test_greedy_decode(student):
     assert_equal(actual, expected, what=call)
 
 
+def test_greedy_decode_bos(student):
+    """greedy_decode(..., bos=...) starts from the `bos` it is given, for a length other than the source's."""
+    V, E, H, B, S, length, bos = 11, 6, 8, 5, 4, 9, 3
+    model, params = loaded_seq2seq(student, V, E, H, 103)
+    src = torch.randint(0, 10, (B, S), generator=generator(104))
+    steps = torch_steps(params)
+    expected = greedy(params, src, length, *steps, first=bos)
+    from_default = greedy(params, src, length, *steps, first=BOS)
+    self_check(not torch.equal(expected, from_default), "greedy from bos differs")
+    call = f"greedy_decode(model, src, {length}, bos={bos}) with src {shape_text(src.shape)}"
+    actual = student.greedy_decode(model, src, length, bos=bos)
+    if isinstance(actual, torch.Tensor) and not actual.is_floating_point() and actual.shape == expected.shape:
+        own = attempt(remote_greedy, model, src, length, bos)
+        if own is not None and torch.equal(actual, own):
+            return  # the right loop around the student's own model: its mistakes are the other tests' job
+        if torch.equal(actual, from_default) or (own is not None and torch.equal(actual, attempt(
+                remote_greedy, model, src, length, BOS))):
+            raise AssertionError(f"{call} returned the tokens decoded from BOS = {BOS}: start from the `bos` "
+                                 "argument, not the global BOS")
+    assert_equal(actual, expected, what=call)
+
+
 def trained_accuracy(params, src, tgt, encoder_step, decoder_step) -> float:
     return (greedy(params, src, tgt.size(1), encoder_step, decoder_step) == tgt).float().mean().item()
 
@@ -553,3 +675,89 @@ def test_trained_model_accuracy(student):
         f"sequences of 5 digits; at least {ACCURACY_TARGET:.0%} are needed. Check that training uses "
         "decoder_inputs(tgt) as the decoder's input and tgt as the target, and that the loss goes down"
     )
+
+
+# -- training ----------------------------------------------------------------------------
+
+def reverse_batch(n: int, seed: int, length: int = 5):
+    """The notebook's reverse_task (given to students, not theirs to write), drawn here."""
+    src = torch.randint(0, 10, (n, length), generator=generator(seed))
+    return src, src.flip(1)
+
+
+def reference_training(params, steps: int, batch_size: int, lr: float, seed: int, *, batch_seed=None,
+                       optimizer: str = "adam", zero_grad: bool = True):
+    """train_seq2seq with nn.LSTMCell cells, here: the losses and the parameters after `steps` Adam steps."""
+    V, E = params["embedding.weight"].shape
+    H = params["out.weight"].size(1)
+    modules = nn.ModuleDict({"embedding": nn.Embedding(V, E), "encoder": nn.LSTMCell(E, H),
+                             "decoder": nn.LSTMCell(E, H), "out": nn.Linear(H, V)})
+    modules.load_state_dict(params)
+    make = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD
+    opt = make(modules.parameters(), lr=lr)
+    losses = []
+    for step in range(steps):
+        src, tgt = reverse_batch(batch_size, batch_seed(step) if batch_seed else seed + step)
+        tgt_in = torch.cat([torch.full_like(tgt[:, :1], BOS), tgt[:, :-1]], dim=1)
+        x, y = modules["embedding"](src), modules["embedding"](tgt_in)
+        state = None
+        for t in range(src.size(1)):
+            state = modules["encoder"](x[:, t], state)
+        logits = []
+        for t in range(tgt_in.size(1)):
+            state = modules["decoder"](y[:, t], state)
+            logits.append(modules["out"](state[0]))
+        logits = torch.stack(logits, dim=1)
+        loss = nn.functional.cross_entropy(logits.reshape(-1, V), tgt.reshape(-1))
+        if zero_grad:
+            opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return torch.tensor(losses), {name: value.detach().clone() for name, value in modules.state_dict().items()}
+
+
+TRAIN_MISTAKES = {
+    "lr": "the learning rate `lr` is not used (the default 1e-2 instead)",
+    "seed": "the batches do not depend on `seed`: each batch's seed is seed + step",
+    "batch_size": "the batches have 64 sequences whatever `batch_size` is",
+    "zero_grad": "the gradients are not zeroed between steps (optimizer.zero_grad()), so they accumulate",
+    "sgd": "the optimiser is SGD; train with torch.optim.Adam",
+}
+
+
+def test_train_seq2seq_steps(student):
+    """train_seq2seq(model, steps=4, batch_size=16, lr=0.03, seed=5) on the student's Seq2Seq (with nn.LSTMCell cells
+    swapped in) gives the losses and weights of 4 Adam steps on reverse_task(16, seed=5 + step)."""
+    V, E, H, steps, batch_size, lr, seed = VOCAB, 6, 8, 4, 16, 0.03, 5
+    params = seq2seq_params(V, E, H, 111)
+    model = student.Seq2Seq(V, E, H)
+    for name in ("encoder", "decoder"):  # PyTorch's cells: a mistake in the student's cell is its own tests' job
+        model.add_module(name, student.nn.LSTMCell(E, H))
+    load(model, params, seq2seq_shapes(V, E, H), f"Seq2Seq({V}, {E}, {H}) with nn.LSTMCell cells")
+    src, tgt = reverse_batch(batch_size, seed)
+    tgt_in = torch.cat([torch.full_like(tgt[:, :1], BOS), tgt[:, :-1]], dim=1)
+    forward = attempt(model, src, tgt_in)
+    if forward is None or not is_close(forward, teacher_forced(params, src, tgt_in, *torch_steps(params))):
+        return  # a wrong forward is test_seq2seq_teacher_forcing's job
+    expected_losses, expected_state = reference_training(params, steps, batch_size, lr, seed)
+    call = f"train_seq2seq(model, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed})"
+    losses = student.train_seq2seq(model, steps=steps, batch_size=batch_size, lr=lr, seed=seed)
+    assert isinstance(losses, (list, tuple)) and all(isinstance(v, (int, float)) for v in losses), (
+        f"{call} returned {type(losses).__name__}; it must return the list of the losses (floats, loss.item())")
+    assert len(losses) == steps, f"{call} returned {len(losses)} losses; one per step, {steps} steps"
+    variants = {TRAIN_MISTAKES["lr"]: dict(lr=1e-2), TRAIN_MISTAKES["seed"]: dict(batch_seed=lambda step: step),
+                TRAIN_MISTAKES["batch_size"]: dict(batch_size=64), TRAIN_MISTAKES["zero_grad"]: dict(zero_grad=False),
+                TRAIN_MISTAKES["sgd"]: dict(optimizer="sgd")}
+    diagnoses = {}
+    for mistake, knobs in variants.items():
+        kwargs = dict(steps=steps, batch_size=batch_size, lr=lr, seed=seed) | knobs
+        diagnoses[mistake] = reference_training(params, **kwargs)[0]
+    assert_close(torch.tensor(losses, dtype=torch.float32), expected_losses, atol=1e-4, rtol=1e-4,
+                 what=f"the losses returned by {call} (the first is the loss before any step: the data, the "
+                      "decoder inputs and the loss; the others also depend on the updates)", diagnoses=diagnoses)
+    state = model.state_dict()
+    for name, value in expected_state.items():
+        assert_close(state[name], value, atol=1e-4, rtol=1e-3,
+                     what=f"model.state_dict()['{name}'] after {call} (compared with the same {steps} Adam steps "
+                          "here): do the gradients reach every parameter? Nothing in forward may be detached")
