@@ -25,6 +25,17 @@ encoding, called through the bridge. Causality and padding invariance are proper
 the whole model, so a layer that ignores its masks fails them too.
 tests/fixtures/mutants/04_transformer_architecture/mutants.yaml lists which mistake fails
 which test.
+
+Beyond the defaults: each layer is also checked as it is trained (test_*_layer_training): in
+train mode (dropout is 0 here, so it computes what eval mode computes), without changing the
+caller's tensors in place, and with a backward pass whose gradients (inputs and parameters)
+equal PyTorch's. The backward pass has to run where the student's layer lives, so it runs in
+the sandbox through torch.func.vjp and functional_call (reached through the student's own
+`torch`), with our parameters; only the gradients come back, and they are judged here. The
+model is checked with pad_id=5 (token 0 a real token), with max_len=96 and inputs longer than
+64 positions (three layers, two heads), and with a backward pass; those tests accept the
+mistakes test_transformer_matches_reference charges and the right wiring of the student's own
+parts, and the model's gradients are not judged when the student's layers' are wrong.
 """
 
 from __future__ import annotations
