@@ -12,11 +12,17 @@ mistakes (a flipped kernel, padding on one dimension, an ignored stride) change 
 sit between the two. Max pooling picks input values, so it is compared exactly (atol 0).
 Output shapes are ints and compared exactly.
 
-One mistake costs points once: the stride/padding and bias tests accept a flipped kernel
-(test_conv2d_matches_functional's job); the transfer tests use a backbone built from
-PyTorch's own layers, not the student's SmallCNN; a missing freeze and an optimizer over
-every parameter each fail their own structural test, and the training-step test passes
-when either one alone still keeps the backbone fixed. tests/fixtures/mutants/02_cnns_basics/
+One mistake costs points once across parts: the transfer tests use a backbone built from PyTorch's own
+layers, the CNN tests PyTorch's nn.Conv2d and nn.MaxPool2d, not the student's conv2d and max_pool2d. Within
+a part, the tests that name a mistake accept the mistakes other tests charge (the stride/padding and bias
+tests accept a flipped kernel; a missing freeze and an optimizer over every parameter each fail their own
+structural test, and the one-step test passes when either one alone keeps the backbone fixed), and each part
+has a test of the whole that a wrong core computation fails as well, so that it costs at least half of the
+part (the rubric's weights): test_output_shape_large_and_pairs, test_conv2d_backward, test_max_pool_backward
+(their output must match before their gradients are compared), test_cnn_training_steps and
+test_transfer_training_steps (several steps, where momentum shows, and the gradients a frozen backbone must
+not hold). Gradients are computed in the student's kernel by torch.autograd.functional.vjp through their
+own function: a .detach(), .item() or NumPy inside it gives zeros. tests/fixtures/mutants/02_cnns_basics/
 mutants.yaml lists which mistake fails which test.
 """
 
@@ -26,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from grader.checks.selfcheck import self_check
-from grader.kernel.bridge import StudentCodeError
+from grader.kernel.bridge import KernelGone, StudentCodeError, StudentTimeout
 from grader.checks.tensors import assert_close, assert_tensor, is_close, shape_text
 
 
@@ -106,6 +112,18 @@ def test_output_shape_dilation(student):
                            accept=({"division": "true"}, {"division": "ceil"}))
 
 
+def test_output_shape_large_and_pairs(student):
+    """Inputs far larger than the kernel (a 224 x 224 photo through a ResNet's first layer) and every argument a
+    pair (height, width) at once, dilation included: each dimension uses its own kernel, stride, padding, dilation."""
+    cases = [
+        ((224, 224, 7), {"stride": 2, "padding": 3}),
+        ((227, 300, (11, 5)), {"stride": (4, 3), "padding": (0, 2), "dilation": (1, 2)}),
+        ((64, 45, (3, 5)), {"stride": (3, 2), "padding": (2, 1), "dilation": (2, 3)}),
+    ]
+    for args, kwargs in cases:
+        check_output_shape(student, args, kwargs)
+
+
 # -- conv2d -----------------------------------------------------------------------------
 
 def conv_inputs(seed, N, C_in, H, W, C_out, kh, kw):
@@ -117,6 +135,28 @@ def conv_inputs(seed, N, C_in, H, W, C_out, kh, kw):
 def flipped(x, weight, bias=None, **kwargs):
     """A true convolution: the kernel flipped in both spatial dims."""
     return F.conv2d(x, weight.flip(-2, -1), bias, **kwargs)
+
+
+def backward_in_kernel(student, function, inputs, grad_output, **kwargs):
+    """(output, gradients of `inputs`) of the student's `function` for the upstream gradient `grad_output`.
+
+    torch.autograd.functional.vjp runs in the student's kernel, so the backward pass goes through their own code
+    (keyword arguments bound there with functools.partial); only tensors come back. A .detach(), .item(), NumPy
+    or torch.no_grad() inside the function gives zero gradients."""
+    try:
+        vjp = student.torch.autograd.functional.vjp
+        bound = student.torch.functools.partial(function, **kwargs) if kwargs else function
+    except StudentCodeError as error:
+        raise RuntimeError(f"grader self-check failed (torch.autograd.functional.vjp not reachable in the sandbox: "
+                           f"{error}); this is not your mistake: tell the course staff") from None
+    result = vjp(bound, tuple(inputs), grad_output)
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], tuple) and len(result[1]) == len(inputs):
+        return result
+    return None, (None,) * len(inputs)
+
+
+CUT_FROM_GRAPH = ("is cut out of the autograd graph: no .detach(), .item(), .numpy() or torch.no_grad() on the way "
+                  "from it to the output; compute with torch operations on the tensors you were given")
 
 
 def call_conv(student, reference, x, weight, bias=None, **kwargs):
@@ -170,6 +210,30 @@ def test_conv2d_bias(student, reference):
     })
 
 
+def test_conv2d_backward(student, reference):
+    """conv2d as a layer a network trains: with stride (1, 2), padding (2, 1) and a (3, 2) kernel, its output and the
+    gradients of a backward pass with respect to x and weight are F.conv2d's."""
+    x, weight, _ = conv_inputs(14, 2, 3, 7, 8, 4, 3, 2)
+    kwargs = {"stride": (1, 2), "padding": (2, 1)}
+    actual, expected, what = call_conv(student, reference, x, weight, **kwargs)
+    assert_tensor(actual, what=what, shape=expected.shape)
+    assert is_close(actual, expected), (
+        f"{what} differs from F.conv2d's output, so its gradients cannot be right either: fix the output first "
+        "(the other conv2d tests say how it differs)")
+    grad_output = torch.randn(expected.shape, generator=torch.Generator().manual_seed(15))
+    leaves = x.clone().requires_grad_(), weight.clone().requires_grad_()
+    F.conv2d(*leaves, **kwargs).backward(grad_output)
+    mine = x.clone().requires_grad_(), weight.clone().requires_grad_()
+    reference.conv2d(*mine, **kwargs).backward(grad_output)
+    self_check(all(is_close(a.grad, b.grad) for a, b in zip(mine, leaves)), "reference conv2d gradients vs F.conv2d")
+    _, grads = backward_in_kernel(student, student.conv2d, (x, weight), grad_output, **kwargs)
+    for name, got, leaf in zip(("x", "weight"), grads, leaves):
+        assert_close(got, leaf.grad, what=f"the gradient with respect to {name} of a backward pass through {what} "
+                     "(compared with F.conv2d's)", diagnoses={
+            f"it is zero everywhere: {name} {CUT_FROM_GRAPH}": torch.zeros_like(leaf.grad),
+        })
+
+
 # -- max pooling ------------------------------------------------------------------------
 
 def call_pool(student, reference, x, *args, **kwargs):
@@ -206,6 +270,31 @@ def test_max_pool_stride_padding(student, reference):
                 F.max_pool2d(F.pad(x, (pw, pw, ph, ph)), kernel, stride=kwargs["stride"]),
             "the stride is ignored": F.max_pool2d(x, kernel, stride=1, padding=kwargs["padding"]),
             "the padding is ignored": F.max_pool2d(x, kernel, stride=kwargs["stride"]),
+        })
+
+
+def test_max_pool_backward(student, reference):
+    """max_pool2d as a layer a network trains: the gradient of a backward pass reaches the maximum of each window
+    (kernel (2, 3) with the default stride; kernel (3, 2), stride (2, 1), padding 1 on mostly negative values)."""
+    g = torch.Generator().manual_seed(23)
+    cases = ((torch.randn(2, 2, 7, 9, generator=g), (2, 3), {}),
+             (torch.randn(2, 3, 7, 8, generator=g) - 2.0, (3, 2), {"stride": (2, 1), "padding": 1}))
+    for x, kernel, kwargs in cases:
+        actual, expected, what = call_pool(student, reference, x, kernel, **kwargs)
+        assert_tensor(actual, what=what, shape=expected.shape)
+        assert is_close(actual, expected, atol=0, rtol=0), (
+            f"{what} differs from F.max_pool2d's output, so its gradient cannot be right either: fix the output "
+            "first (the other max_pool2d tests say how it differs)")
+        grad_output = torch.randn(expected.shape, generator=g)
+        leaf = x.clone().requires_grad_()
+        F.max_pool2d(leaf, kernel, **kwargs).backward(grad_output)
+        mine = x.clone().requires_grad_()
+        reference.max_pool2d(mine, kernel, **kwargs).backward(grad_output)
+        self_check(is_close(mine.grad, leaf.grad), "reference max_pool2d gradient vs F.max_pool2d")
+        _, (got,) = backward_in_kernel(student, student.max_pool2d, (x,), grad_output, kernel_size=kernel, **kwargs)
+        assert_close(got, leaf.grad, what=f"the gradient with respect to x of a backward pass through {what} "
+                     "(compared with F.max_pool2d's)", diagnoses={
+            f"it is zero everywhere: x {CUT_FROM_GRAPH}": torch.zeros_like(leaf.grad),
         })
 
 
@@ -277,6 +366,37 @@ def test_cnn_forward_matches_reference(student, reference):
     })
 
 
+def test_cnn_training_steps(student, reference):
+    """Four full-batch SGD steps (lr 0.1) of fit on SmallCNN(num_classes=3) with the grader's weights, on 12 parts
+    labelled ok / scratch / blob: every parameter moves as the reference's do, so the gradients reach every layer."""
+    num_classes, epochs, lr = 3, 4, 0.1
+    parameters = cnn_parameters(num_classes, 33)
+    model = student.SmallCNN(num_classes=num_classes)
+    check_cnn_parameters(model.state_dict(), num_classes, loading=True)
+    model.load_state_dict(parameters)
+    images, _, kinds = reference.make_inspection_set(12, seed=34)
+    call = f"fit(SmallCNN(num_classes={num_classes}), torch.optim.SGD(model.parameters(), lr={lr}), images, kinds, " \
+           f"epochs={epochs}, batch_size=12)"
+    try:
+        student.fit(model, student.torch.optim.SGD(model.parameters(), lr=lr), images, kinds, epochs, len(images))
+    except StudentCodeError as error:
+        if isinstance(error, (StudentTimeout, KernelGone)):
+            raise
+        raise AssertionError(f"{call} failed: {error}. loss.backward() needs logits that depend on the parameters "
+                             "through autograd: no .detach(), .item() or torch.no_grad() in SmallCNN.forward") from None
+    after = model.state_dict()
+    own = reference.SmallCNN(num_classes=num_classes)
+    own.load_state_dict(parameters)
+    reference.fit(own, torch.optim.SGD(own.parameters(), lr=lr), images, kinds, epochs, len(images))
+    for name, value in own.state_dict().items():
+        if name.startswith("features.") and is_close(after.get(name), parameters[name], atol=0, rtol=0):
+            raise AssertionError(f"after {call} the parameter {name} has not moved: no gradient reaches the "
+                                 "convolutions; is self.features' output detached (or computed under "
+                                 "torch.no_grad()) before the head?")
+        assert_close(after.get(name), value, what=f"model.state_dict()['{name}'] after {call} (compared with the "
+                     "reference SmallCNN trained the same way)")
+
+
 def test_inspection_model_accuracy(student, reference):
     """The notebook's trained inspection_model tells defects from good parts on 400 parts it has never seen (>= 0.9)."""
     images, labels, _ = reference.make_inspection_set(400, seed=12345)
@@ -330,15 +450,20 @@ def transfer_model(student, seed):
     return model, parameters
 
 
-def requires_grad(student, model, name):
-    """model.<name>.requires_grad, read in the sandbox with operator.attrgetter: a Parameter that crosses the
-    boundary arrives as a plain tensor, without its flag."""
+def attribute(student, model, dotted):
+    """model.<dotted>, read in the sandbox with operator.attrgetter: a Parameter that crosses the boundary arrives
+    as a plain tensor, without its flag or its .grad."""
     try:
         attrgetter = student.torch.functional.operator.attrgetter
     except StudentCodeError as error:
         raise RuntimeError(f"grader self-check failed (operator.attrgetter not reachable in the sandbox: {error}); "
                            "this is not your mistake: tell the course staff") from None
-    return attrgetter(f"{name}.requires_grad")(model)
+    return attrgetter(dotted)(model)
+
+
+def requires_grad(student, model, name):
+    """model.<name>.requires_grad (see attribute)."""
+    return attribute(student, model, f"{name}.requires_grad")
 
 
 def test_transfer_frozen_backbone(student):
@@ -380,6 +505,10 @@ def test_head_optimizer_param_groups(student):
     )
     lrs = sorted({group.get("lr") for group in groups}, key=str)
     assert lrs == [0.3], f"{call} has the learning rate(s) {lrs}; expected the lr it was given, 0.3"
+    extras = sorted({f"{key} {group.get(key)!r}" for group in groups for key in ("momentum", "weight_decay", "nesterov")
+                     if group.get(key) not in (None, 0, 0.0, False)})
+    assert not extras, (f"{call} has {', '.join(extras)}; expected plain SGD, torch.optim.SGD(params, lr=lr), without "
+                        "momentum or weight decay")
     assert optimizer.type_name == "SGD", f"{call} returned a {optimizer.type_name}; expected a torch.optim.SGD"
 
 
@@ -408,3 +537,52 @@ def test_transfer_training_step(student):
     for name, value in expected.items():
         assert_close(after[name], value, what=f"the head's {name.split('.')[1]} after one step of fit with "
                      f"head_optimizer(model, {lr}) (compared with plain SGD on the head)")
+
+
+def test_transfer_training_steps(student):
+    """Five full-batch steps of fit with head_optimizer(model, 0.2): the backbone never moves and, frozen, holds no
+    gradient (the point of freezing: autograd computes none for it); the head follows plain SGD step after step."""
+    model, parameters = transfer_model(student, 71)
+    g = torch.Generator().manual_seed(72)
+    x, y, lr, epochs = torch.rand(9, 1, 16, 16, generator=g), torch.tensor([0, 1, 2] * 3), 0.2, 5
+    call = f"fit(model, head_optimizer(model, {lr}), x, y, epochs={epochs}, batch_size=9)"
+    try:
+        student.fit(model, student.head_optimizer(model, lr), x, y, epochs, len(x))
+    except StudentCodeError as error:
+        if isinstance(error, (StudentTimeout, KernelGone)):
+            raise
+        raise AssertionError(f"{call} failed: {error}. The head's output must stay in the autograd graph: freeze "
+                             "the backbone's parameters, and do not run the head under torch.no_grad()") from None
+    after = model.state_dict()
+    for name, value in parameters.items():
+        if name.startswith("backbone."):
+            assert is_close(after.get(name), value, atol=0, rtol=0), (
+                f"{call} changed the backbone's {name}: freeze the backbone and give the optimizer only the head's "
+                "parameters")
+            assert attribute(student, model, f"{name}.grad") is None, (
+                f"after {call} the backbone's {name} holds a gradient: autograd still computes gradients for the "
+                "backbone; freeze it (requires_grad_(False) on its parameters) so that no gradient is computed")
+    features = F.max_pool2d(torch.relu(F.conv2d(x, parameters["backbone.0.weight"], parameters["backbone.0.bias"],
+                                                padding=1)), 4).flatten(1)  # (9, 64)
+    expected = head_sgd(features, y, parameters, lr, epochs)
+    variants = {
+        "the head moved as with momentum 0.9: head_optimizer must be plain SGD, torch.optim.SGD(params, lr=lr)":
+            head_sgd(features, y, parameters, lr, epochs, momentum=0.9),
+        f"the head moved as after one step only: do all {epochs} steps update the head?":
+            head_sgd(features, y, parameters, lr, 1),
+    }
+    for name, value in expected.items():
+        assert_close(after.get(name), value, what=f"the head's {name.split('.')[1]} after {call} (compared with "
+                     "plain SGD on the head)", diagnoses={sentence: wrong[name] for sentence, wrong in variants.items()})
+
+
+def head_sgd(features, y, parameters, lr, steps, **options):
+    """The head's parameters after `steps` full-batch steps of torch.optim.SGD on the backbone's features."""
+    weight = parameters["head.weight"].clone().requires_grad_()
+    bias = parameters["head.bias"].clone().requires_grad_()
+    optimizer = torch.optim.SGD([weight, bias], lr=lr, **options)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        F.cross_entropy(F.linear(features, weight, bias), y).backward()
+        optimizer.step()
+    return {"head.weight": weight.detach(), "head.bias": bias.detach()}

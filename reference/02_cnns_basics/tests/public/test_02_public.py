@@ -2,8 +2,9 @@
 
 Run them with `grade check 02_cnns_basics.ipynb`. The grader's hidden tests also check the
 values: your conv2d and max_pool2d against torch.nn.functional with strides and padding,
-your SmallCNN with the grader's weights, inspection_model's accuracy on new parts, and your
-transfer model's frozen backbone, optimizer and one training step.
+forward and backward, your SmallCNN with the grader's weights and over a few training steps,
+inspection_model's accuracy on new parts, and your transfer model's frozen backbone, optimizer
+and a few training steps.
 """
 
 import torch
