@@ -34,7 +34,7 @@ def test_grade_path_with_a_roster_deadline_and_submission_times(tmp_path: Path) 
     shutil.copytree(REPO / "reference" / ASSIGNMENT, course / "reference" / ASSIGNMENT)
     (course / "course.yaml").write_text(f"title: Tiny\nassignments: [{ASSIGNMENT}]\n"
                                         f"deadlines: {{{ASSIGNMENT}: 2026-11-02T23:59:00+01:00}}\n"
-                                        "late_policy: {per_day_percent: 10, grace_minutes: 15, max_days_late: 3}\n")
+                                        "late_policy: {per_day_percent: 12.5, grace_minutes: 15, max_days_late: 3}\n")
     (course / "roster.csv").write_text("student,name,email,section\nada,Ada Lovelace,ada@uni.example,A\n"
                                        "bob,Bob Babbage,bob@uni.example,A\n")
     (tmp_path / "subs" / "ada").mkdir(parents=True)
@@ -54,12 +54,12 @@ def test_grade_path_with_a_roster_deadline_and_submission_times(tmp_path: Path) 
     records = {r["student"]: r for r in json.loads(exported.stdout)}
     ada = records["ada"]
     assert (ada["status"], ada["raw_score"], ada["late_penalty"], ada["score"], ada["days_late"]) == (
-        "graded", 20.0, 4.0, 16.0, 2)  # the reference, 2 started days late: 10 % of 20 per day
+        "graded", 48.0, 12.0, 36.0, 2)  # the reference, 2 started days late: 12.5 % of 48 per day
     assert (records["bob"]["status"], records["bob"]["score"], records["bob"]["on_roster"]) == ("missing", 0.0, True)
     assert (records["eve"]["status"], records["eve"]["on_roster"]) == ("rejected", False)
 
     canvas = grade(tmp_path, "export", "--db", "grade.db", "--format", "canvas")
     rows = list(csv.reader(io.StringIO(canvas.stdout, newline="")))
-    assert [r[3:6:2] for r in rows[2:]] == [["ada", "16"], ["bob", "0"]]
+    assert [r[3:6:2] for r in rows[2:]] == [["ada", "36"], ["bob", "0"]]
     assert "eve" in canvas.stderr and "left out" in canvas.stderr
     assert "Deadline" in next((tmp_path / "reports" / "students").glob("ada-*.html")).read_text()

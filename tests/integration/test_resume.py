@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.sandbox, requires_sandbox]
 
 ASSIGNMENT = "05_attention_mechanism"
 # Demo students whose notebook-05 grade is quick and known (tests/fixtures/demo/).
-SCORES = {"ada_lovelace": 20.0, "alan_turing": 20.0, "dara_missing_scale": 18.0, "eli_mask_after_softmax": 16.0}
+SCORES = {"ada_lovelace": 48.0, "alan_turing": 48.0, "dara_missing_scale": 37.0, "eli_mask_after_softmax": 34.0}
 
 
 def make_class(root: Path, size: int) -> dict[str, float]:
