@@ -66,8 +66,8 @@ def assert_nothing_recorded(root: Path) -> None:
 
 def test_a_rubric_naming_a_test_that_does_not_exist_stops_the_run(tmp_path: Path) -> None:
     course = course_copy(tmp_path)
-    edit(course / "rubrics" / f"{ASSIGNMENT}.yaml", "      test_causal_mask: 1\n",
-         "      test_causal_mask: 1\n      test_causal_mask_is_square: 1\n")
+    edit(course / "rubrics" / f"{ASSIGNMENT}.yaml", "      test_causal_mask: 3\n",
+         "      test_causal_mask: 3\n      test_causal_mask_is_square: 1\n")
     done = grade(tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert (f"error: course/rubrics/{ASSIGNMENT}.yaml lists tests that no file under "
