@@ -1,7 +1,7 @@
 """Recurrent cells computed in the trusted process, with the knobs students get wrong.
 
 A helper of this course's hidden tests, beside them (loaded by test_03_hidden.py through
-grader.checks.helpers.load_beside; under tests/hidden, so never released). Hidden tests of
+grader.checks.sibling_modules.load_beside; under tests/hidden, so never released). Hidden tests of
 03_rnns_sequences compare a student's LSTM and GRU cells with PyTorch's
 and, when they differ, with these variants, so that the message can name the mistake
 ("the gates are read in the order i, g, f, o"). Parameters are dicts with PyTorch's

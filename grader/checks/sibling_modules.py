@@ -4,7 +4,7 @@ Hidden tests are imported with pytest's importlib mode (grader/checks/runner.py)
 no test folder on sys.path, so `import helpers_x` next to a test file would not resolve, and
 a name shared by two courses' helpers must never mix. A test file loads its helper with
 
-    from grader.checks.helpers import load_beside
+    from grader.checks.sibling_modules import load_beside
     helpers = load_beside(__file__, "helpers_recurrent.py")
 
 The module is named after its path and loaded again when the file changes. Under tests/hidden

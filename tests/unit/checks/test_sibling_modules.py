@@ -1,11 +1,11 @@
-"""grader/checks/helpers.py: a course's helper module beside its hidden tests, loaded by path."""
+"""grader/checks/sibling_modules.py: a course's helper module beside its hidden tests, loaded by path."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from grader.checks.helpers import load_beside
+from grader.checks.sibling_modules import load_beside
 from grader.kinds import load_course
 from grader.students.release import public_test_files
 from tests.conftest import REPO
