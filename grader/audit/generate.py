@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import nbformat
 
-from grader.audit.operators import OPERATORS, Change, Code, Operator
+from grader.audit.operators import OPERATORS
+from grader.audit.syntax import Change, Code, Operator
 from grader.errors import GradeError
 from grader.students.strip import BEGIN, END
 
