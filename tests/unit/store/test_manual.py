@@ -225,4 +225,7 @@ def test_the_revision_changes_with_every_save(book: Gradebook) -> None:
     second = book.revision()
     book.manual.save("alice", "05_attention_mechanism", "why_scale", items=["variance"], adjustment=0, comment="",
                      by="tom", expected_version=1, reason="second look")
-    assert len({first, second, book.revision()}) == 3
+    third = book.revision()
+    assert len({first, second, third}) == 3
+    book.manual.claim("alice", "05_attention_mechanism", "why_scale", "ana")  # opening an answer changes no page
+    assert book.revision() == third
