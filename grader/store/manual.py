@@ -217,11 +217,14 @@ class ManualGrading:
                 return saved
         except (IntegrityError, _Lost):
             current_grade = self.get(student, assignment, part)
-            who = "nobody" if current_grade is None else f"{current_grade.graded_by} (version {current_grade.version})"
-            raise ManualGradeConflict(
-                f"{student}'s {part!r} of {assignment} was saved by {who} after this page was shown "
-                f"(it showed version {expected_version}); look at their grade and save again",
-                current_grade) from None
+            if current_grade is None:
+                said = (f"{student}'s {part!r} of {assignment} has no grade (the page showed version "
+                        f"{expected_version}); save it as a first grade")
+            else:
+                said = (f"{student}'s {part!r} of {assignment} was saved by {current_grade.graded_by} (version "
+                        f"{current_grade.version}) after this page was shown (it showed version {expected_version}); "
+                        "look at their grade and save again")
+            raise ManualGradeConflict(said, current_grade) from None
 
     def _parts_known(self, student: str, assignment: str) -> str:
         with self._read() as session:
