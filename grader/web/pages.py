@@ -8,6 +8,8 @@ Serving the same relative paths is what lets the report's links (students/x.html
 
 from __future__ import annotations
 
+from importlib import resources
+
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
@@ -33,7 +35,16 @@ def folder_page(request: Request) -> Response:
 
 
 def stylesheet(request: Request) -> Response:
-    return Response(report_stylesheet(), media_type="text/css")
+    """The report's stylesheet and the app's own (grader/web/static/app.css) after it."""
+    return Response(report_stylesheet() + "\n" + _static("app.css"), media_type="text/css")
+
+
+def grading_script(request: Request) -> Response:
+    return Response(_static("grading.js"), media_type="text/javascript")
+
+
+def _static(name: str) -> str:
+    return (resources.files("grader.web") / "static" / name).read_text("utf-8")
 
 
 def favicon(request: Request) -> Response:
