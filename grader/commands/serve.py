@@ -94,7 +94,7 @@ def serve_command(reports_dir: Path, port: int, db: str, host: str, secure_cooki
         from grader.web.server import listen, serve as run_app
 
         app = create_app(db, secure_cookies=secure_cookies, trust_proxy_header=trust_proxy_header,
-                         title=course_title(course_dir, title), course_dir=course_dir)
+                         title=course_title(course_dir, title))
         sock = listen(host, port)
         shown = f"[{host}]" if ":" in host else host
         console.print(f"serving the web app for {db} on http://{shown}:{sock.getsockname()[1]}/ (Ctrl-C stops)")

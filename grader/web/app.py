@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -36,21 +35,19 @@ from grader.web.csrf import csrf_protected
 from grader.web.headers import AccessLog, SecurityHeaders
 from grader.web.limiter import FailureLimiter, LoginLimits
 from grader.web.rendering import SiteCache, web_environment
-from grader.web.rubrics import CourseRubrics
 from grader.web.state import WebState
 
 TITLE = "grade"  # `grade serve` passes the course.yaml title
 
 
 def create_app(db_url: str, *, secure_cookies: bool, trust_proxy_header: str | None,
-               title: str = TITLE, limits: LoginLimits = LoginLimits(), course_dir: Path | None = None) -> Starlette:
+               title: str = TITLE, limits: LoginLimits = LoginLimits()) -> Starlette:
     """The web app over the gradebook at `db_url` (a SQLite path or an SQLAlchemy URL).
 
     `secure_cookies`: mark cookies Secure even when the request arrived over plain HTTP (the
     app behind an HTTPS proxy). `trust_proxy_header`: the header in which a reverse proxy
     names the user it authenticated (e.g. "X-Remote-User"); None, the default, trusts no
-    header at all, X-Forwarded-* included. `course_dir`: the course root whose rubrics/ give
-    the manual parts' items and comment templates (the grading pages need them).
+    header at all, X-Forwarded-* included.
     """
     book = Gradebook(db_url)
     web = WebState(
@@ -61,7 +58,6 @@ def create_app(db_url: str, *, secure_cookies: bool, trust_proxy_header: str | N
         by_client=FailureLimiter(limits.per_client, limits.window_s, limits.max_keys),
         secure_cookies=secure_cookies,
         proxy_header=trust_proxy_header or None,
-        rubrics=CourseRubrics(course_dir),
     )
 
     @asynccontextmanager

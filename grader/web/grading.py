@@ -83,7 +83,7 @@ class GradingContext:
     history_href: str
     action: str
     answer: Markup | None  # None: no answer handed in
-    has_rubric: bool
+    stale: bool  # graded, but the student handed in another answer since
     items: tuple[ItemRow, ...]
     max_points: str
     comments: tuple[str, ...]
@@ -121,7 +121,7 @@ async def grading_save(request: Request, form: Form) -> Response:
     if found is None:
         return _not_found()
     rubric_part = found["rubric"]
-    known = [item.id for item in rubric_part.items] if rubric_part is not None else []
+    known = [item.id for item in rubric_part.items]
     choice = Choice(items=frozenset(i for i in known if form.get(f"item_{i}")),
                     adjustment=form.get("adjustment", "0").strip() or "0",
                     comment=form.get("comment", "")[:MAX_COMMENT], reason=form.get("reason", "").strip())
@@ -133,9 +133,6 @@ async def grading_save(request: Request, form: Form) -> Response:
     except ValueError:
         return _render(request, key, found, choice=choice, status=400,
                        error="the form is damaged (version or adjustment is not a number); reload the page")
-    if rubric_part is None:
-        return _render(request, key, found, choice=choice, status=409,
-                       error=f"{assignment}'s rubric has no manual part {part!r} now; nothing was saved")
     try:
         await run_in_threadpool(
             lambda: web.book.manual.save(student, assignment, part, items=tuple(i for i in known if i in choice.items),
@@ -165,14 +162,16 @@ def _load(web: WebState, assignment: str, part: str, student: str, me: str, clai
     if index is None:
         return None
     entry = entries[index]
+    result = web.book.manual.result(student, assignment, part)
+    if result is None:
+        return None
     if claim:
         web.book.manual.claim(student, assignment, part, me)
-    answer = web.book.manual.answer(student, assignment, part)
     return {
         "entry": entry,
-        "grade": web.book.manual.get(student, assignment, part),
-        "answer": answer.text if answer is not None else None,
-        "rubric": web.rubrics.part(assignment, part),
+        "grade": result.grade,
+        "answer": result.answer,
+        "rubric": result.part,  # the part as the rubric had it when this submission was graded
         "position": f"{index + 1} of {len(entries)}",
         "prev": grading_href(assignment, part, entries[index - 1].student) if index > 0 else "",
         "next": grading_href(assignment, part, entries[index + 1].student) if index + 1 < len(entries) else "",
@@ -189,33 +188,31 @@ def _render(request: Request, key: tuple[str, str, str], found: dict[str, Any], 
     if choice is None:
         choice = (Choice(items=frozenset(grade.items), adjustment=points(grade.adjustment), comment=grade.comment,
                          reason="") if grade is not None else Choice(frozenset(), "0", "", ""))
-    rubric_items = tuple(rubric_part.items) if rubric_part is not None else ()
+    rubric_items = tuple(rubric_part.items)
     theirs = frozenset(conflict.items) if conflict is not None else frozenset()
     items = tuple(ItemRow(id=item.id, points=f"{item.points:+g}", description=item.description,
                           key=SHORTCUT_KEYS[i] if i < len(SHORTCUT_KEYS) else "", checked=item.id in choice.items,
                           theirs=item.id in theirs, value=float(item.points))
                   for i, item in enumerate(rubric_items))
-    max_points = points(rubric_part.max_points) if rubric_part is not None else "?"
+    max_points = points(rubric_part.max_points)
     context = GradingContext(
         page_title=f"{student} · {entry.part_name} · {assignment}", stylesheet="/static/style.css",
         assignment=assignment, part=part, part_name=entry.part_name, student=student,
         student_href="/" + student_page(student),
         history_href=f"/history?student={_q(student)}&assignment={_q(assignment)}", action=grading_href(*key),
         answer=render_answer(found["answer"]) if found["answer"] is not None else None,
-        has_rubric=rubric_part is not None, items=items, max_points=max_points,
-        comments=tuple(rubric_part.comments) if rubric_part is not None else (), choice=choice,
+        items=items, max_points=max_points, comments=tuple(rubric_part.comments), choice=choice,
         version=grade.version if grade is not None else 0,
-        saved=_view(grade, rubric_items, max_points) if grade is not None and conflict is None else None,
-        conflict=_view(conflict, rubric_items, max_points) if conflict is not None else None,
-        notice=notice, error=error, others=found["others"], position=found["position"], prev_href=found["prev"],
+        saved=_view(grade, max_points) if grade is not None and conflict is None else None,
+        conflict=_view(conflict, max_points) if conflict is not None else None,
+        stale=bool(getattr(entry, "stale", False)), notice=notice, error=error, others=found["others"], position=found["position"], prev_href=found["prev"],
         next_href=found["next"], queue_href="/grading", part_href=grading_href(assignment, part))
     return HTMLResponse(render_template(web.env, "grading.html", context, request.state.visitor), status_code=status)
 
 
-def _view(grade: Any, rubric_items: tuple[Any, ...], max_points: str) -> SavedView:
-    described = {item.id: item for item in rubric_items}
-    applied = tuple(f"{described[i].points:+g} {described[i].description}" if i in described else i
-                    for i in grade.items)
+def _view(grade: Any, max_points: str) -> SavedView:
+    # The items as they were when saved (their points and text then), not as the rubric has them now.
+    applied = tuple(f"{item.points:+g} {item.description}" for item in grade.applied) or grade.items
     return SavedView(points=points(grade.points), max_points=max_points, by=grade.graded_by,
                      at=timestamp(grade.graded_at), version=grade.version, items=applied,
                      adjustment=f"{grade.adjustment:+g}" if grade.adjustment else "", comment=grade.comment)

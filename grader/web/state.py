@@ -12,7 +12,6 @@ from starlette.requests import Request
 from grader.store.gradebook import Gradebook
 from grader.web.limiter import FailureLimiter
 from grader.web.rendering import SiteCache
-from grader.web.rubrics import CourseRubrics
 
 
 @dataclass
@@ -24,7 +23,6 @@ class WebState:
     by_client: FailureLimiter
     secure_cookies: bool
     proxy_header: str | None  # a reverse proxy's authenticated-user header, trusted only when named
-    rubrics: CourseRubrics = field(default_factory=lambda: CourseRubrics(None))  # the manual parts' items
     # Signs the login form's tokens; new at every start (an open login form then needs a reload).
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     # argon2 takes 64 MiB and most of a core per check: a burst of logins queues instead of swapping.
