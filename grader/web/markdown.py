@@ -55,15 +55,10 @@ def _image(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any)
     token = tokens[idx]
     alt = self.renderInlineAsText(token.children or [], options, env)
     src = str(token.attrGet("src") or "")
-    escape = md_escape
-    label = f"[image: {escape(alt)}]"
+    label = f"[image: {Markup.escape(alt)}]"
     if src and link_allowed(src):
-        return f'<a href="{escape(src)}" rel="nofollow noopener noreferrer" target="_blank">{label}</a>'
+        return f'<a href="{Markup.escape(src)}" rel="nofollow noopener noreferrer" target="_blank">{label}</a>'
     return label
-
-
-def md_escape(text: str) -> str:
-    return str(Markup.escape(text))
 
 
 _MD = _parser()
