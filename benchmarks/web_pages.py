@@ -126,18 +126,23 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=600)
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="Keep the gradebook in this file, and reuse it when it is there (filling takes minutes).")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     print(f"seed {args.seed}; {args.students} students x {len(ASSIGNMENTS)} assignments, 10 tests each; "
           f"{args.requests} requests per page")
 
     with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "grade.db"
+        db = args.keep or Path(tmp) / "grade.db"
         students = [f"student_{i:04d}" for i in range(args.students)]
         started = time.perf_counter()
-        fill(db, students, rng)
-        print(f"gradebook filled in {time.perf_counter() - started:.1f} s "
-              f"({db.stat().st_size / 2**20:.1f} MiB, {len(students) * len(ASSIGNMENTS)} results)")
+        if not db.exists():
+            fill(db, students, rng)
+            print(f"gradebook filled in {time.perf_counter() - started:.1f} s "
+                  f"({db.stat().st_size / 2**20:.1f} MiB, {len(students) * len(ASSIGNMENTS)} results)")
+        else:
+            print(f"reusing {db} (filled by an earlier run with the same --students and --seed)")
 
         with running(create_app(str(db), secure_cookies=False, trust_proxy_header=None)) as url:
             where = urlsplit(url)

@@ -34,6 +34,7 @@ from grader.web.auth import RequireLogin
 from grader.web.csrf import csrf_protected
 from grader.web.headers import AccessLog, SecurityHeaders
 from grader.web.limiter import FailureLimiter, LoginLimits
+from grader.web.queue_cache import QueueCache
 from grader.web.rendering import SiteCache, web_environment
 from grader.web.state import WebState
 
@@ -54,6 +55,7 @@ def create_app(db_url: str, *, secure_cookies: bool, trust_proxy_header: str | N
         book=book,
         env=web_environment(),
         sites=SiteCache(book, title),
+        queues=QueueCache(book),
         by_user=FailureLimiter(limits.per_user, limits.window_s, limits.max_keys),
         by_client=FailureLimiter(limits.per_client, limits.window_s, limits.max_keys),
         secure_cookies=secure_cookies,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -25,10 +26,10 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 
 from grader.errors import GradeError
 from grader.reports.text import points, student_page, timestamp
-from grader.store.manual import ManualGradeConflict
+from grader.store.manual import CLAIM_TTL, ManualGradeConflict
 from grader.web.csrf import Form
 from grader.web.markdown import render_answer
-from grader.web.queue import grading_href, ordered
+from grader.web.queue import grading_href
 from grader.web.rendering import render_template
 from grader.web.state import WebState, web_state
 
@@ -157,34 +158,40 @@ def _key(request: Request) -> tuple[str, str, str]:
 
 def _load(web: WebState, assignment: str, part: str, student: str, me: str, claim: bool) -> dict[str, Any] | None:
     """Everything the page shows, read in one thread hop; None when the gradebook has no such answer."""
-    entries = ordered([e for e in web.book.manual.queue(assignment) if e.part == part])
-    index = next((i for i, e in enumerate(entries) if e.student == student), None)
-    if index is None:
-        return None
-    entry = entries[index]
     result = web.book.manual.result(student, assignment, part)
     if result is None:
         return None
+    students = web.queues.students(assignment, part, student)
+    index = students.index(student) if student in students else 0
+    holder = _holder(web, student, assignment, part, me)  # before our own claim replaces theirs
     if claim:
         web.book.manual.claim(student, assignment, part, me)
     return {
-        "entry": entry,
         "grade": result.grade,
         "answer": result.answer,
         "rubric": result.part,  # the part as the rubric had it when this submission was graded
-        "position": f"{index + 1} of {len(entries)}",
-        "prev": grading_href(assignment, part, entries[index - 1].student) if index > 0 else "",
-        "next": grading_href(assignment, part, entries[index + 1].student) if index + 1 < len(entries) else "",
-        "others": (f"{entry.claimed_by} opened this answer at {timestamp(entry.claimed_at)}"
-                   if entry.claimed_by and entry.claimed_by != me and entry.claimed_at else ""),
+        "stale": result.stale,
+        "position": f"{index + 1} of {len(students)}",
+        "prev": grading_href(assignment, part, students[index - 1]) if index > 0 else "",
+        "next": grading_href(assignment, part, students[index + 1]) if index + 1 < len(students) else "",
+        "others": holder,
     }
+
+
+def _holder(web: WebState, student: str, assignment: str, part: str, me: str) -> str:
+    """"tara opened this answer at ...": another TA who claimed it within the claim's life, or ""."""
+    claims = [e for e in web.book.events(student=student, assignment=assignment, limit=200)
+              if e.kind == "claim" and e.part == part]
+    if not claims or claims[0].actor == me or claims[0].at < datetime.now(timezone.utc) - CLAIM_TTL:
+        return ""
+    return f"{claims[0].actor} opened this answer at {timestamp(claims[0].at)}"
 
 
 def _render(request: Request, key: tuple[str, str, str], found: dict[str, Any], *, choice: Choice | None = None,
             conflict: Any = None, notice: str = "", error: str = "", status: int = 200) -> Response:
     web = web_state(request)
     assignment, part, student = key
-    grade, rubric_part, entry = found["grade"], found["rubric"], found["entry"]
+    grade, rubric_part = found["grade"], found["rubric"]
     if choice is None:
         choice = (Choice(items=frozenset(grade.items), adjustment=points(grade.adjustment), comment=grade.comment,
                          reason="") if grade is not None else Choice(frozenset(), "0", "", ""))
@@ -196,8 +203,8 @@ def _render(request: Request, key: tuple[str, str, str], found: dict[str, Any], 
                   for i, item in enumerate(rubric_items))
     max_points = points(rubric_part.max_points)
     context = GradingContext(
-        page_title=f"{student} · {entry.part_name} · {assignment}", stylesheet="/static/style.css",
-        assignment=assignment, part=part, part_name=entry.part_name, student=student,
+        page_title=f"{student} · {rubric_part.name} · {assignment}", stylesheet="/static/style.css",
+        assignment=assignment, part=part, part_name=rubric_part.name, student=student,
         student_href="/" + student_page(student),
         history_href=f"/history?student={_q(student)}&assignment={_q(assignment)}", action=grading_href(*key),
         answer=render_answer(found["answer"]) if found["answer"] is not None else None,
@@ -205,7 +212,7 @@ def _render(request: Request, key: tuple[str, str, str], found: dict[str, Any], 
         version=grade.version if grade is not None else 0,
         saved=_view(grade, max_points) if grade is not None and conflict is None else None,
         conflict=_view(conflict, max_points) if conflict is not None else None,
-        stale=bool(getattr(entry, "stale", False)), notice=notice, error=error, others=found["others"], position=found["position"], prev_href=found["prev"],
+        stale=found["stale"], notice=notice, error=error, others=found["others"], position=found["position"], prev_href=found["prev"],
         next_href=found["next"], queue_href="/grading", part_href=grading_href(assignment, part))
     return HTMLResponse(render_template(web.env, "grading.html", context, request.state.visitor), status_code=status)
 

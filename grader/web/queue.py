@@ -1,8 +1,8 @@
 """GET /grading: what awaits manual grading, by assignment and part, and who is grading what;
 GET /grading/<assignment>/<part>: that part's students, in the order n/p walks them.
 
-Both read `gradebook.manual.queue()`: one row per (student, manual part) with its grade and
-claim. Nothing here writes.
+Both read `gradebook.manual.queue()` (through queue_cache.QueueCache): one row per (student,
+manual part) with its grade and claim. Nothing here writes.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class PartContext:
 async def queue_page(request: Request) -> Response:
     web = web_state(request)
     wanted = request.query_params.get("assignment", "").strip()
-    entries = await run_in_threadpool(web.book.manual.queue, None)
+    entries = await run_in_threadpool(web.queues.current)
     assignments = tuple(sorted({e.assignment for e in entries}))
     me = request.state.visitor.user.name
     rows = tuple(_part_row(group, me) for group in by_part(e for e in entries if not wanted or e.assignment == wanted))
@@ -87,11 +87,11 @@ async def queue_page(request: Request) -> Response:
 async def part_page(request: Request) -> Response:
     web = web_state(request)
     assignment, part = request.path_params["assignment"], request.path_params["part"]
-    entries = [e for e in await run_in_threadpool(web.book.manual.queue, assignment) if e.part == part]
+    entries = [e for e in await run_in_threadpool(web.queues.current) if e.assignment == assignment and e.part == part]
     if not entries:
         return PlainTextResponse("404: no such manual part in this gradebook\n", status_code=404)
     rows = tuple(_student_row(e) for e in ordered(entries))
-    graded = sum(e.grade is not None for e in entries)
+    graded = sum(e.grade is not None and not e.stale for e in entries)
     context = PartContext(page_title=f"{entries[0].part_name} · {assignment}", stylesheet="/static/style.css",
                           assignment=assignment, part=part, part_name=entries[0].part_name, rows=rows,
                           summary=f"{graded} graded, {sum(e.has_answer for e in entries)} answered, "
@@ -114,12 +114,12 @@ def ordered(entries: list[Any]) -> list[Any]:
 
 def _part_row(entries: list[Any], me: str) -> PartRow:
     first = entries[0]
-    waiting = [e for e in entries if e.has_answer and e.grade is None]
+    waiting = [e for e in entries if e.has_answer and (e.grade is None or e.stale)]  # stale: answer changed since
     free = [e for e in waiting if e.claimed_by in (None, me)]
     claims = tuple((e.claimed_by, e.student, grading_href(e.assignment, e.part, e.student))
                    for e in waiting if e.claimed_by)
     return PartRow(assignment=first.assignment, part=first.part, part_name=first.part_name,
-                   graded=sum(e.grade is not None for e in entries), answered=sum(e.has_answer for e in entries),
+                   graded=sum(e.grade is not None and not e.stale for e in entries), answered=sum(e.has_answer for e in entries),
                    total=len(entries), awaiting=len(waiting), claims=claims,
                    href=grading_href(first.assignment, first.part),
                    next_href=grading_href(first.assignment, first.part, free[0].student) if free else None)
@@ -127,7 +127,9 @@ def _part_row(entries: list[Any], me: str) -> PartRow:
 
 def _student_row(entry: Any) -> StudentRow:
     grade = entry.grade
-    if grade is not None:
+    if grade is not None and entry.stale:
+        status, css = "answer changed since graded", "status-awaiting"
+    elif grade is not None:
         status, css = "graded", "status-graded"
     elif entry.has_answer:
         status, css = "awaiting", "status-awaiting"

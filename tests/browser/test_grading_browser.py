@@ -37,6 +37,13 @@ PART = ManualPart(
            RubricItem("saturation", 2, "Large logits saturate the softmax, gradients vanish"),
            RubricItem("vague", -1, "Vague: no argument given")),
     comments=("See the lecture's variance argument.", "Say why the gradients vanish."))
+MASK = ManualPart(name="What does the causal mask prevent?", answer="why_mask",
+                  items=(RubricItem("future", 2, "Position i must not attend to positions after i"),
+                         RubricItem("leak", 1, "Otherwise training leaks the next token")))
+REPORT = ManualPart(name="Report: fine-tuning and evaluation", answer="REPORT.md",
+                    items=(RubricItem("setup", 2, "Says what was fine-tuned and how"),
+                           RubricItem("evaluation", 3, "Held-out evaluation with a baseline"),
+                           RubricItem("errors", 3, "An error analysis with examples")))
 HOSTILE = ("I scale by **sqrt(d_k)**. <script>window.__pwned = 1</script>\n\n"
            "<img src=x onerror=\"window.__pwned = 2; alert('pwned')\">\n\n"
            "[click me](javascript:window.__pwned=3) and [the docs](https://pytorch.org/docs/stable/nn.html)")
@@ -59,7 +66,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
         for student, answer in STUDENTS.items():
             tests = (make_test_result("test_sdpa_matches_reference", max_points=4.0),
                      make_test_result("test_causal_mask", max_points=3.0))
-            book.record(run, make_grade(student, ASSIGNMENT, tests=tests, manual=(ManualResult(PART, answer),)))
+            mask = None if answer is None else "Attending to future tokens, which would leak the answer."
+            book.record(run, make_grade(student, ASSIGNMENT, tests=tests,
+                                        manual=(ManualResult(PART, answer), ManualResult(MASK, mask))))
+            report = f"# {student}'s report\n\nFine-tuned the classifier head for 3 epochs; accuracy 0.87 held out."
+            book.record(run, make_grade(student, "homework", tests=(make_test_result("test_accuracy", max_points=10.0),),
+                                        manual=(ManualResult(REPORT, report),)))
         book.finish_run(run)
         book.accounts.add_user("tara", "ta", PASSWORD)
         book.accounts.add_user("theo", "ta", PASSWORD)
@@ -158,7 +170,8 @@ def test_two_tas_save_the_same_answer_and_the_second_sees_the_conflict(browser, 
         with Gradebook(db) as book:
             now = book.manual.get("ben_ito", ASSIGNMENT, "why_scale")
         assert now is not None and now.graded_by == "tara" and now.version == 2
-        assert problems == []
+        # the one console line: chromium noting the 409 the conflict page came with
+        assert [p for p in problems if "status of 409 (Conflict)" not in p] == []
     finally:
         tara.context.close()
         theo.context.close()

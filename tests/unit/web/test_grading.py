@@ -33,7 +33,7 @@ PART = ManualPart(
     comments=("See the lecture's variance argument.",))
 HOSTILE_ANSWER = ('Scaling keeps the **variance** at 1. <script>window.__pwned = 1</script>\n\n'
                   '<img src=x onerror="alert(2)"> [click](javascript:alert(3)) [docs](https://pytorch.org/docs)')
-ANSWERS = {f"s{i:02d}": f"Answer of s{i:02d}: the dot product grows with d_k." for i in range(1, 9)}
+ANSWERS = {f"s{i:02d}": f"Answer of s{i:02d}: the dot product grows with d_k." for i in range(1, 10)}
 ANSWERS["s07"] = HOSTILE_ANSWER
 ANSWERS["s08"] = None  # handed in no answer
 
@@ -114,7 +114,7 @@ def test_the_queue_counts_each_part_and_shows_who_is_grading_what(tara: TestClie
     with Gradebook(db_url) as book:
         graded = sum(e.grade is not None for e in book.manual.queue(ASSIGNMENT))
     numbers = re.findall(r'<td class="num">(\d+)</td>', row[1])
-    assert numbers == [str(graded), "7", "8"]
+    assert numbers == [str(graded), "8", "9"]
     assert "01_neural_networks" not in page.text  # no manual part there
     assert ingrid.get(page_of("s03")).status_code == 200  # opening claims it
     row = re.search(r"<tr>\s*<td>05_attention_mechanism</td>(.*?)</tr>", tara.get("/grading").text, re.S)
@@ -169,6 +169,7 @@ def test_two_tas_on_one_answer_the_second_sees_the_conflict(tara: TestClient, in
                                                             db_url: str) -> None:
     mine, theirs = tara.get(page_of("s04")).text, ingrid.get(page_of("s04")).text
     assert version_of(mine) == version_of(theirs) == "0"
+    assert "opened this answer" not in mine and "tara opened this answer at" in theirs
     first = save(ingrid, "s04", items=("variance",), comment="Only the variance.", version="0",
                  token=form_token(theirs))
     assert first.status_code == 303
@@ -270,6 +271,20 @@ def test_a_damaged_form_is_refused_and_saves_nothing(tara: TestClient, db_url: s
         assert tara.post(page_of("s08"), data=form).status_code == 400
     with Gradebook(db_url) as book:
         assert book.manual.get("s08", ASSIGNMENT, "why_scale") is None
+
+
+def test_a_changed_answer_is_awaiting_again(tara: TestClient, db_url: str) -> None:
+    assert save(tara, "s09", items=("variance",)).status_code == 303
+    assert re.search(r"s09</a></td>\s*<td><span class=\"badge status-graded\">graded", tara.get(f"/grading/{ASSIGNMENT}/why_scale").text)
+    with Gradebook(db_url) as book:  # the student hands in again, with another answer
+        run = book.start_run({})
+        book.record(run, make_grade("s09", ASSIGNMENT, manual=(ManualResult(PART, "A new answer: saturation."),),
+                                    message="resubmitted"))
+        book.finish_run(run)
+    part = tara.get(f"/grading/{ASSIGNMENT}/why_scale").text
+    assert re.search(r"s09</a></td>\s*<td><span class=\"badge status-awaiting\">answer changed since graded", part)
+    page = tara.get(page_of("s09")).text
+    assert "A new answer: saturation." in page and "handed in another answer after it was graded" in page
 
 
 def test_templates_use_exactly_their_context() -> None:
