@@ -42,19 +42,21 @@ TITLE = "grade"  # `grade serve` passes the course.yaml title
 
 
 def create_app(db_url: str, *, secure_cookies: bool, trust_proxy_header: str | None,
-               title: str = TITLE, limits: LoginLimits = LoginLimits()) -> Starlette:
+               title: str = TITLE, limits: LoginLimits = LoginLimits(), fresh_wait_s: float = 0.2) -> Starlette:
     """The web app over the gradebook at `db_url` (a SQLite path or an SQLAlchemy URL).
 
     `secure_cookies`: mark cookies Secure even when the request arrived over plain HTTP (the
     app behind an HTTPS proxy). `trust_proxy_header`: the header in which a reverse proxy
     names the user it authenticated (e.g. "X-Remote-User"); None, the default, trusts no
-    header at all, X-Forwarded-* included.
+    header at all, X-Forwarded-* included. `fresh_wait_s`: how long a report page waits for
+    the pages to be rebuilt after the gradebook changed before it shows the previous ones
+    (rendering.SiteCache; tests that check freshness wait longer).
     """
     book = Gradebook(db_url)
     web = WebState(
         book=book,
         env=web_environment(),
-        sites=SiteCache(book, title),
+        sites=SiteCache(book, title, wait_s=fresh_wait_s),
         queues=QueueCache(book),
         by_user=FailureLimiter(limits.per_user, limits.window_s, limits.max_keys),
         by_client=FailureLimiter(limits.per_client, limits.window_s, limits.max_keys),

@@ -8,7 +8,9 @@ Nothing is forked: `base.html` here extends the report's `base.html` (reached as
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,6 +19,8 @@ import jinja2
 from grader.reports.site import Site
 from grader.reports.write import environment, render, store_site
 from grader.store.gradebook import Gradebook
+
+log = logging.getLogger("grader.web")
 
 
 def web_environment() -> jinja2.Environment:
@@ -39,24 +43,63 @@ def render_template(env: jinja2.Environment, name: str, context: Any, visitor: A
 
 
 class SiteCache:
-    """The report's pages for the gradebook as it is now.
+    """The report's pages for the gradebook as it is now, or a moment ago.
 
-    Reading every result of a class takes a while, so the Site is kept until the
-    gradebook's revision (results, overrides, runs) changes; each request costs one small
-    query to find out. The pages themselves are rendered per request (the header differs).
+    Reading every result of a class takes a while (seconds at 600 students), so the Site is
+    kept until the gradebook's revision (results, overrides, runs, manual grades) changes; each
+    request costs one small query to find out. When it changed, one thread rebuilds the Site in
+    the background and the request waits for it up to `wait_s`; past that it gets the previous
+    Site (its footer says when that was generated), so TAs saving grades all day do not make
+    every overview wait seconds. The very first Site is always waited for. The pages
+    themselves are rendered per request (the header differs).
     """
 
-    def __init__(self, book: Gradebook, title: str) -> None:
+    def __init__(self, book: Gradebook, title: str, wait_s: float = 0.2) -> None:
         self._book = book
         self._title = title
+        self._wait_s = wait_s
         self._lock = threading.Lock()
+        self._built = threading.Condition(self._lock)
         self._revision: tuple[Any, ...] | None = None
         self._site: Site | None = None
+        self._building = False
+        self._started = 0  # rebuilds started, numbered from 1
+        self._finished = 0  # the number of the last rebuild that finished (well or not)
 
     def current(self) -> Site:
         revision = self._book.revision()
-        with self._lock:  # one reader rebuilds; the others wait for its Site rather than build their own
-            if self._site is None or revision != self._revision:
-                self._site = store_site(self._book, title=self._title, generated_at=datetime.now(timezone.utc))
-                self._revision = revision
+        with self._lock:
+            if self._site is None:  # nothing to show yet: build it here; other readers wait on the lock
+                self._site, self._revision = self._build(), revision
+                return self._site
+            if revision == self._revision:
+                return self._site
+            wanted = self._started + 1  # a rebuild that starts after the change this request saw
+            deadline = time.monotonic() + self._wait_s
+            while self._finished < wanted:
+                if not self._building:
+                    self._building = True
+                    self._started += 1
+                    threading.Thread(target=self._rebuild, args=(self._started, revision), name="grade-site",
+                                     daemon=True).start()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._built.wait(left)
             return self._site
+
+    def _build(self) -> Site:
+        return store_site(self._book, title=self._title, generated_at=datetime.now(timezone.utc))
+
+    def _rebuild(self, number: int, revision: tuple[Any, ...]) -> None:
+        try:
+            site: Site | None = self._build()
+        except Exception:  # keep serving the previous Site; the next request tries again
+            log.exception("rebuilding the report's pages failed; serving the previous ones")
+            site = None
+        with self._lock:
+            if site is not None:
+                self._site, self._revision = site, revision
+            self._building = False
+            self._finished = number
+            self._built.notify_all()

@@ -60,7 +60,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 def _client(db_url: str, user: str | None) -> Iterator[TestClient]:
-    with TestClient(create_app(db_url, secure_cookies=False, trust_proxy_header=None),
+    with TestClient(create_app(db_url, secure_cookies=False, trust_proxy_header=None, fresh_wait_s=60),
                     follow_redirects=False) as client:
         if user:
             assert login(client, user, PASSWORD).status_code == 303
