@@ -159,6 +159,17 @@ def main() -> None:
                        for assignment, part in (rng.choice([(a, p) for a, ps in MANUAL.items() for p in ps])
                                                 for _ in range(args.requests))]
             history = [timed(conn, "/history", cookie) for _ in range(args.requests)]
+            # TAs at work: a grade saved (by another process) just before each overview
+            busy = []
+            with Gradebook(db) as other:
+                for i in range(min(args.requests, 20)):
+                    student = students[i]
+                    current = other.manual.get(student, "04_transformer_architecture", "why_residual")
+                    other.manual.save(student, "04_transformer_architecture", "why_residual", items=["core"],
+                                      adjustment=float(i % 3), comment="benchmark", by="theo",
+                                      expected_version=current.version if current else 0, reason="benchmark")
+                    busy.append(timed(conn, "/", cookie))
+                    time.sleep(0.5)
             conn.close()
         summary("overview", overview)
         summary("student page", pages)
@@ -166,6 +177,7 @@ def main() -> None:
         summary("part list", part_list)
         summary("grading page", grading)
         summary("history", history)
+        summary("overview, a grade saved just before each", busy)
         for name, samples in (("overview", overview), ("queue", queue), ("part list", part_list),
                               ("grading page", grading), ("history", history)):
             print(f"{name} size: {samples[0][2]:,} bytes ({samples[0][2] / 2**10:.0f} KiB)")

@@ -17,7 +17,7 @@ from grader.web.queue import grading_href
 from grader.web.rendering import render_template
 from grader.web.state import web_state
 
-LIMIT = 500
+LIMIT = 200
 
 
 @dataclass(frozen=True)
