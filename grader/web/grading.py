@@ -26,14 +26,13 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 
 from grader.errors import GradeError
 from grader.reports.text import points, student_page, timestamp
-from grader.store.manual import CLAIM_TTL, ManualGradeConflict
+from grader.store.manual import CLAIM_TTL, MAX_COMMENT, ManualGradeConflict
 from grader.web.csrf import Form
 from grader.web.markdown import render_answer
 from grader.web.queue import grading_href
 from grader.web.rendering import render_template
 from grader.web.state import WebState, web_state
 
-MAX_COMMENT = 10_000
 SHORTCUT_KEYS = "123456789"
 
 
@@ -88,6 +87,7 @@ class GradingContext:
     items: tuple[ItemRow, ...]
     max_points: str
     comments: tuple[str, ...]
+    max_comment: int  # the store's limit (a longer one is refused with a message, never cut)
     choice: Choice
     version: int  # the version the form saves on top of (0: not graded yet)
     saved: SavedView | None
@@ -125,7 +125,7 @@ async def grading_save(request: Request, form: Form) -> Response:
     known = [item.id for item in rubric_part.items]
     choice = Choice(items=frozenset(i for i in known if form.get(f"item_{i}")),
                     adjustment=form.get("adjustment", "0").strip() or "0",
-                    comment=form.get("comment", "")[:MAX_COMMENT], reason=form.get("reason", "").strip())
+                    comment=form.get("comment", ""), reason=form.get("reason", "").strip())
     try:
         version = int(form.get("version", ""))
         adjustment = float(choice.adjustment)
@@ -208,7 +208,8 @@ def _render(request: Request, key: tuple[str, str, str], found: dict[str, Any], 
         student_href="/" + student_page(student),
         history_href=f"/history?student={_q(student)}&assignment={_q(assignment)}", action=grading_href(*key),
         answer=render_answer(found["answer"]) if found["answer"] is not None else None,
-        items=items, max_points=max_points, comments=tuple(rubric_part.comments), choice=choice,
+        items=items, max_points=max_points, comments=tuple(rubric_part.comments), max_comment=MAX_COMMENT,
+        choice=choice,
         version=grade.version if grade is not None else 0,
         saved=_view(grade, max_points) if grade is not None and conflict is None else None,
         conflict=_view(conflict, max_points) if conflict is not None else None,

@@ -269,6 +269,10 @@ def test_a_damaged_form_is_refused_and_saves_nothing(tara: TestClient, db_url: s
         page = tara.get(page_of("s08")).text
         form = {"csrf_token": form_token(page), "version": version_of(page), "adjustment": "0"} | bad
         assert tara.post(page_of("s08"), data=form).status_code == 400
+    page = tara.get(page_of("s08")).text
+    long = tara.post(page_of("s08"), data={"csrf_token": form_token(page), "version": "0", "comment": "é" * 20_001})
+    assert long.status_code == 400 and "20,000" in long.text  # the store's message; the comment is not cut
+    assert 'maxlength="20000"' in page
     with Gradebook(db_url) as book:
         assert book.manual.get("s08", ASSIGNMENT, "why_scale") is None
 
