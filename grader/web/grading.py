@@ -109,7 +109,8 @@ async def grading_page(request: Request) -> Response:
     found = await run_in_threadpool(_load, web, *key, me, True)
     if found is None:
         return _not_found()
-    notice = "Saved." if request.query_params.get("saved") else ""
+    saved = request.query_params.get("saved")
+    notice = {"1": "Saved.", "previous": "Saved the previous student's grade."}.get(saved or "", "")
     return _render(request, key, found, notice=notice)
 
 
@@ -147,8 +148,9 @@ async def grading_save(request: Request, form: Form) -> Response:
                        conflict=conflict.current)
     except GradeError as error:
         return _render(request, key, found, choice=choice, status=400, error=str(error))
-    target = found["next"] if form.get("then") == "next" and found["next"] else grading_href(*key)
-    return RedirectResponse(f"{target}?saved=1", status_code=303)
+    if form.get("then") == "next" and found["next"]:
+        return RedirectResponse(f"{found['next']}?saved=previous", status_code=303)
+    return RedirectResponse(f"{grading_href(*key)}?saved=1", status_code=303)
 
 
 def _key(request: Request) -> tuple[str, str, str]:

@@ -161,8 +161,10 @@ def test_save_and_next_goes_to_the_next_student(tara: TestClient) -> None:
     form = {"csrf_token": form_token(page), "version": version_of(page), "adjustment": "-1", "comment": "",
             "item_variance": "1", "then": "next"}
     response = tara.post(page_of("s02"), data=form)
-    assert response.status_code == 303 and response.headers["location"] == page_of("s03") + "?saved=1"
-    assert 'id="next-student" rel="next" href="' + page_of("s04") in tara.get(page_of("s03")).text
+    assert response.status_code == 303 and response.headers["location"] == page_of("s03") + "?saved=previous"
+    page = tara.get(response.headers["location"]).text
+    assert 'id="next-student" rel="next" href="' + page_of("s04") in page
+    assert "Saved the previous student&#39;s grade." in page
 
 
 def test_two_tas_on_one_answer_the_second_sees_the_conflict(tara: TestClient, ingrid: TestClient,
