@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from grader.reports.site import INDEX, PAGE_NAME, RUN_PAGE
 from grader.reports.write import stylesheet as report_stylesheet
-from grader.web.rendering import render_page
+from grader.web.rendering import with_session
 from grader.web.state import web_state
 
 FOLDERS = {"students": PAGE_NAME, "tests": PAGE_NAME, "runs": RUN_PAGE}
@@ -53,10 +53,10 @@ def favicon(request: Request) -> Response:
 
 def _page(request: Request, path: str) -> Response:
     web = web_state(request)
-    context = web.sites.current().page(path)
-    if context is None:
+    html = web.sites.rendered(web.sites.current(), path, web.env)
+    if html is None:
         return _not_found()
-    return HTMLResponse(render_page(web.env, context, request.state.visitor))
+    return HTMLResponse(with_session(web.env, html, request.state.visitor))
 
 
 def _not_found() -> Response:

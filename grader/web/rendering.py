@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import jinja2
+from markupsafe import escape
 
 from grader.reports.site import Site
 from grader.reports.write import environment, render, store_site
@@ -32,9 +33,22 @@ def web_environment() -> jinja2.Environment:
     ]))
 
 
+SESSION_MARK = "<!--grade-session-->"  # where base.html puts who is logged in, in a page rendered for nobody
+CSRF_MARK = "<!--grade-csrf-->"  # where a form of such a page puts the visitor's token (student.html)
+
+
 def render_page(env: jinja2.Environment, context: Any, visitor: Any) -> str:
     """A report page as the app serves it: its own template, our header with `visitor`."""
     return render(env, context, visitor=visitor)
+
+
+def with_session(env: jinja2.Environment, page: str, visitor: Any) -> str:
+    """A report page rendered once for nobody (render_page(..., None)), with the visitor's header
+    put in its place: the page itself is the same for every TA, only the header differs. The
+    mark is the first thing in <header>, before any text of the gradebook (which Jinja escaped,
+    so it cannot hold a mark itself); forms' tokens go where CSRF_MARK is."""
+    page = page.replace(SESSION_MARK, env.get_template("session.html").render(visitor=visitor), 1)
+    return page.replace(CSRF_MARK, str(escape(visitor.csrf_token)))
 
 
 def render_template(env: jinja2.Environment, name: str, context: Any, visitor: Any = None) -> str:
@@ -51,7 +65,8 @@ class SiteCache:
     the background and the request waits for it up to `wait_s`; past that it gets the previous
     Site (its footer says when that was generated), so TAs saving grades all day do not make
     every overview wait seconds. The very first Site is always waited for. The pages
-    themselves are rendered per request (the header differs).
+    themselves are rendered once per Site, for nobody, and get the visitor's header per
+    request (with_session).
     """
 
     def __init__(self, book: Gradebook, title: str, wait_s: float = 0.2) -> None:
@@ -65,6 +80,26 @@ class SiteCache:
         self._building = False
         self._started = 0  # rebuilds started, numbered from 1
         self._finished = 0  # the number of the last rebuild that finished (well or not)
+        self._rendered: tuple[Site | None, dict[str, str]] = (None, {})  # pages of one Site, rendered for nobody
+
+    def rendered(self, site: Site, path: str, env: jinja2.Environment) -> str | None:
+        """The page at `path` of `site` rendered for nobody (see with_session), rendered once per
+        Site: the overview of 600 students is a megabyte of HTML, 0.1 s or more to render."""
+        with self._lock:
+            owner, pages = self._rendered
+            if owner is not site:
+                pages = {}
+                self._rendered = (site, pages)
+            if path in pages:
+                return pages[path]
+        context = site.page(path)
+        if context is None:
+            return None
+        html = render_page(env, context, None)
+        with self._lock:
+            if self._rendered[0] is site:
+                self._rendered[1][path] = html
+        return html
 
     def current(self) -> Site:
         revision = self._book.revision()

@@ -308,3 +308,14 @@ def test_templates_use_exactly_their_context() -> None:
                               ("grading.html", grading.GradingContext), ("history.html", history.HistoryContext),
                               ("problem.html", overrides.ProblemContext)):
         assert used(template) == {f.name for f in fields(context)} | {"visitor", "generated_at"}, template
+
+
+def test_a_page_rendered_once_gets_each_visitors_own_header_and_token(tara: TestClient, ingrid: TestClient) -> None:
+    """The report's pages are rendered once per gradebook revision; the header and the forms'
+    tokens are each visitor's own."""
+    path = "/" + student_page("s06")
+    for client, name in ((tara, "tara"), (ingrid, "ingrid"), (tara, "tara")):
+        page = client.get(path).text
+        assert f"Logged in as <strong>{name}</strong>" in page and "<!--grade-" not in page
+        tokens = set(re.findall(r'name="csrf_token" value="([^"]+)"', page))
+        assert tokens == {form_token(client.get("/history").text)}  # logout and override forms: this session's
