@@ -42,7 +42,7 @@ TITLE = "grade"  # `grade serve` passes the course.yaml title
 
 
 def create_app(db_url: str, *, secure_cookies: bool, trust_proxy_header: str | None,
-               title: str = TITLE, limits: LoginLimits = LoginLimits(), fresh_wait_s: float = 0.2) -> Starlette:
+               title: str = TITLE, limits: LoginLimits = LoginLimits(), fresh_wait_s: float = 0.1) -> Starlette:
     """The web app over the gradebook at `db_url` (a SQLite path or an SQLAlchemy URL).
 
     `secure_cookies`: mark cookies Secure even when the request arrived over plain HTTP (the

@@ -69,7 +69,7 @@ class SiteCache:
     request (with_session).
     """
 
-    def __init__(self, book: Gradebook, title: str, wait_s: float = 0.2) -> None:
+    def __init__(self, book: Gradebook, title: str, wait_s: float = 0.1) -> None:
         self._book = book
         self._title = title
         self._wait_s = wait_s
