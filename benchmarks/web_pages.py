@@ -1,11 +1,14 @@
 """The web app (`grade serve` with accounts) for a 600-student class: time to first byte of the
-class overview and of student pages, logged in, and the overview's size.
+class overview, student pages, the grading queue, a manual part's list and the grading page,
+logged in, and the pages' sizes.
 
 A real SQLite gradebook is filled with factory grades (8 assignments per student, 10 tests
-each), the app is served by uvicorn in a thread on 127.0.0.1, a TA logs in through the form,
-and each page is asked for N times over one keep-alive connection. The first request after
-start-up reads the whole gradebook (the pages are cached per gradebook revision), so it is
-reported apart. Run:
+each; four manual parts: two written answers in 05, one in 04, the homework's REPORT.md, each
+answer ~1-3 KB of markdown, 5 % handed in none), about 40 % of the answers graded by a TA; the
+app is served by uvicorn in a thread on 127.0.0.1, a TA logs in through the form, and each
+page is asked for N times over one keep-alive connection. The first request after start-up
+reads the whole gradebook (the report's pages are cached per gradebook revision), so it is
+reported apart. Opening a grading page claims the answer (a write), as in real use. Run:
 
     .venv/bin/python benchmarks/web_pages.py [--students 600] [--requests 50] [--seed 0]
 """
@@ -21,10 +24,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from grader.models import ManualPart, ManualResult, RubricItem  # noqa: E402
 from grader.reports.text import student_page  # noqa: E402
 from grader.store.gradebook import Gradebook  # noqa: E402
 from grader.web.app import create_app  # noqa: E402
@@ -34,6 +38,25 @@ from tests.factories import make_grade, make_test_result  # noqa: E402
 ASSIGNMENTS = ["01_neural_networks", "02_cnns_basics", "03_rnns_sequences", "04_transformer_architecture",
                "05_attention_mechanism", "06_embeddings_tokenization", "07_huggingface_intro", "homework"]
 PASSWORD = "benchmark password"
+ITEMS = (RubricItem("core", 2, "States the core argument"), RubricItem("evidence", 2, "Backs it with a number or a plot"),
+         RubricItem("precise", 1, "Uses the terms precisely"), RubricItem("vague", -1, "Vague or off-topic"))
+MANUAL = {
+    "04_transformer_architecture": (ManualPart("Why residual connections?", "why_residual", ITEMS),),
+    "05_attention_mechanism": (ManualPart("Why scale by sqrt(d_k)?", "why_scale", ITEMS, ("See the lecture.",)),
+                               ManualPart("What does the causal mask prevent?", "why_mask", ITEMS)),
+    "homework": (ManualPart("Report: fine-tuning and evaluation", "REPORT.md", ITEMS + (
+        RubricItem("error_analysis", 3, "An error analysis with examples"),)),),
+}
+PARAGRAPH = ("The dot product of two independent vectors with unit-variance entries has variance $d_k$, so the "
+             "logits grow with the key dimension; **without scaling** the softmax saturates and its gradient "
+             "vanishes. `scores / math.sqrt(d_k)` keeps the variance at one. ")
+
+
+def answer(rng: random.Random) -> str | None:
+    if rng.random() < 0.05:
+        return None
+    paragraphs = [PARAGRAPH * rng.randint(1, 3) for _ in range(rng.randint(1, 4))]
+    return "\n\n".join(paragraphs + ["- one point\n- another point\n\n```python\nscores = q @ k.T\n```"])
 
 
 def fill(db: Path, students: list[str], rng: random.Random) -> None:
@@ -47,9 +70,19 @@ def fill(db: Path, students: list[str], rng: random.Random) -> None:
                                      message="" if rng.random() < 0.5 else "got 0.1, expected a tensor of shape (2, 3)")
                     for i in range(10)
                 )
-                book.record(run, make_grade(student, assignment, tests=tests))
+                manual = tuple(ManualResult(part, answer(rng)) for part in MANUAL.get(assignment, ()))
+                book.record(run, make_grade(student, assignment, tests=tests, manual=manual))
         book.finish_run(run)
         book.accounts.add_user("tara", "ta", PASSWORD)
+        book.accounts.add_user("theo", "ta", PASSWORD)
+        for student in students:
+            for assignment, parts in MANUAL.items():
+                for part in parts:
+                    if rng.random() < 0.4:
+                        chosen = [i.id for i in part.items if rng.random() < 0.5]
+                        book.manual.save(student, assignment, part.answer, items=chosen, adjustment=0.0,
+                                         comment="Clear argument; say why the gradient vanishes.", by="theo",
+                                         expected_version=0)
 
 
 def log_in(conn: http.client.HTTPConnection) -> str:
@@ -93,18 +126,23 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=600)
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="Keep the gradebook in this file, and reuse it when it is there (filling takes minutes).")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     print(f"seed {args.seed}; {args.students} students x {len(ASSIGNMENTS)} assignments, 10 tests each; "
           f"{args.requests} requests per page")
 
     with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "grade.db"
+        db = args.keep or Path(tmp) / "grade.db"
         students = [f"student_{i:04d}" for i in range(args.students)]
         started = time.perf_counter()
-        fill(db, students, rng)
-        print(f"gradebook filled in {time.perf_counter() - started:.1f} s "
-              f"({db.stat().st_size / 2**20:.1f} MiB, {len(students) * len(ASSIGNMENTS)} results)")
+        if not db.exists():
+            fill(db, students, rng)
+            print(f"gradebook filled in {time.perf_counter() - started:.1f} s "
+                  f"({db.stat().st_size / 2**20:.1f} MiB, {len(students) * len(ASSIGNMENTS)} results)")
+        else:
+            print(f"reusing {db} (filled by an earlier run with the same --students and --seed)")
 
         with running(create_app(str(db), secure_cookies=False, trust_proxy_header=None)) as url:
             where = urlsplit(url)
@@ -115,10 +153,34 @@ def main() -> None:
                   f"{cold[2] / 1024:.0f} KiB")
             overview = [timed(conn, "/", cookie) for _ in range(args.requests)]
             pages = [timed(conn, "/" + student_page(rng.choice(students)), cookie) for _ in range(args.requests)]
+            queue = [timed(conn, "/grading", cookie) for _ in range(args.requests)]
+            part_list = [timed(conn, "/grading/05_attention_mechanism/why_scale", cookie) for _ in range(args.requests)]
+            grading = [timed(conn, f"/grading/{assignment}/{quote(part.answer)}/{rng.choice(students)}", cookie)
+                       for assignment, part in (rng.choice([(a, p) for a, ps in MANUAL.items() for p in ps])
+                                                for _ in range(args.requests))]
+            history = [timed(conn, "/history", cookie) for _ in range(args.requests)]
+            # TAs at work: a grade saved (by another process) just before each overview
+            busy = []
+            with Gradebook(db) as other:
+                for i in range(min(args.requests, 20)):
+                    student = students[i]
+                    current = other.manual.get(student, "04_transformer_architecture", "why_residual")
+                    other.manual.save(student, "04_transformer_architecture", "why_residual", items=["core"],
+                                      adjustment=float(i % 3), comment="benchmark", by="theo",
+                                      expected_version=current.version if current else 0, reason="benchmark")
+                    busy.append(timed(conn, "/", cookie))
+                    time.sleep(0.5)
             conn.close()
         summary("overview", overview)
         summary("student page", pages)
-        print(f"overview size: {overview[0][2]:,} bytes ({overview[0][2] / 2**20:.2f} MiB)")
+        summary("queue", queue)
+        summary("part list", part_list)
+        summary("grading page", grading)
+        summary("history", history)
+        summary("overview, a grade saved just before each", busy)
+        for name, samples in (("overview", overview), ("queue", queue), ("part list", part_list),
+                              ("grading page", grading), ("history", history)):
+            print(f"{name} size: {samples[0][2]:,} bytes ({samples[0][2] / 2**10:.0f} KiB)")
 
 
 if __name__ == "__main__":

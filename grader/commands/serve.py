@@ -80,7 +80,7 @@ def count_accounts(db: str) -> int:
 @course_option
 def serve_command(reports_dir: Path, port: int, db: str, host: str, secure_cookies: bool,
                   trust_proxy_header: str | None, title: str | None, course_dir: Path) -> None:
-    """With accounts in the gradebook: the web app (login, the class's pages) on http://HOST:PORT/.
+    """With accounts in the gradebook: the web app (login, the class's pages, grading written answers) on http://HOST:PORT/.
     Without: the static reports on http://127.0.0.1:PORT/, as before. Ctrl-C stops."""
 
     def serve() -> None:

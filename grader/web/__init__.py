@@ -1,4 +1,5 @@
-"""`grade serve` as a web app: TAs log in and read the class's pages from the gradebook.
+"""`grade serve` as a web app: TAs log in, read the class's pages from the gradebook and
+grade the written answers by hand (rubric items, comments, conflicts, regrades, history).
 
 The pages are the static report's (grader/reports: the same typed contexts, the same
 templates, served at the same relative paths so every link works), rendered per request
@@ -13,4 +14,11 @@ from the gradebook, behind a login: accounts and server-side sessions live in th
     pages.py    the report's pages from the gradebook, cached per gradebook revision
     headers.py  security headers and the access log
     server.py   uvicorn on a socket we bound ourselves
+    queue.py    GET /grading (what awaits manual grading, who is grading what), a part's list
+    queue_cache.py  the queue, read once per gradebook revision
+    grading.py  GET/POST /grading/<assignment>/<part>/<student>: an answer beside the rubric
+    markdown.py a student's answer as inert HTML (markdown-it-py, raw HTML off, links checked)
+    history.py  GET /history: every change, who, when, before, after, why
+    overrides.py POST /overrides from the student's page
+    static/     grading.js (the keyboard shortcuts: a file, as the policy runs no inline script), app.css
 """

@@ -21,7 +21,7 @@ from grader.web.csrf import proxy_token, session_token
 from grader.web.state import WebState
 
 SESSION_COOKIE = "grade_session"
-ASSETS = frozenset({"/static/style.css", "/favicon.ico"})  # public, and no need to know who asks
+ASSETS = frozenset({"/static/style.css", "/static/grading.js", "/favicon.ico"})  # public: no grade in them
 PUBLIC = ASSETS | {"/login"}
 
 

@@ -1,7 +1,9 @@
 """What every response carries, and the access log.
 
-The policy is the static report's (no script at all) made fit for a server: forms may post
-only to us, no one may frame the pages, nothing loads from elsewhere. Inline style
+The policy is the static report's made fit for a server: scripts only from our own files
+(the grading page's shortcuts, /static/grading.js; never inline, so markup that slipped into a
+page still runs nothing), forms may post only to us, no one may frame the pages, nothing
+loads from elsewhere. Inline style
 attributes stay allowed (the pass-rate bars' widths); inline style elements do not. Images may
 be data: URIs: the figures a notebook drew (checked base64 PNG or SVG, only ever in <img>, where
 an SVG runs no script and loads nothing).
@@ -15,7 +17,7 @@ import time
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-POLICY = ("default-src 'none'; style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data:; "
+POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data:; "
           "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 HEADERS = {
     "Content-Security-Policy": POLICY,

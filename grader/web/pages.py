@@ -8,12 +8,14 @@ Serving the same relative paths is what lets the report's links (students/x.html
 
 from __future__ import annotations
 
+from importlib import resources
+
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from grader.reports.site import INDEX, PAGE_NAME, RUN_PAGE
 from grader.reports.write import stylesheet as report_stylesheet
-from grader.web.rendering import render_page
+from grader.web.rendering import with_session
 from grader.web.state import web_state
 
 FOLDERS = {"students": PAGE_NAME, "tests": PAGE_NAME, "runs": RUN_PAGE}
@@ -33,7 +35,16 @@ def folder_page(request: Request) -> Response:
 
 
 def stylesheet(request: Request) -> Response:
-    return Response(report_stylesheet(), media_type="text/css")
+    """The report's stylesheet and the app's own (grader/web/static/app.css) after it."""
+    return Response(report_stylesheet() + "\n" + _static("app.css"), media_type="text/css")
+
+
+def grading_script(request: Request) -> Response:
+    return Response(_static("grading.js"), media_type="text/javascript")
+
+
+def _static(name: str) -> str:
+    return (resources.files("grader.web") / "static" / name).read_text("utf-8")
 
 
 def favicon(request: Request) -> Response:
@@ -42,10 +53,10 @@ def favicon(request: Request) -> Response:
 
 def _page(request: Request, path: str) -> Response:
     web = web_state(request)
-    context = web.sites.current().page(path)
-    if context is None:
+    html = web.sites.rendered(web.sites.current(), path, web.env)
+    if html is None:
         return _not_found()
-    return HTMLResponse(render_page(web.env, context, request.state.visitor))
+    return HTMLResponse(with_session(web.env, html, request.state.visitor))
 
 
 def _not_found() -> Response:

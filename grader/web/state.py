@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from grader.store.gradebook import Gradebook
 from grader.web.limiter import FailureLimiter
+from grader.web.queue_cache import QueueCache
 from grader.web.rendering import SiteCache
 
 
@@ -19,6 +20,7 @@ class WebState:
     book: Gradebook
     env: jinja2.Environment
     sites: SiteCache
+    queues: QueueCache
     by_user: FailureLimiter
     by_client: FailureLimiter
     secure_cookies: bool

@@ -55,7 +55,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 @pytest.fixture
 def client(db_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(db_url, secure_cookies=False, trust_proxy_header=None),
+    with TestClient(create_app(db_url, secure_cookies=False, trust_proxy_header=None, fresh_wait_s=60),
                     follow_redirects=False) as test_client:
         yield test_client
 

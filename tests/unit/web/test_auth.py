@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from grader.web.app import create_app
 from grader.web.limiter import LoginLimits
-from tests.unit.web.conftest import HOSTILE, PAGES, PASSWORD, STUDENTS, form_token, login, plant, session_cookie
+from tests.unit.web.conftest import ASSIGNMENT, HOSTILE, PAGES, PASSWORD, STUDENTS, form_token, login, plant, session_cookie
 
 
 @pytest.mark.parametrize("path", [*PAGES.values(), "/index.html", "/students/x", "/students/nobody-000000000000.html",
@@ -78,9 +78,11 @@ def test_a_post_without_a_valid_csrf_token_is_refused(client: TestClient, db_url
     # Logged in: every POST route wants the session's token; logout without it changes nothing.
     assert login(client).status_code == 303
     page_token = form_token(client.get("/").text)
-    posts = [r.path for r in client.app.routes if "POST" in (getattr(r, "methods", None) or ()) and r.path != "/login"]
-    assert posts == ["/logout"]
-    for path in posts:
+    routes = [r for r in client.app.routes if "POST" in (getattr(r, "methods", None) or ()) and r.path != "/login"]
+    assert sorted(r.path for r in routes) == ["/grading/{assignment:str}/{part:str}/{student:str}", "/logout",
+                                              "/overrides"]
+    assert all(getattr(r.endpoint, "csrf_protected", False) for r in routes)
+    for path in ("/logout", "/overrides", f"/grading/{ASSIGNMENT}/why_scale/alice_anders"):
         assert client.post(path).status_code == 403
         assert client.post(path, data={"csrf_token": "0" * 64}).status_code == 403
         assert client.post(path, content=f'{{"csrf_token": "{page_token}"}}',
