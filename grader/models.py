@@ -7,11 +7,12 @@ types, flat like the gradebook's rows) and comes back: the store and every JSON 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 
 class Status(StrEnum):
@@ -216,6 +217,79 @@ class Lateness:
 
 
 @dataclass(frozen=True)
+class RubricItem:
+    """One rubric item of a manual part, Gradescope style: a TA applies any subset of a part's items."""
+
+    id: str  # [a-z0-9_]+, unique within its part
+    points: float  # positive: earned; negative: a deduction
+    description: str
+
+
+@dataclass(frozen=True)
+class ManualPart:
+    """A part a TA grades by hand (rubric `manual:`): a written-answer cell of the notebook, or a
+    file of the submission (the homework's REPORT.md), scored with rubric items."""
+
+    name: str
+    answer: str  # the written-answer cell's id, or the file's name
+    items: tuple[RubricItem, ...]
+    comments: tuple[str, ...] = ()  # comment templates a TA can insert
+
+    @property
+    def max_points(self) -> float:
+        """The sum of the positive items' points: deductions only ever take away."""
+        return sum(item.points for item in self.items if item.points > 0)
+
+    def points_for(self, items: Iterable[RubricItem], adjustment: float) -> float:
+        """clamp(applied items' points + adjustment, 0, max_points)."""
+        return min(max(sum(item.points for item in items) + adjustment, 0.0), self.max_points)
+
+
+@dataclass(frozen=True)
+class ManualGrade:
+    """A TA's grade of one manual part (grader/store/manual.py saves it; `part` is the answer id).
+    `applied` keeps the items with their points and text as they were when saved, so a later
+    rubric edit does not rewrite history."""
+
+    student: str
+    assignment: str
+    part: str
+    items: tuple[str, ...]  # the applied items' ids
+    adjustment: float
+    points: float
+    comment: str
+    graded_by: str
+    graded_at: datetime
+    version: int  # 1 for the first save, +1 each save after
+    applied: tuple[RubricItem, ...] = ()
+    answer_sha256: str | None = None  # of the answer the TA graded (answer_digest); None: no answer
+
+
+def answer_digest(text: str | None) -> str | None:
+    """What tells a graded answer from a new one: the SHA-256 of its text (None for no answer)."""
+    return None if text is None else hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ManualResult:
+    """One manual part of a grade: the part as the rubric had it when the submission was graded, the
+    student's answer (markdown; None: none handed in) and, once a TA saved one, their grade."""
+
+    part: ManualPart
+    answer: str | None
+    grade: ManualGrade | None = None
+
+    @property
+    def points(self) -> float | None:
+        return None if self.grade is None else self.grade.points
+
+    @property
+    def stale(self) -> bool:
+        """Graded, but the student handed in another answer since: it needs a look again."""
+        return self.grade is not None and self.grade.answer_sha256 != answer_digest(self.answer)
+
+
+@dataclass(frozen=True)
 class Grade:
     """The result for one (student, assignment). `score` is the raw score the tests gave (overrides
     change it when grades are read); `final_score` is what counts, after the late penalty."""
@@ -232,6 +306,21 @@ class Grade:
     duration_s: float = 0.0
     model_score: ModelScore | None = None  # the homework's metrics; None for notebooks
     late: Lateness | None = None  # None: no deadline applies (or nothing was handed in)
+    # The rubric's manual parts, with the student's answers; the TA's grades are applied when grades
+    # are read (grader/store/manual.py), and `score` then includes their points. Empty: none to grade
+    # (the rubric has none, or nothing was handed in).
+    manual: tuple[ManualResult, ...] = ()
+
+    @property
+    def manual_points(self) -> float:
+        """The points of the manual parts graded so far (part of `score`)."""
+        return sum(m.grade.points for m in self.manual if m.grade is not None)
+
+    @property
+    def awaiting_manual(self) -> bool:
+        """A manual part is not graded yet (or its answer changed since): the score is not final
+        ("awaiting manual grading")."""
+        return any(m.grade is None or m.stale for m in self.manual)
 
     @property
     def late_penalty(self) -> float:
@@ -299,6 +388,9 @@ def grade_to_record(grade: Grade) -> dict[str, Any]:
             }
             for t in grade.tests
         ],
+        # The manual parts with the answers (the gradebook's written_answers); the TA's grades are not
+        # part of a result: they are stored on their own and applied when grades are read.
+        "manual": [manual_part_to_data(m.part) | {"text": m.answer} for m in grade.manual],
     }
 
 
@@ -350,7 +442,19 @@ def grade_from_record(data: dict[str, Any]) -> Grade:
         duration_s=data["duration_s"],
         model_score=_model_score_from_data(data.get("extra") or {}),
         late=_lateness_from_data(data.get("late")),
+        manual=tuple(ManualResult(manual_part_from_data(m), m.get("text")) for m in data.get("manual") or ()),
     )
+
+
+def manual_part_to_data(part: ManualPart) -> dict[str, Any]:
+    return {"part": part.answer, "name": part.name, "comments": list(part.comments),
+            "items": [{"id": i.id, "points": i.points, "description": i.description} for i in part.items]}
+
+
+def manual_part_from_data(data: dict[str, Any]) -> ManualPart:
+    return ManualPart(name=str(data["name"]), answer=str(data["part"]), comments=tuple(data.get("comments") or ()),
+                      items=tuple(RubricItem(str(i["id"]), float(i["points"]), str(i["description"]))
+                                  for i in data.get("items") or ()))
 
 
 def _lateness_to_data(late: Lateness) -> dict[str, Any]:

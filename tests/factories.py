@@ -49,3 +49,22 @@ def make_model_score(**changes: Any) -> m.ModelScore:
         labels=("rotten", "fresh"), device="cpu", dtype="float32", inference_s=3.2, reviews_per_s=31.3, seconds=4.1,
     )
     return replace(measured, **changes)
+
+
+def make_manual_part(answer: str = "why_scale", **changes: Any) -> m.ManualPart:
+    """The attention notebook's written question: two items of 2 points and a deduction of 1."""
+    part = m.ManualPart(name="Why scale by sqrt(d_k)?", answer=answer, comments=("See the lecture.",), items=(
+        m.RubricItem("variance", 2.0, "Dot products of d_k-dim vectors have variance d_k"),
+        m.RubricItem("saturation", 2.0, "Large logits saturate the softmax"),
+        m.RubricItem("wrong_claim", -1.0, "Claims it speeds up training")))
+    return replace(part, **changes)
+
+
+def make_manual_grade_of(student: str = "alice", assignment: str = "05_attention_mechanism",
+                         answers: dict[str, str | None] | None = None, **changes: Any) -> m.Grade:
+    """A graded notebook with manual parts (one per answer id, the answer's text or None), its
+    max_score including their points, as the pipeline records it (no TA's grade yet)."""
+    answers = {"why_scale": "Because the variance grows with d_k."} if answers is None else answers
+    manual = tuple(m.ManualResult(make_manual_part(answer), text) for answer, text in answers.items())
+    grade = make_grade(student, assignment, **changes)
+    return replace(grade, manual=manual, max_score=grade.max_score + sum(r.part.max_points for r in manual))

@@ -14,7 +14,7 @@ import hashlib
 import json
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -188,7 +188,7 @@ def run_audit(course: Course, name: str, options: AuditOptions, progress: Progre
     coverage = {scope: tuple(covering_tests(test_files, scope)) for scope in {m.scope for m in mutants}}
     results = [MutantResult(m, verdicts[m.id].equivalent, verdicts[m.id].why, coverage[m.scope], grades.get(m.id))
                for m in mutants]
-    return AuditReport(assignment=name, hashes=dict(assignment.hashes), max_score=assignment.rubric.max_score,
+    return AuditReport(assignment=name, hashes=dict(assignment.hashes), max_score=assignment.rubric.auto_max_score,
                        generated=len(everything), results=results, seconds=time.monotonic() - started,
                        jobs=options.jobs, seed=options.seed, operators=tuple(o.name for o in operators),
                        sampled=len(mutants) < len(everything), reused=reused, notes=notes)
@@ -241,4 +241,6 @@ def _grade(course: Course, assignment: Assignment, reference: nbformat.NotebookN
                                  on_phase=lambda description: progress.phase(description, 0),
                                  on_start=lambda total: progress.phase("grading mutants", total),
                                  on_grade=lambda grade, reused: progress.advance())
-    return {g.student: g for g in result.grades}, result.reused
+    # The tests' points only: a manual part (a written answer) is for a TA, not for the hidden suite.
+    manual_max = assignment.rubric.max_score - assignment.rubric.auto_max_score
+    return {g.student: replace(g, max_score=g.max_score - manual_max) for g in result.grades}, result.reused

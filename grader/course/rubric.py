@@ -9,8 +9,11 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from grader.course.manual_parts import manual_part
 from grader.errors import RubricError, course_file
-from grader.models import Outcome, Signal, TestResult
+from grader.models import ManualPart, Outcome, RubricItem, Signal, TestResult
+
+__all__ = ["ManualPart", "Rubric", "RubricItem", "RubricPart", "ScratchRule", "WeakSuitePolicy", "load_rubric"]
 
 
 class WeakSuitePolicy(StrEnum):
@@ -57,6 +60,7 @@ class Rubric:
     on_weak_suite: WeakSuitePolicy = WeakSuitePolicy.WARN
     # the least share of a part's points a mistake in its `main` function(s) must cost (grade validate warns)
     min_part_loss: float | None = None
+    manual_parts: tuple[ManualPart, ...] = ()  # parts a TA grades by hand (grader/course/manual_parts.py)
 
     def part_min_loss(self, part: RubricPart) -> float | None:
         """The part's own `min_part_loss`, else the rubric's; None: not checked."""
@@ -73,6 +77,12 @@ class Rubric:
 
     @property
     def max_score(self) -> float:
+        """Every part's points: the tests' and the manual parts'."""
+        return self.auto_max_score + sum(part.max_points for part in self.manual_parts)
+
+    @property
+    def auto_max_score(self) -> float:
+        """The points the tests give (what the reference must earn in full; manual parts need a TA)."""
         return sum(points for part in self.parts for _, points in part.tests)
 
     def check_covers(self, collected: Iterable[str], *, rubric_path: Path, tests_dir: Path) -> None:
@@ -135,8 +145,12 @@ def load_rubric(path: Path) -> Rubric:
         raise RubricError(f"cannot read rubric {path}: {error}") from error
     try:
         parts = []
+        manual_parts = []
         seen: set[str] = set()
         for part in data["parts"]:
+            if isinstance(part, dict) and "manual" in part:
+                manual_parts.append(manual_part(path, part, manual_parts))
+                continue
             tests = []
             if not isinstance(part["tests"], dict):
                 raise RubricError(f"rubric {path}: part {part.get('name', '?')!r}: `tests` must map each test to "
@@ -160,7 +174,7 @@ def load_rubric(path: Path) -> Rubric:
                                                    "0.8: the hidden tests catch 80% of the mutants"),
                       on_weak_suite=_policy(path, data.get("on_weak_suite", WeakSuitePolicy.WARN.value)),
                       min_part_loss=_fraction(path, data.get("min_part_loss"), "min_part_loss",
-                                              MIN_PART_LOSS_EXAMPLE))
+                                              MIN_PART_LOSS_EXAMPLE), manual_parts=tuple(manual_parts))
     except (KeyError, TypeError) as error:
         raise RubricError(f"rubric {path} is missing a field: {error}") from error
 

@@ -29,10 +29,11 @@ from grader.errors import GradeError
 from grader.models import (Fingerprint, Grade, RosterStudent, RunState, Status, grade_from_record,
                            grade_to_record)
 from grader.store.accounts import Accounts
+from grader.store.manual import GradeEvent, ManualGrading, apply_manual, record_event, without_manual_grades
 from grader.store.overrides import Override, check_override
 from grader.store.engine import as_utc, engine_for, now, run_process_alive, sqlite_pragma
-from grader.store.schema import (LmsAssignmentRow, OverrideRow, ResultRow, ResultTestRow, RosterRow, RunRow,
-                                 SubmissionRow)
+from grader.store.schema import (GradeEventRow, LmsAssignmentRow, ManualGradeRow, OverrideRow, ResultRow,
+                                 ResultTestRow, RosterRow, RunRow, SubmissionRow, WrittenAnswerRow)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Statuses whose result depends on more than the fingerprint (a flaky machine, say) and
@@ -85,6 +86,11 @@ class Gradebook:
             self._engine.dispose()
             raise
         self.accounts = Accounts(self._read, self._write)
+        self.manual = ManualGrading(self._read, self._write)
+
+    def events(self, student: str | None = None, assignment: str | None = None, limit: int = 500) -> list[GradeEvent]:
+        """The audit trail (manual grades, regrades, overrides, claims), newest first."""
+        return self.manual.events(student, assignment, limit)
 
     def __enter__(self) -> Gradebook:
         return self
@@ -177,7 +183,11 @@ class Gradebook:
             results = session.execute(select(func.max(ResultRow.id), func.count(ResultRow.id))).one()
             overrides = session.execute(select(func.max(OverrideRow.id), func.count(OverrideRow.id))).one()
             runs = session.execute(select(RunRow.id, RunRow.status, RunRow.finished_at).order_by(RunRow.id)).all()
-            return tuple(results), tuple(overrides), tuple(tuple(r) for r in runs), tuple(roster)
+            # every manual grade saved is an event too; the sum of versions also catches an event-less edit
+            events = session.scalar(select(func.max(GradeEventRow.id)))
+            manual = session.execute(select(func.count(ManualGradeRow.id), func.sum(ManualGradeRow.version))).one()
+            return (tuple(results), tuple(overrides), tuple(tuple(r) for r in runs), tuple(roster), events,
+                    tuple(manual))
 
     # -- results ---------------------------------------------------------------------
 
@@ -191,10 +201,14 @@ class Gradebook:
             return self._record(run_id, grade, reused_from)
 
     def _record(self, run_id: int, grade: Grade, reused_from: int | None) -> int:
-        record = grade_to_record(grade)
+        # A grade read back (grade policy re-records them) carries the TAs' grades: never store those points.
+        record = grade_to_record(without_manual_grades(grade))
         key = {"student": record.pop("student"), "assignment": record.pop("assignment"),
                "content_hash": record.pop("submission_hash")}
         tests = record.pop("tests")
+        answers = [WrittenAnswerRow(part=m["part"], position=i, text=m.pop("text"),
+                                    rubric={k: v for k, v in m.items() if k != "part"})
+                   for i, m in enumerate(record.pop("manual"))]
         with self._write.begin() as session:
             submission = session.scalars(select(SubmissionRow).filter_by(**key)).one_or_none()
             if submission is None:
@@ -206,6 +220,7 @@ class Gradebook:
                 reused_from_result_id=reused_from,
                 created_at=now(),
                 tests=[ResultTestRow(**test) for test in tests],
+                answers=answers,
             )
             session.add(row)
             session.flush()
@@ -260,8 +275,8 @@ class Gradebook:
             .order_by(SubmissionRow.student, SubmissionRow.assignment)
         )
         with self._read() as session:
-            return [_to_grade(row) for row in session.scalars(query)]
-
+            grades = [_to_grade(row) for row in session.scalars(query)]
+        return apply_manual(grades, self.manual.all())
 
     def latest_results(self) -> list[StoredResult]:
         """Like `latest_grades`, with each result's id and run (what an override is made against)."""
@@ -277,12 +292,13 @@ class Gradebook:
         return self._stored(_full_results())
 
     def _stored(self, query: Select[Any]) -> list[StoredResult]:
+        """The results with the TAs' manual grades applied, like `latest_grades`."""
         with self._read() as session:
-            return [
-                StoredResult(result_id=row.id, run_id=row.run_id, reused_from=row.reused_from_result_id,
-                             grade=_to_grade(row))
-                for row in session.scalars(query.order_by(ResultRow.id))
-            ]
+            rows = [(row.id, row.run_id, row.reused_from_result_id, _to_grade(row))
+                    for row in session.scalars(query.order_by(ResultRow.id))]
+        grades = apply_manual([grade for *_, grade in rows], self.manual.all())
+        return [StoredResult(result_id=i, run_id=run, reused_from=reused, grade=grade)
+                for (i, run, reused, _), grade in zip(rows, grades)]
 
     # -- the roster (grader.course.roster) ----------------------------------------------------
 
@@ -324,6 +340,9 @@ class Gradebook:
                               created_at=now(), result_id=found[0].result_id)
             session.add(row)
             session.flush()
+            record_event(session, actor=created_by, kind="override", student=student, assignment=assignment,
+                         part=test_id or None, before={"points": original}, after={"points": points, "override": row.id},
+                         reason=reason.strip())
             return _to_override(row)
 
     def overrides(self) -> list[Override]:
@@ -340,7 +359,8 @@ def _to_override(row: OverrideRow) -> Override:
 
 
 def _full_results() -> Select[Any]:
-    return select(ResultRow).options(selectinload(ResultRow.tests), selectinload(ResultRow.submission))
+    return select(ResultRow).options(selectinload(ResultRow.tests), selectinload(ResultRow.submission),
+                                     selectinload(ResultRow.answers))
 
 
 # Columns that place a row in the database rather than describe its Grade.
@@ -354,5 +374,6 @@ def _to_grade(row: ResultRow) -> Grade:
         | {"student": row.submission.student, "assignment": row.submission.assignment,
            "submission_hash": row.submission.content_hash,
            "tests": [{c.key: getattr(t, c.key) for c in ResultTestRow.__table__.columns if c.key not in _TEST_ONLY}
-                     for t in row.tests]}
+                     for t in row.tests],
+           "manual": [a.rubric | {"part": a.part, "text": a.text} for a in row.answers]}
     )

@@ -86,6 +86,9 @@ class ResultRow(Base):
     tests: Mapped[list[ResultTestRow]] = relationship(
         order_by="ResultTestRow.id", cascade="all, delete-orphan", passive_deletes=True
     )
+    answers: Mapped[list[WrittenAnswerRow]] = relationship(
+        order_by="WrittenAnswerRow.position", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class ResultTestRow(Base):
@@ -173,3 +176,72 @@ class LmsAssignmentRow(Base):
 
     assignment: Mapped[str] = mapped_column(String(255), primary_key=True)
     canvas_id: Mapped[str] = mapped_column(String(64))
+
+
+class WrittenAnswerRow(Base):
+    """A manual part of one result (grader.models.ManualResult): the part as the rubric had it when the
+    result was graded (`rubric`: name, items, comments) and the student's answer (NULL: none)."""
+
+    __tablename__ = "written_answers"
+    __table_args__ = (UniqueConstraint("result_id", "part"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), index=True)
+    part: Mapped[str] = mapped_column(String(255))  # the answer id (a cell's id, or REPORT.md)
+    position: Mapped[int]  # the part's place among the rubric's manual parts
+    rubric: Mapped[dict[str, Any]] = mapped_column(JSON)
+    text: Mapped[str | None] = mapped_column(Text)
+
+
+class ManualGradeRow(Base):
+    """A TA's grade of one manual part (grader.store.manual). One row per (student, assignment, part),
+    changed only by compare-and-set on `version`; every change is also a grade event."""
+
+    __tablename__ = "manual_grades"
+    __table_args__ = (UniqueConstraint("student", "assignment", "part"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student: Mapped[str] = mapped_column(String(255))
+    assignment: Mapped[str] = mapped_column(String(255))
+    part: Mapped[str] = mapped_column(String(255))
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # applied items: id, points, description as saved
+    adjustment: Mapped[float] = mapped_column(Float)
+    points: Mapped[float] = mapped_column(Float)
+    comment: Mapped[str] = mapped_column(Text)
+    graded_by: Mapped[str] = mapped_column(String(255))
+    graded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int]
+    answer_sha256: Mapped[str | None] = mapped_column(String(64))  # the answer graded; NULL: none handed in
+
+
+class ManualClaimRow(Base):
+    """Who is grading what: a TA opened this (student, assignment, part) at `claimed_at`."""
+
+    __tablename__ = "manual_claims"
+    __table_args__ = (UniqueConstraint("student", "assignment", "part"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student: Mapped[str] = mapped_column(String(255))
+    assignment: Mapped[str] = mapped_column(String(255))
+    part: Mapped[str] = mapped_column(String(255))
+    claimed_by: Mapped[str] = mapped_column(String(255))
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class GradeEventRow(Base):
+    """The audit trail: one row per change a person made to a grade (a manual grade, a regrade, an
+    override, a claim): who, when, what it was before and after, and why. Never updated."""
+
+    __tablename__ = "grade_events"
+    __table_args__ = (CheckConstraint("kind IN ('manual', 'override', 'regrade', 'claim')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    student: Mapped[str] = mapped_column(String(255), index=True)
+    assignment: Mapped[str] = mapped_column(String(255))
+    part: Mapped[str | None] = mapped_column(String(255))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)

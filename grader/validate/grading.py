@@ -9,7 +9,7 @@ so nothing the instructor's gradebook holds changes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -70,7 +70,9 @@ def grading_findings(course: Course, assignment: Assignment, released: Path | No
                              on_phase=listener.phase)
     except InstructorError as error:
         return Graded((*found, Finding(name, Severity.PROBLEM, " ".join(str(error).split()))), "not graded")
-    grades = {grade.student: grade for grade in result.grades}
+    # The tests' points only: a manual part needs a TA, so no notebook earns it here.
+    manual_max = assignment.rubric.max_score - assignment.rubric.auto_max_score
+    grades = {grade.student: replace(grade, max_score=grade.max_score - manual_max) for grade in result.grades}
     found += _judge_reference(assignment, grades[REFERENCE])
     if RELEASED in grades:
         found += _judge_released(assignment, grades[RELEASED])

@@ -25,7 +25,7 @@ def rubric_findings(assignment: Assignment) -> list[Finding]:
 
     name, rubric_path = assignment.name, assignment.rubric_path
     found = [Finding(name, Severity.PROBLEM, "no points in the rubric: it lists no tests", rubric_path)] \
-        if assignment.rubric.max_score <= 0 else []
+        if assignment.rubric.auto_max_score <= 0 else []
     for part in assignment.rubric.parts:
         if not part.tests:
             found.append(Finding(name, Severity.PROBLEM, f"part {part.name!r} lists no tests", rubric_path))

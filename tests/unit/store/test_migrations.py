@@ -21,7 +21,7 @@ from grader.store.schema import Base
 from tests.factories import make_grade, make_test_result
 
 TABLES = {"runs", "submissions", "results", "test_results", "overrides", "users", "web_sessions", "roster",
-          "lms_assignments"}
+          "lms_assignments", "written_answers", "manual_grades", "manual_claims", "grade_events"}
 
 
 def cli_config(db: Path) -> Config:
@@ -244,3 +244,36 @@ def test_revision_0006_gives_old_results_their_final_score_and_stores_lateness_a
     command.upgrade(cli_config(db), "head")
     with Gradebook(db) as book:
         assert book.roster() == [] and len(book.latest_grades()) == len(before) + 1
+
+
+def test_revision_0007_adds_manual_grading_to_the_old_gradebook_and_goes_back(tmp_path: Path) -> None:
+    """The 0.2.0 gradebook through 0007: old results read back with no manual parts and their scores;
+    a new result's written answers, a TA's grade and the events are stored; and back to 0006, grades kept."""
+    import shutil
+
+    from tests.factories import make_manual_grade_of
+
+    db = tmp_path / "old.db"
+    shutil.copyfile(OLD_GRADEBOOK, db)
+    with Gradebook(db) as book:
+        before = book.latest_grades()
+        book.record(book.start_run({}), make_manual_grade_of("zed"))
+        book.manual.save("zed", "05_attention_mechanism", "why_scale", items=["variance"], adjustment=0,
+                         comment="ok", by="tom", expected_version=0)
+        grades = {(g.student, g.assignment): g for g in book.latest_grades()}
+        assert [e.kind for e in book.events()] == ["manual"]
+    assert all(g.manual == () and not g.awaiting_manual for g in before)
+    assert before == [g for g in grades.values() if g.student != "zed"]
+    assert grades[("zed", "05_attention_mechanism")].score == 7.0
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT part, text FROM written_answers").fetchall() == [
+            ("why_scale", "Because the variance grows with d_k.")]
+
+    command.downgrade(cli_config(db), "0006")
+    assert not {"written_answers", "manual_grades", "manual_claims", "grade_events"} & tables(db)
+    command.upgrade(cli_config(db), "head")
+    with Gradebook(db) as book:
+        after = {(g.student, g.assignment): g for g in book.latest_grades()}
+        assert book.events() == [] and book.manual.get("zed", "05_attention_mechanism", "why_scale") is None
+    assert len(after) == len(grades) and after[("zed", "05_attention_mechanism")].manual == ()
+    assert after[("zed", "05_attention_mechanism")].score == 5.0
