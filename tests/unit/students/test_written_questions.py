@@ -79,3 +79,37 @@ def test_the_homework_asks_for_the_report_its_rubric_grades() -> None:
     instructions = "\n".join(c.source for c in reference(homework.name).cells if c.cell_type == "markdown")
     assert "`REPORT.md`" in instructions and "Error analysis" in instructions
     assert f"| {part.max_points:g} | your evaluation report" in instructions
+
+
+def demo_answers(student: str, name: str) -> dict[str, str]:
+    """A demo notebook's answers: by metadata id, else the cell after a `Written answer (<id>)` heading."""
+    cells = nbformat.read(REPO / "submissions" / student / f"{name}.ipynb", as_version=4).cells
+    found = {}
+    for index, cell in enumerate(cells):
+        heading = re.search(r"Written answer \(([a-z0-9_]+)\)", cell.source)
+        if written_id(cell) is not None:
+            found[written_id(cell)] = cell.source
+        elif heading and index + 1 < len(cells) and heading[1] not in found:
+            found.setdefault(heading[1], cells[index + 1].source)
+    return found
+
+
+def test_the_demo_class_answers_as_the_readme_says() -> None:
+    """Good answers (ada), the released text (jo), hostile HTML (kim), a cell that lost its metadata
+    (eli, found by its heading), every notebook holding every question of its reference."""
+    for student_dir in sorted((REPO / "submissions").iterdir()):
+        for notebook in sorted(student_dir.glob("*.ipynb")):
+            name = notebook.stem
+            expected = list(written_answers(reference(name), name))
+            assert list(demo_answers(student_dir.name, name)) == expected, notebook
+            if student_dir.name == "jo_unfilled":
+                assert set(demo_answers("jo_unfilled", name).values()) == {WRITTEN_PLACEHOLDER}
+            if student_dir.name == "ada_lovelace":
+                assert WRITTEN_PLACEHOLDER not in demo_answers("ada_lovelace", name).values()
+    hostile = demo_answers("kim_cheater", "05_attention_mechanism")["why_scale"]
+    assert "<script>" in hostile and "onerror=" in hostile and "javascript:" in hostile
+    eli = nbformat.read(REPO / "submissions/eli_mask_after_softmax/05_attention_mechanism.ipynb", as_version=4)
+    assert [written_id(c) for c in eli.cells if written_id(c)] == ["why_scale"]  # mask_before_softmax lost it
+    assert demo_answers("eli_mask_after_softmax", "05_attention_mechanism")["mask_before_softmax"].startswith("After")
+    report = (REPO / "submissions/lea_finetuned/REPORT.md").read_text()
+    assert all(section in report for section in ("## What I fine-tuned", "## How I evaluated it", "## Error analysis"))
