@@ -2,8 +2,8 @@
 and registers itself on the group (grader/commands/group.py) when imported here."""
 
 from grader.commands import (  # noqa: F401
-    audit, check, env, export, feedback, new, override, policy, release, report, run, serve, similarity, users,
-    validate,
+    audit, check, env, export, feedback, manual, new, override, policy, release, report, run, serve, similarity,
+    users, validate,
 )
 from grader.commands.group import main
 

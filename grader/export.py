@@ -2,7 +2,9 @@
 
 - csv / json: one record per (student, assignment): `score` is the final score (after the late
   penalty), beside `raw_score` and `late_penalty` (points), the lateness, and `on_roster` (false
-  for a student graded but not on the roster; empty when the course has no roster).
+  for a student graded but not on the roster; empty when the course has no roster); the written
+  answers graded by hand: `manual_points` (part of the score), `awaiting_manual` (true while one
+  is not graded: the score is not final) and `manual` (each part's points, items and comment).
 - canvas: the CSV Canvas's gradebook import takes (`write_canvas` says how each column is filled).
 - moodle: the CSV Moodle's grade import takes, one identifier column mapped to a user field (`write_moodle`).
 - gradebook: one row per student, one column per assignment, Canvas's five id columns first,
@@ -21,12 +23,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from grader.models import Grade, Outcome, RosterStudent
+from grader.models import Grade, ManualResult, Outcome, RosterStudent
 from grader.reports.feedback import for_student, redact
 from grader.reports.text import page_name, spreadsheet_safe
 
 FIELDS = ("student", "assignment", "score", "raw_score", "late_penalty", "max_score", "status", "days_late",
-          "submitted_at", "due_at", "on_roster", "tests_passed", "tests_total", "message")
+          "submitted_at", "due_at", "on_roster", "tests_passed", "tests_total", "message", "manual_points",
+          "awaiting_manual", "manual")
 FORMATS = ("csv", "json", "gradebook", "gradescope", "canvas", "moodle")
 # Canvas matches rows on ID, SIS User ID or SIS Login ID, and needs the five columns present.
 GRADEBOOK_IDS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
@@ -60,6 +63,28 @@ def _record(grade: Grade, on_roster: bool | None) -> dict[str, Any]:
         "tests_passed": sum(t.outcome is Outcome.PASSED for t in grade.tests),
         "tests_total": len(grade.tests),
         "message": grade.message,
+        # Written answers graded by hand (part of score): their points, and whether one still awaits a TA.
+        "manual_points": round(grade.manual_points, 4),
+        "awaiting_manual": grade.awaiting_manual,
+        "manual": [manual_record(m) for m in grade.manual],
+    }
+
+
+def manual_record(result: ManualResult) -> dict[str, Any]:
+    """One manual part as plain data: its points (None until graded), the items applied, the TA's comment."""
+    graded = result.grade
+    return {
+        "part": result.part.answer,
+        "name": result.part.name,
+        "points": None if graded is None else round(graded.points, 4),
+        "max_points": round(result.part.max_points, 4),
+        "awaiting_manual": graded is None or result.stale,
+        "items": [] if graded is None else [{"id": i.id, "points": i.points, "description": i.description}
+                                            for i in graded.applied],
+        "adjustment": 0.0 if graded is None else graded.adjustment,
+        "comment": "" if graded is None else graded.comment,
+        "graded_by": None if graded is None else graded.graded_by,
+        "graded_at": None if graded is None else graded.graded_at.isoformat(),
     }
 
 
@@ -77,9 +102,27 @@ def write_export(records: Iterable[dict[str, Any]], fmt: Literal["csv", "json"],
         # "\n", not RFC 4180's "\r\n": every LMS importer takes it, and files diff cleanly.
         writer = csv.DictWriter(stream, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
-        writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in rows)
+        writer.writerows({key: spreadsheet_safe(_csv_value(key, value)) for key, value in row.items()} for row in rows)
     else:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def _csv_value(key: str, value: Any) -> Any:
+    """The manual parts in one readable cell: "Why scale…: 3/4 [items] “comment” | Other: awaiting manual grading"."""
+    if key != "manual":
+        return value
+    return " | ".join(_manual_text(m) for m in value)
+
+
+def _manual_text(part: dict[str, Any]) -> str:
+    if part["awaiting_manual"]:
+        return f"{part['name']}: awaiting manual grading"
+    said = f"{part['name']}: {part['points']:g}/{part['max_points']:g}"
+    if part["items"]:
+        said += " [" + "; ".join(i["description"] for i in part["items"]) + "]"
+    if part["adjustment"]:
+        said += f" (adjustment {part['adjustment']:+g})"
+    return said + (f" “{part['comment']}”" if part["comment"] else "")
 
 
 def write_gradebook(grades: Iterable[Grade], stream: TextIO) -> None:
@@ -186,6 +229,9 @@ def gradescope_results(grade: Grade) -> dict[str, Any]:
     """Gradescope's autograder results.json for one submission; each message as a student may read it
     (grader.reports.feedback: the check's own student version, else redacted)."""
     output = redact(grade.message)
+    if grade.awaiting_manual:
+        output = "\n".join(filter(None, (output, "awaiting manual grading: a written answer is not graded yet, "
+                                                  "so this score is not final")))
     if grade.late is not None and grade.late.message:
         output = "\n".join(filter(None, (output, f"{grade.late.message}: raw score {grade.score:g}, final "
                                                   f"{round(grade.final_score, 4):g} of {grade.max_score:g}")))
@@ -211,9 +257,34 @@ def gradescope_results(grade: Grade) -> dict[str, Any]:
                 "visibility": "visible",
             }
             for number, test in enumerate(grade.tests, start=1)
-        ],
+        ] + [_gradescope_manual(number, m) for number, m in enumerate(grade.manual, start=len(grade.tests) + 1)],
         "extra_data": {"student": grade.student, "assignment": grade.assignment, "status": str(grade.status),
-                       "raw_score": round(grade.score, 4), "late_penalty": round(grade.late_penalty, 4)},
+                       "raw_score": round(grade.score, 4), "late_penalty": round(grade.late_penalty, 4),
+                       "manual_points": round(grade.manual_points, 4), "awaiting_manual": grade.awaiting_manual},
+    }
+
+
+def _gradescope_manual(number: int, result: ManualResult) -> dict[str, Any]:
+    """A manual part as a Gradescope test: the points a TA gave, the items applied and their comment."""
+    record = manual_record(result)
+    if record["awaiting_manual"]:
+        output = "awaiting manual grading"
+    else:
+        lines = [f"{i['points']:+g}: {i['description']}" for i in record["items"]]
+        lines += [f"adjustment {record['adjustment']:+g}"] if record["adjustment"] else []
+        lines += [record["comment"]] if record["comment"] else []
+        output = "\n".join(lines)
+    return {
+        "name": result.part.name,
+        "name_format": "text",
+        "number": str(number),
+        "score": 0.0 if record["points"] is None else record["points"],
+        "max_score": record["max_points"],
+        "status": "passed" if record["points"] is not None and record["points"] >= record["max_points"] else "failed",
+        "output": output,
+        "output_format": "text",
+        "tags": ["manual"],
+        "visibility": "visible",
     }
 
 

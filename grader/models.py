@@ -314,7 +314,7 @@ class Grade:
     @property
     def manual_points(self) -> float:
         """The points of the manual parts graded so far (part of `score`)."""
-        return sum(m.grade.points for m in self.manual if m.grade is not None)
+        return sum((m.grade.points for m in self.manual if m.grade is not None), 0.0)
 
     @property
     def awaiting_manual(self) -> bool:

@@ -68,3 +68,19 @@ def make_manual_grade_of(student: str = "alice", assignment: str = "05_attention
     manual = tuple(m.ManualResult(make_manual_part(answer), text) for answer, text in answers.items())
     grade = make_grade(student, assignment, **changes)
     return replace(grade, manual=manual, max_score=grade.max_score + sum(r.part.max_points for r in manual))
+
+
+def make_graded_manual(grade: m.Grade, answer: str = "why_scale", items: tuple[str, ...] = ("variance",),
+                       adjustment: float = 0.0, comment: str = "Good.", by: str = "tom") -> m.Grade:
+    """`grade` with a TA's grade of its manual part `answer` applied, as the gradebook reads it back."""
+    from datetime import datetime, timezone
+
+    result = next(r for r in grade.manual if r.part.answer == answer)
+    applied = tuple(i for i in result.part.items if i.id in items)
+    points = result.part.points_for(applied, adjustment)
+    marked = m.ManualGrade(student=grade.student, assignment=grade.assignment, part=answer, items=items,
+                           adjustment=adjustment, points=points, comment=comment, graded_by=by,
+                           graded_at=datetime(2026, 12, 3, 10, 20, tzinfo=timezone.utc), version=1, applied=applied,
+                           answer_sha256=m.answer_digest(result.answer))
+    manual = tuple(replace(r, grade=marked) if r is result else r for r in grade.manual)
+    return replace(grade, manual=manual, score=grade.score + points)

@@ -133,6 +133,8 @@ def _print_summary(outcome, request, *, verbose: bool = False) -> None:  # type:
     scores = terminal.matrix(grades)
     if scores.rows:
         out.print(_matrix_table(scores, out.width))
+    if awaiting := terminal.awaiting_line(grades):
+        out.print(Text(awaiting, style="yellow"), soft_wrap=True)
     problems = terminal.problem_lines(terminal.problems(grades), out.width)
     if problems:
         out.print()

@@ -27,6 +27,7 @@ from grader.homework.validate import ModelCheck, ModelRejected, allowed_architec
 from grader.models import Execution, Grade, ModelScore, Outcome, Status, Submission, TestResult
 from grader.options import GradingOptions
 from grader.sandbox.bwrap import Sandbox
+from grader.written_answers import file_answers
 
 VALID_TEST = "model_valid"  # the rubric test that pays for a model that loads and runs
 DEFAULT_MODEL_DIR = "model"
@@ -52,6 +53,8 @@ def grade_model(submission: Submission, assignment: Assignment, options: Grading
     try:
         try:
             folder = _model_folder(submission, folder_name, scratch)
+            # REPORT.md and the like sit beside the model folder, at the submission's root (read, never run).
+            base = replace(base, manual=file_answers(folder.parent, rubric.manual_parts))
             check = validate_model(folder, settings, heldout.label_names)
         except ModelRejected as error:
             return _failed(base, assignment, Status.REJECTED, str(error), measured, started, options)

@@ -36,7 +36,8 @@ class ModelKind(AssignmentKind):
                               hash_file(folder.path))
         model = folder.path / folder_name
         if model.is_dir():
-            return Submission(folder.student, assignment.name, SubmissionKind.MODEL_FOLDER, model, hash_tree(model))
+            return Submission(folder.student, assignment.name, SubmissionKind.MODEL_FOLDER, model,
+                              _with_answers(hash_tree(model), folder.path, assignment))
         return Submission(folder.student, assignment.name, SubmissionKind.MODEL_FOLDER, folder.path, "", "")
 
     def missing_message(self, assignment: Assignment) -> str:
@@ -82,3 +83,12 @@ class ModelKind(AssignmentKind):
         return tuple(str(p.resolve().relative_to(out.resolve())) for p in written)
 
 
+def _with_answers(model_hash: str, root: Path, assignment: Assignment) -> str:
+    """The content hash of a model folder, and of the answer files (REPORT.md) handed in beside it, so a
+    changed report is graded again. Without answer files the hash is the model's alone, as it always was."""
+    files = [root / part.answer for part in assignment.rubric.manual_parts]
+    present = [f for f in files if f.is_file() and not f.is_symlink()]
+    if not present:
+        return model_hash
+    listed = "".join(f"\0{f.name}\0{hash_file(f)}" for f in present)
+    return hashlib.sha256(f"{model_hash}{listed}".encode()).hexdigest()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -21,6 +21,7 @@ from grader.sandbox import bwrap as sandbox
 from grader.sandbox.bwrap import Limits
 from grader.sandbox.limits import MiB
 from grader.store.gradebook import Gradebook
+from grader.store.manual import apply_manual
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,8 @@ def grade_folder(request: RunRequest, course: Course, progress: ProgressListener
         result = grade_class(submissions, course, store, options, on_start=on_start, on_grade=listener.advance,
                              on_phase=listener.phase, finish=policy.apply)
         policy.store_roster(store)  # after the course passed its pre-flight: a failed run stores nothing
+        # The TAs' grades of written answers, as every later read applies them (the summary shows them too).
+        result = replace(result, grades=apply_manual(result.grades, store.manual.all()))
         grades = store.latest_grades()
         overrides, runs, history, roster = store.overrides(), store.runs(), store.history(), store.roster()
     reporting = time.monotonic()

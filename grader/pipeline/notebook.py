@@ -18,6 +18,7 @@ from grader.kernel.spare import SpareKernel, new_scratch
 from grader.models import Grade, Status, StudentFolder, Submission
 from grader.options import GradingOptions
 from grader.sandbox.bwrap import Sandbox
+from grader.written_answers import notebook_answers
 
 
 class NotebookKind(AssignmentKind):
@@ -65,6 +66,8 @@ def grade_notebook(submission: Submission, assignment: Assignment, options: Grad
             return replace(base, status=Status.REJECTED, message=str(error),
                            tests=rubric.not_run("the submission was rejected"),
                            duration_s=time.monotonic() - started)
+        # Read before anything runs, from the parsed JSON in this process: the answers as handed in.
+        base = replace(base, manual=notebook_answers(notebook, rubric.manual_parts))
         enter_stage("execute")  # kernel start, the notebook, and the kernel's shutdown
         if spare is not None:
             session = spare.adopt(options.limits)

@@ -20,6 +20,22 @@ class Detail:
 
 
 @dataclass(frozen=True)
+class ManualRow:
+    """A manual part (a written answer) as the pages show it: its points, or "awaiting manual
+    grading"; the applied rubric items; the TA's comment (grader/reports/manual.py builds it)."""
+
+    part: str
+    points: str  # "3 / 4", or "— / 4" until graded
+    status: str  # "graded", "awaiting manual grading", or why it awaits again
+    css: str
+    items: tuple[Detail, ...]  # name: the item's points ("+2", "−1"); value: its description
+    adjustment: str  # "+0.5 points", or ""
+    comment: str
+    graded_by: str  # "tom, 2026-12-03 10:20 UTC", or ""
+    answer: str = ""  # the student's answer (escaped text), on staff pages only
+
+
+@dataclass(frozen=True)
 class OverrideNote:
     """A hand-made change as the reports show it, with its audit trail."""
 
@@ -57,6 +73,7 @@ class ScoreCell:
     overridden: bool = False
     late: str = ""  # e.g. "2 d late −4" (grader.reports.lateness.late_badge)
     late_note: str = ""  # e.g. "raw 15 / 20, late penalty 4, final 11 / 20"
+    awaiting: bool = False  # a manual part is not graded yet: the score is not final
 
 
 @dataclass(frozen=True)
@@ -271,6 +288,8 @@ class AssignmentSection:
     computed_score: str = ""  # the score before overrides, when one applies
     figures: tuple[FigureImage, ...] = ()
     late: tuple[Detail, ...] = ()  # due, handed in, raw score, late penalty, final score
+    manual: tuple[ManualRow, ...] = ()  # written answers graded by hand
+    awaiting_manual: bool = False
 
 
 @dataclass(frozen=True)
@@ -401,6 +420,8 @@ class FeedbackSection:
     adjustments: tuple[Detail, ...]
     metrics: tuple[Detail, ...]
     late: tuple[Detail, ...] = ()
+    manual: tuple[ManualRow, ...] = ()
+    awaiting_manual: bool = False
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from grader.store.overrides import AppliedOverride
 from grader.reports.contexts import CellErrorRow, Detail, FeedbackContext, FeedbackSection, FeedbackTestRow
 from grader.reports.student import model_rows
 from grader.reports.lateness import late_details
+from grader.reports.manual import manual_rows
 from grader.reports.text import anchor, clean, outcome_css, points, score, shorten, status_css
 
 STYLESHEET = "style.css"
@@ -119,4 +120,6 @@ def _section(grade: Grade, audit: Sequence[AppliedOverride]) -> FeedbackSection:
         ),
         metrics=metrics,
         late=late_details(grade),
+        manual=manual_rows(grade),
+        awaiting_manual=grade.awaiting_manual,
     )

@@ -94,6 +94,7 @@ def index_context(
                 overridden=(student, a) in overridden,
                 late=late_badge(g),
                 late_note=late_note(g),
+                awaiting=g.awaiting_manual,
             )
             if (g := found.get(a))
             else ScoreCell(status="", css="status-none", score="—", href="")

@@ -19,6 +19,7 @@ from grader.reports.contexts import (
     TestRow,
 )
 from grader.reports.lateness import late_details
+from grader.reports.manual import manual_rows
 from grader.reports.signals import tamper_signals
 from grader.reports.text import (
     anchor,
@@ -105,6 +106,8 @@ def section(grade: Grade, audit: Sequence[AppliedOverride] = (), original: Grade
         computed_score=score(original.score, original.max_score) if audit and original else "",
         figures=figure_images(execution.figures if execution else ()),
         late=late_details(grade),
+        manual=manual_rows(grade, with_answers=True),
+        awaiting_manual=grade.awaiting_manual,
     )
 
 

@@ -16,6 +16,7 @@ from grader.reports.text import clean
 
 DASH = "–"  # no notebook handed in: recorded as `missing`, which is no error
 NAME_LIMIT = 32  # characters of a student name in the matrix
+AWAITING_MARK = "*"  # after a score: a written answer awaits manual grading
 GAP = 2  # spaces between the matrix's columns
 
 _LEADING_NUMBER = re.compile(r"\d+")
@@ -93,8 +94,8 @@ def one_line(text: str, limit: int) -> str:
 def cell(grade: Grade | None) -> Cell:
     if grade is None or grade.status is Status.MISSING:
         return Cell(DASH, Status.MISSING)
-    if grade.status is Status.GRADED:
-        return Cell(score_text(grade.final_score), Status.GRADED)
+    if grade.status is Status.GRADED:  # `*`: a written answer awaits manual grading, the score is not final
+        return Cell(score_text(grade.final_score) + (AWAITING_MARK if grade.awaiting_manual else ""), Status.GRADED)
     return Cell(grade.status.value, grade.status)
 
 
@@ -137,3 +138,13 @@ def problem_lines(found: list[Problem], width: int) -> list[str]:
         start = f"{student:<{student_width}}  {assignment:<{assignment_width}}  {problem.status.value:<{status_width}}  "
         lines.append((start + one_line(problem.message, max(width - len(start), 20))).rstrip())
     return lines
+
+
+def awaiting_line(grades: Iterable[Grade]) -> str:
+    """What the summary says under the matrix when written answers await a TA; "" when none does."""
+    waiting = [g for g in grades if g.awaiting_manual]
+    if not waiting:
+        return ""
+    parts = sum(1 for g in waiting for m in g.manual if m.grade is None or m.stale)
+    return (f"{AWAITING_MARK} awaiting manual grading: {parts} written answer(s) in {len(waiting)} result(s); "
+            "grade them in `grade serve` (the queue) or with `grade manual ASSIGNMENT PART STUDENT --items ...`")

@@ -32,7 +32,7 @@ from grader.store.accounts import Accounts
 from grader.store.manual import GradeEvent, ManualGrading, apply_manual, record_event, without_manual_grades
 from grader.store.overrides import Override, check_override
 from grader.store.engine import as_utc, engine_for, now, run_process_alive, sqlite_pragma
-from grader.store.schema import (GradeEventRow, LmsAssignmentRow, ManualGradeRow, OverrideRow, ResultRow,
+from grader.store.schema import (LmsAssignmentRow, ManualGradeRow, OverrideRow, ResultRow,
                                  ResultTestRow, RosterRow, RunRow, SubmissionRow, WrittenAnswerRow)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -177,17 +177,17 @@ class Gradebook:
 
     def revision(self) -> tuple[Any, ...]:
         """A cheap value that changes whenever anything a report shows changes (a result, an
-        override, a run starting or finishing): what a cache of the pages is keyed on."""
+        override, a manual grade, a run starting or finishing): what a cache of the pages is keyed on."""
         with self._read() as session:
             roster = session.execute(select(func.max(RosterRow.id), func.count(RosterRow.id))).one()
             results = session.execute(select(func.max(ResultRow.id), func.count(ResultRow.id))).one()
             overrides = session.execute(select(func.max(OverrideRow.id), func.count(OverrideRow.id))).one()
             runs = session.execute(select(RunRow.id, RunRow.status, RunRow.finished_at).order_by(RunRow.id)).all()
-            # every manual grade saved is an event too; the sum of versions also catches an event-less edit
-            events = session.scalar(select(func.max(GradeEventRow.id)))
+            # A save adds a row or raises a version. Claims are left out on purpose: a TA opening an
+            # answer changes no page of the report, so it must not make a cache of them stale.
             manual = session.execute(select(func.count(ManualGradeRow.id), func.sum(ManualGradeRow.version))).one()
-            return (tuple(results), tuple(overrides), tuple(tuple(r) for r in runs), tuple(roster), events,
-                    tuple(manual))
+            return (tuple(results), tuple(overrides), tuple(tuple(r) for r in runs), tuple(roster),
+                    tuple(int(n or 0) for n in manual))
 
     # -- results ---------------------------------------------------------------------
 

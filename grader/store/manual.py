@@ -182,8 +182,9 @@ class ManualGrading:
             raise GradeError(f"the comment is {len(comment):,} characters; keep it under {MAX_COMMENT:,}")
         result = self.result(student, assignment, part)
         if result is None:
-            raise GradeError(f"{student} has no manual part {part!r} in {assignment}: grade the submission first, "
-                             "or check the part's answer id in the rubric")
+            raise GradeError(f"{student} has no manual part {part!r} in {assignment} ({self._parts_known(student, assignment)}): "
+                             "check the spelling of the part's answer id (the rubric's `answer:`), or grade the "
+                             "submission first")
         applied = _applied(result.part.items, items, part)
         points = result.part.points_for(applied, float(adjustment))
         values = {"items": [{"id": i.id, "points": i.points, "description": i.description} for i in applied],
@@ -221,6 +222,12 @@ class ManualGrading:
                 f"{student}'s {part!r} of {assignment} was saved by {who} after this page was shown "
                 f"(it showed version {expected_version}); look at their grade and save again",
                 current_grade) from None
+
+    def _parts_known(self, student: str, assignment: str) -> str:
+        with self._read() as session:
+            parts = list(session.scalars(select(WrittenAnswerRow.part).where(
+                WrittenAnswerRow.result_id == _latest_result(student, assignment)).order_by(WrittenAnswerRow.position)))
+        return f"its manual parts: {', '.join(parts)}" if parts else "its latest result has no manual parts"
 
     # -- the queue and who is grading what -------------------------------------------
 

@@ -179,8 +179,9 @@ def _points(assignment: Assignment, released: ReleasedAssignment) -> dict:
         if shown:
             entry["public_tests"] = shown
         parts.append(entry)
-    for manual in assignment.rubric.manual_parts:  # read by a TA: the points, and what they read
-        parts.append({"name": manual.name, "points": _number(manual.max_points), "written": manual.answer})
+    for manual in assignment.rubric.manual_parts:  # written answers: the course staff grades them by hand
+        parts.append({"name": manual.name, "points": _number(manual.max_points), "graded_by_hand": True,
+                      "written": manual.answer})  # the answer cell's id, or the file (REPORT.md) a TA reads
     return {"title": released.title, "notebook": released.notebook, "kind": released.kind,
             "total": _number(released.total), "parts": parts}
 
@@ -194,9 +195,9 @@ def _points_markdown(points: dict) -> str:
         lines += [f"## {entry['title']} (`{entry['notebook']}`): {entry['total']} points", "",
                   "| part | points | public tests |", "| --- | --- | --- |"]
         for part in entry["parts"]:
-            public = ", ".join(f"`{t}` ({p})" for t, p in part.get("public_tests", {}).items()) or "none"
-            if "written" in part:
-                public = f"read by a TA: your answer `{part['written']}`"
+            public = ", ".join(f"`{t}` ({p})" for t, p in part.get("public_tests", {}).items()) or (
+                f"written answer `{part['written']}`, graded by the course staff" if part.get("graded_by_hand")
+                else "none")
             lines.append(f"| {part['name']} | {part['points']} | {public} |")
         lines.append("")
     return "\n".join(lines)

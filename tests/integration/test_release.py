@@ -115,7 +115,7 @@ def test_release_holds_what_students_need(release) -> None:
             (m.answer, m.max_points) for m in manual]
         assert sum(p["points"] for p in points[name]["parts"]) == assignment.rubric.max_score
     assert "and a TA reads\nyour `REPORT.md` beside it" in (root / "README.md").read_text()
-    assert "read by a TA: your answer `why_scale`" in (root / "POINTS.md").read_text()
+    assert "written answer `why_scale`, graded by the course staff" in (root / "POINTS.md").read_text()
     for required in ("README.md", "POINTS.md", "requirements.txt", "pytest.ini", ".gitignore",
                      ".github/workflows/grade.yml", ".grade/release.json"):
         assert (root / required).is_file(), required

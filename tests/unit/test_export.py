@@ -94,6 +94,9 @@ def test_csv_has_a_header_and_reads_back() -> None:
         "tests_passed": "2",
         "tests_total": "2",
         "message": "",
+        "manual_points": "0.0",
+        "awaiting_manual": "False",
+        "manual": "",
     }
     assert rows[3]["message"].endswith(",\nthen line 2")  # newline and quotes survive quoting
 
