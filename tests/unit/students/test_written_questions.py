@@ -4,6 +4,7 @@ answer. Read from the course in this repository, so the test grows with the cour
 
 from __future__ import annotations
 
+import json
 import re
 
 import nbformat
@@ -113,3 +114,20 @@ def test_the_demo_class_answers_as_the_readme_says() -> None:
     assert demo_answers("eli_mask_after_softmax", "05_attention_mechanism")["mask_before_softmax"].startswith("After")
     report = (REPO / "submissions/lea_finetuned/REPORT.md").read_text()
     assert all(section in report for section in ("## What I fine-tuned", "## How I evaluated it", "## Error analysis"))
+
+
+def test_the_grader_reads_the_demo_answers_it_should() -> None:
+    """The trusted side's reader (grader/written_answers.py) on the demo notebooks: ada's answers, jo's
+    placeholder as no answer, eli's answer found by its heading, kim's HTML kept as text to escape."""
+    from grader.written_answers import notebook_answers
+
+    def read(student: str, name: str) -> dict[str, str | None]:
+        notebook = json.loads((REPO / "submissions" / student / f"{name}.ipynb").read_text())
+        return {r.part.answer: r.answer for r in notebook_answers(notebook, COURSE.assignments[name].rubric.manual_parts)}
+
+    for name in NOTEBOOKS:
+        assert all(read("ada_lovelace", name).values()), name
+        assert set(read("jo_unfilled", name).values()) == {None}, name
+    eli = read("eli_mask_after_softmax", "05_attention_mechanism")
+    assert eli["why_scale"] is None and eli["mask_before_softmax"].startswith("After the softmax")
+    assert "<img src=\"x\" onerror=" in read("kim_cheater", "05_attention_mechanism")["why_scale"]
