@@ -41,6 +41,11 @@ def notebook_answers(notebook: Mapping[str, Any] | None, parts: Iterable[ManualP
     return tuple(ManualResult(part, _cell_answer(cells, part.answer)) for part in parts)
 
 
+def written_ids(notebook: Mapping[str, Any]) -> set[str]:
+    """The ids of a notebook's written-answer cells (what a rubric's manual parts may name)."""
+    return {found for cell in notebook.get("cells") or [] if (found := _written_id(cell)) is not None}
+
+
 def _cell_answer(cells: list[Any], answer_id: str) -> str | None:
     marked = [cell for cell in cells if _written_id(cell) == answer_id]
     if not marked:  # the metadata was lost: the cell after the question that names the answer

@@ -26,7 +26,7 @@ from sqlalchemy.orm import selectinload, sessionmaker
 
 from grader import __version__
 from grader.errors import GradeError
-from grader.models import (Fingerprint, Grade, RosterStudent, RunState, Status, grade_from_record,
+from grader.models import (Fingerprint, Grade, RosterStudent, RunState, Status, answer_digest, grade_from_record,
                            grade_to_record)
 from grader.store.accounts import Accounts
 from grader.store.manual import GradeEvent, ManualGrading, apply_manual, record_event, without_manual_grades
@@ -206,8 +206,8 @@ class Gradebook:
         key = {"student": record.pop("student"), "assignment": record.pop("assignment"),
                "content_hash": record.pop("submission_hash")}
         tests = record.pop("tests")
-        answers = [WrittenAnswerRow(part=m["part"], position=i, text=m.pop("text"),
-                                    rubric={k: v for k, v in m.items() if k != "part"})
+        answers = [WrittenAnswerRow(part=m["part"], position=i, text=m["text"], text_sha256=answer_digest(m["text"]),
+                                    rubric={k: v for k, v in m.items() if k not in ("part", "text")})
                    for i, m in enumerate(record.pop("manual"))]
         with self._write.begin() as session:
             submission = session.scalars(select(SubmissionRow).filter_by(**key)).one_or_none()

@@ -217,11 +217,14 @@ class ManualGrading:
                 return saved
         except (IntegrityError, _Lost):
             current_grade = self.get(student, assignment, part)
-            who = "nobody" if current_grade is None else f"{current_grade.graded_by} (version {current_grade.version})"
-            raise ManualGradeConflict(
-                f"{student}'s {part!r} of {assignment} was saved by {who} after this page was shown "
-                f"(it showed version {expected_version}); look at their grade and save again",
-                current_grade) from None
+            if current_grade is None:
+                said = (f"{student}'s {part!r} of {assignment} has no grade (the page showed version "
+                        f"{expected_version}); save it as a first grade")
+            else:
+                said = (f"{student}'s {part!r} of {assignment} was saved by {current_grade.graded_by} (version "
+                        f"{current_grade.version}) after this page was shown (it showed version {expected_version}); "
+                        "look at their grade and save again")
+            raise ManualGradeConflict(said, current_grade) from None
 
     def _parts_known(self, student: str, assignment: str) -> str:
         with self._read() as session:
@@ -237,7 +240,7 @@ class ManualGrading:
         latest = select(func.max(ResultRow.id)).join(ResultRow.submission).group_by(
             SubmissionRow.student, SubmissionRow.assignment)
         query = (select(SubmissionRow.student, SubmissionRow.assignment, WrittenAnswerRow.part,
-                        WrittenAnswerRow.rubric, WrittenAnswerRow.text.is_not(None), WrittenAnswerRow.position)
+                        WrittenAnswerRow.rubric, WrittenAnswerRow.text_sha256, WrittenAnswerRow.position)
                  .join(ResultRow, WrittenAnswerRow.result_id == ResultRow.id)
                  .join(SubmissionRow, ResultRow.submission_id == SubmissionRow.id)
                  .where(ResultRow.id.in_(latest)))
@@ -253,27 +256,15 @@ class ManualGrading:
                 select(ManualClaimRow) if assignment is None
                 else select(ManualClaimRow).where(ManualClaimRow.assignment == assignment))
                 if as_utc(c.claimed_at) > fresh}
-            hashes = self._answer_hashes(session, [r for r in rows if (r[0], r[1], r[2]) in grades], latest)
         entries = []
-        for student, name, part, rubric, has_answer, position in rows:
+        for student, name, part, rubric, digest, position in rows:
             grade, claim = grades.get((student, name, part)), claims.get((student, name, part))
             entries.append((name, position, student, QueueEntry(
                 assignment=name, part=part, part_name=str(rubric.get("name", part)), student=student,
-                has_answer=bool(has_answer), grade=grade, claimed_by=None if claim is None else claim.claimed_by,
+                has_answer=digest is not None, grade=grade, claimed_by=None if claim is None else claim.claimed_by,
                 claimed_at=None if claim is None else as_utc(claim.claimed_at),
-                stale=grade is not None and grade.answer_sha256 != hashes.get((student, name, part)))))
+                stale=grade is not None and grade.answer_sha256 != digest)))
         return [entry for *_, entry in sorted(entries, key=lambda e: e[:3])]
-
-    def _answer_hashes(self, session: Session, rows: Sequence[Any], latest: Any) -> dict[tuple[str, str, str], str | None]:
-        """The digests of the graded answers' current texts (to tell a changed answer), texts read only for those."""
-        if not rows:
-            return {}
-        query = (select(SubmissionRow.student, SubmissionRow.assignment, WrittenAnswerRow.part, WrittenAnswerRow.text)
-                 .join(ResultRow, WrittenAnswerRow.result_id == ResultRow.id)
-                 .join(SubmissionRow, ResultRow.submission_id == SubmissionRow.id)
-                 .where(ResultRow.id.in_(latest)))
-        wanted = {(r[0], r[1], r[2]) for r in rows}
-        return {(s, a, p): answer_digest(t) for s, a, p, t in session.execute(query) if (s, a, p) in wanted}
 
     def claim(self, student: str, assignment: str, part: str, by: str) -> None:
         """Mark (student, assignment, part) as being graded by `by`, now. A change of hands is a grade event."""

@@ -191,6 +191,8 @@ class WrittenAnswerRow(Base):
     position: Mapped[int]  # the part's place among the rubric's manual parts
     rubric: Mapped[dict[str, Any]] = mapped_column(JSON)
     text: Mapped[str | None] = mapped_column(Text)
+    text_sha256: Mapped[str | None] = mapped_column(String(64))  # grader.models.answer_digest(text): the queue's
+                                                                 # test for a changed answer, without reading texts
 
 
 class ManualGradeRow(Base):

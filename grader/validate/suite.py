@@ -26,6 +26,7 @@ def rubric_findings(assignment: Assignment) -> list[Finding]:
     name, rubric_path = assignment.name, assignment.rubric_path
     found = [Finding(name, Severity.PROBLEM, "no points in the rubric: it lists no tests", rubric_path)] \
         if assignment.rubric.auto_max_score <= 0 else []
+    found += written_cell_findings(assignment)
     for part in assignment.rubric.parts:
         if not part.tests:
             found.append(Finding(name, Severity.PROBLEM, f"part {part.name!r} lists no tests", rubric_path))
@@ -68,3 +69,25 @@ def preflight_findings(course: Course, assignment: Assignment) -> list[Finding]:
     except InstructorError as error:
         return [Finding(assignment.name, Severity.PROBLEM, " ".join(str(error).split()))]
     return []
+
+
+def written_cell_findings(assignment: Assignment) -> list[Finding]:
+    """Each manual part of a notebook names a written-answer cell the reference has (and so the release):
+    a part whose cell is missing would read no student's answer."""
+    import json
+
+    from grader.written_answers import written_ids
+
+    if not assignment.rubric.manual_parts:
+        return []
+    try:
+        ids = written_ids(json.loads(assignment.reference_notebook.read_text("utf-8")))
+    except (OSError, ValueError):
+        return []  # the pre-flight says what is wrong with the notebook itself
+    return [Finding(assignment.name, Severity.PROBLEM,
+                    f"manual part {part.name!r} grades written answer {part.answer!r}, but the reference has no "
+                    f"markdown cell with metadata {{\"grade\": {{\"written\": \"{part.answer}\"}}}}; add it "
+                    f"(the release keeps it for the students' answer) or fix `answer:`"
+                    + (f" (its written answers: {', '.join(sorted(ids))})" if ids else ""),
+                    assignment.reference_notebook)
+            for part in assignment.rubric.manual_parts if part.answer not in ids]

@@ -122,6 +122,10 @@ def test_a_regrade_needs_a_reason_and_the_version_shown(db: str, book: Gradebook
             book.manual.save("alice", "05_attention_mechanism", "why_scale", items=[], adjustment=0, comment="",
                              by="tom", expected_version=1, reason="stale page")
     assert again.version == 2 and again.points == 4.0 and caught.value.current == again
+    with pytest.raises(ManualGradeConflict, match="has no grade") as caught:
+        book.manual.save("bob", "05_attention_mechanism", "why_scale", items=[], adjustment=0, comment="",
+                         by="tom", expected_version=3, reason="a page from nowhere")
+    assert caught.value.current is None
     assert first.version == 1
 
     regrade, manual = book.events(student="alice")

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("rubric", sa.JSON(), nullable=False),
         sa.Column("text", sa.Text(), nullable=True),
+        sa.Column("text_sha256", sa.String(64), nullable=True),
         sa.ForeignKeyConstraint(["result_id"], ["results.id"], name="fk_written_answers_result_id_results",
                                 ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name="pk_written_answers"),
