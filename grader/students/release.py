@@ -1,6 +1,6 @@
 """`grade release`: the student edition of the course, written to a folder.
 
-What goes out: every notebook with its solutions stripped (grader.students.strip), the public
+What goes out: every notebook with its solutions and model answers stripped (grader.students.strip), the public
 tests (never tests/hidden), each assignment's points per part (never the hidden tests'
 names), the homework's training data, a README, pinned requirements (the course's `packages:`
 and a wheel of this grade, grader/students/wheel.py), a pytest config for
@@ -94,7 +94,7 @@ def build_release(course: Course, options: ReleaseOptions) -> Release:
         "assignments": released, "public_tests_sha256": digest, "torch_version": torch_version(course),
         "python_version": options.python_version, "release_repository": options.release_repository,
         "release_ref": options.release_ref, "course_title": options.course_title or course.title,
-        "has_data": any(a.data for a in released), "requirements": requirements(grade_line, course),
+        "has_data": any(a.data for a in released), "written_files": written_files(course), "requirements": requirements(grade_line, course),
         "grade_wheel": f"{WHEELS.as_posix()}/{wheel.name}" if wheel else "",
         "grade_wheel_sha256": hashlib.sha256(wheel.read_bytes()).hexdigest() if wheel else "",
     }
@@ -131,6 +131,13 @@ def _release_assignment(assignment: Assignment, out: Path) -> ReleasedAssignment
     return ReleasedAssignment(name=assignment.name, title=rubric.title, notebook=rubric.notebook, kind=assignment.kind.name,
                               total=rubric.max_score, tests=tests, data=data,
                               notebook_code_sha256=notebook_code_sha256(notebook))
+
+
+def written_files(course: Course) -> list[str]:
+    """The files a TA reads (a manual part's `answer` that names a file, e.g. REPORT.md), as `file`
+    (the homework's report); a written-answer cell's id never holds a dot."""
+    return sorted({f"`{part.answer}`" for a in course.assignments.values() for part in a.rubric.manual_parts
+                   if "." in part.answer})
 
 
 def public_test_files(assignment: Assignment) -> list[Path]:
@@ -173,7 +180,8 @@ def _points(assignment: Assignment, released: ReleasedAssignment) -> dict:
             entry["public_tests"] = shown
         parts.append(entry)
     for manual in assignment.rubric.manual_parts:  # written answers: the course staff grades them by hand
-        parts.append({"name": manual.name, "points": _number(manual.max_points), "graded_by_hand": True})
+        parts.append({"name": manual.name, "points": _number(manual.max_points), "graded_by_hand": True,
+                      "written": manual.answer})  # the answer cell's id, or the file (REPORT.md) a TA reads
     return {"title": released.title, "notebook": released.notebook, "kind": released.kind,
             "total": _number(released.total), "parts": parts}
 
@@ -181,13 +189,15 @@ def _points(assignment: Assignment, released: ReleasedAssignment) -> dict:
 def _points_markdown(points: dict) -> str:
     lines = ["# Points", "",
              "Each part's points; the public tests (in `tests/`) earn the points listed with them, the rest",
-             "of the part comes from hidden tests your instructor runs.", ""]
+             "of the part comes from hidden tests your instructor runs. A written part is read by a TA:",
+             "the answer cell under its `Written answer (...)` heading, or the file it names.", ""]
     for name, entry in points.items():
         lines += [f"## {entry['title']} (`{entry['notebook']}`): {entry['total']} points", "",
                   "| part | points | public tests |", "| --- | --- | --- |"]
         for part in entry["parts"]:
             public = ", ".join(f"`{t}` ({p})" for t, p in part.get("public_tests", {}).items()) or (
-                "written answer, graded by the course staff" if part.get("graded_by_hand") else "none")
+                f"written answer `{part['written']}`, graded by the course staff" if part.get("graded_by_hand")
+                else "none")
             lines.append(f"| {part['name']} | {part['points']} | {public} |")
         lines.append("")
     return "\n".join(lines)

@@ -6,8 +6,11 @@ sits outside the solution markers (a demo cell, a public test), or a course file
 never ship is found before students see it. Checked in every file the release writes: the
 hidden test files' names, the hidden tests' names (as whole words), the reference's solution
 lines (a line of code between the markers, long enough to give something away, found in a
-released code cell or file; the notebook's markdown may quote one as a hint), and the
-course's own files (mutants.yaml, the rubric, a hidden test file) by name or content.
+released code cell or file; the notebook's markdown may quote one as a hint), the reference's
+model answers to its written questions (a line of a cell marked `grade.written`, long enough to
+give something away and not also written elsewhere in the reference, found in any released cell
+or file: the release must hold `YOUR ANSWER HERE` there), and the course's own files
+(mutants.yaml, the rubric, a hidden test file) by name or content.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from grader.course.assignments import Assignment, Course
 from grader.course.mutants import mutants_path
 from grader.errors import GradeError
 from grader.students.release import ReleaseOptions, build_release, public_test_names
-from grader.students.strip import BEGIN, END
+from grader.students.strip import BEGIN, END, written_answers, written_id
 from grader.validate.findings import Finding, Severity
 
 MIN_SOLUTION_LINE = 24  # characters: shorter lines (`return x`, `else:`) are common to any code
@@ -72,6 +75,18 @@ def solution_lines(notebook: Path) -> set[str]:
     return lines
 
 
+def model_answer_lines(notebook: Path) -> set[str]:
+    """The reference's written-answer lines, stripped, long enough to matter and found in no other
+    cell of the reference (a sentence the question itself repeats is no secret)."""
+    reference = nbformat.read(notebook, as_version=4)
+    answers = written_answers(reference, notebook.name)
+    answer_lines = {line.strip() for text in answers.values() for line in text.splitlines()
+                    if len(line.strip()) >= MIN_SOLUTION_LINE}
+    elsewhere = {line.strip() for cell in reference.cells if written_id(cell) is None
+                 for line in cell.source.splitlines()}
+    return answer_lines - elsewhere
+
+
 def code_of(line: str) -> str:
     """A line without its indentation and its trailing comment: what the line computes."""
     text = line.strip()
@@ -95,6 +110,7 @@ def _leaks(assignment: Assignment, out: Path, files: list[Path]) -> list[Finding
     words = re.compile(r"\b(" + "|".join(map(re.escape, sorted(names | secret_names, key=len, reverse=True)))
                        + r")\b") if names | secret_names else None
     solutions = solution_lines(assignment.reference_notebook) if assignment.reference_notebook.is_file() else set()
+    answers = model_answer_lines(assignment.reference_notebook) if assignment.reference_notebook.is_file() else set()
     found: list[Finding] = []
     for path in files:
         shown = path.relative_to(out)
@@ -120,7 +136,25 @@ def _leaks(assignment: Assignment, out: Path, files: list[Path]) -> list[Finding
             found.append(Finding(name, Severity.PROBLEM, f"the release's {shown} holds solution code: "
                                  f"{leaked[0]!r}{more}; it also appears outside the solution markers",
                                  _source_of(assignment, path)))
+        answered = sorted(answers & {line.strip() for line in _all_lines(path, text)})
+        if answered:
+            more = f" and {len(answered) - 1} more" if len(answered) > 1 else ""
+            found.append(Finding(name, Severity.PROBLEM, f"the release's {shown} holds a model answer to a written "
+                                 f"question: {answered[0]!r}{more}; a cell marked grade.written must go out as "
+                                 "`YOUR ANSWER HERE`, and the answer must not be written anywhere else",
+                                 _source_of(assignment, path)))
     return found
+
+
+def _all_lines(path: Path, text: str) -> list[str]:
+    """A notebook's lines of every cell (its JSON would escape them), else the file's lines."""
+    if path.suffix == ".ipynb":
+        try:
+            notebook = nbformat.reads(text, as_version=4)
+        except Exception:  # noqa: BLE001 - a notebook we wrote ourselves; unreadable means scan its text
+            return text.splitlines()
+        return [line for cell in notebook.cells for line in cell.source.splitlines()]
+    return text.splitlines()
 
 
 def _code_lines(path: Path, text: str) -> list[str]:

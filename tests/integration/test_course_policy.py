@@ -54,12 +54,14 @@ def test_grade_path_with_a_roster_deadline_and_submission_times(tmp_path: Path) 
     records = {r["student"]: r for r in json.loads(exported.stdout)}
     ada = records["ada"]
     assert (ada["status"], ada["raw_score"], ada["late_penalty"], ada["score"], ada["days_late"]) == (
-        "graded", 48.0, 12.0, 36.0, 2)  # the reference, 2 started days late: 12.5 % of 48 per day
+        "graded", 48.0, 13.75, 34.25, 2)  # the reference, 2 started days late: 12.5 % of 55 per day (48 from
+    # the tests, the written answers' 7 awaiting a TA: the penalty is of the points possible)
+    assert (ada["max_score"], ada["awaiting_manual"]) == (55.0, True)
     assert (records["bob"]["status"], records["bob"]["score"], records["bob"]["on_roster"]) == ("missing", 0.0, True)
     assert (records["eve"]["status"], records["eve"]["on_roster"]) == ("rejected", False)
 
     canvas = grade(tmp_path, "export", "--db", "grade.db", "--format", "canvas")
     rows = list(csv.reader(io.StringIO(canvas.stdout, newline="")))
-    assert [r[3:6:2] for r in rows[2:]] == [["ada", "36"], ["bob", "0"]]
+    assert [r[3:6:2] for r in rows[2:]] == [["ada", "34.25"], ["bob", "0"]]
     assert "eve" in canvas.stderr and "left out" in canvas.stderr
     assert "Deadline" in next((tmp_path / "reports" / "students").glob("ada-*.html")).read_text()

@@ -21,7 +21,7 @@ import yaml
 
 from grader.kinds import load_course
 from grader.errors import GradeError
-from grader.students.strip import BEGIN, END
+from grader.students.strip import BEGIN, END, written_answers
 from grader.students.release import ReleaseOptions, build_release, public_test_files, public_tests_sha256
 from tests.conftest import REPO
 
@@ -75,6 +75,12 @@ def solution_and_public_lines(notebook: Path) -> tuple[list[str], set[str]]:
     return solution, public
 
 
+def model_answer_lines(assignment) -> list[str]:  # type: ignore[no-untyped-def]
+    """The reference's written answers (cells marked grade.written), line by line, long enough to matter."""
+    answers = written_answers(nbformat.read(assignment.reference_notebook, as_version=4))
+    return [line.strip() for text in answers.values() for line in text.splitlines() if len(line.strip()) >= MIN_CODE_LINE]
+
+
 def hidden_secrets(assignment) -> tuple[set[str], list[str]]:  # type: ignore[no-untyped-def]
     """(hidden test and rule names, hidden test code lines worth hiding)."""
     public_files = public_test_files(assignment)
@@ -103,7 +109,13 @@ def test_release_holds_what_students_need(release) -> None:
     points = yaml.safe_load((root / "points.yaml").read_text())
     for name, assignment in COURSE.assignments.items():
         assert points[name]["total"] == assignment.rubric.max_score
-        assert [p["name"] for p in points[name]["parts"]] == [p.name for p in assignment.rubric.parts]
+        manual = assignment.rubric.manual_parts
+        assert [p["name"] for p in points[name]["parts"]] == [p.name for p in assignment.rubric.parts + manual]
+        assert [(p["written"], p["points"]) for p in points[name]["parts"] if "written" in p] == [
+            (m.answer, m.max_points) for m in manual]
+        assert sum(p["points"] for p in points[name]["parts"]) == assignment.rubric.max_score
+    assert "and a TA reads\nyour `REPORT.md` beside it" in (root / "README.md").read_text()
+    assert "written answer `why_scale`, graded by the course staff" in (root / "POINTS.md").read_text()
     for required in ("README.md", "POINTS.md", "requirements.txt", "pytest.ini", ".gitignore",
                      ".github/workflows/grade.yml", ".grade/release.json"):
         assert (root / required).is_file(), required
@@ -134,10 +146,16 @@ def test_the_leak_finder_finds_planted_leaks(tmp_path: Path) -> None:
     shutil.copyfile(hidden, root / "tests" / assignment.name / "test_extra.py")
     solution, _ = solution_and_public_lines(assignment.reference_notebook)
     (root / "NOTES.md").write_text(max(solution, key=len) + "\n")
+    released = root / assignment.notebook  # a model answer put back into the released notebook's cell
+    notebook = nbformat.read(released, as_version=4)
+    cell = next(c for c in notebook.cells if c.get("metadata", {}).get("grade", {}).get("written") == "why_scale")
+    cell.source = model_answer_lines(assignment)[0]
+    nbformat.write(notebook, released)
     leaks = find_leaks(root)
     assert any("hidden test or rule name" in leak for leak in leaks)
     assert any("hidden test code" in leak for leak in leaks)
     assert any("solution line" in leak for leak in leaks)
+    assert any("model answer" in leak for leak in leaks)
 
 
 def find_leaks(root: Path) -> list[str]:
@@ -164,6 +182,9 @@ def find_leaks(root: Path) -> list[str]:
                 continue
             if line in lines or (len(line) >= MIN_CODE_LINE and line in everything):
                 leaks.append(f"{assignment.name}: solution line {line!r}")
+        for line in model_answer_lines(assignment):  # the released cell says YOUR ANSWER HERE
+            if line in everything:
+                leaks.append(f"{assignment.name}: model answer {line!r}")
     leaks += [f"a file named {name}" for name in texts if "hidden" in name]
     return leaks
 

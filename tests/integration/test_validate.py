@@ -163,6 +163,26 @@ def test_a_release_that_names_a_hidden_test_or_holds_a_solution_line_is_a_proble
     ]
 
 
+def test_a_model_answer_found_in_the_release_is_a_problem(course: Path) -> None:
+    """A written answer's cell goes out as YOUR ANSWER HERE; its model answer copied anywhere else is found."""
+    answer = "Subtracting the row maximum leaves the softmax unchanged and keeps exp from overflowing."
+    nb = nbformat.read(course / NOTEBOOK, as_version=4)
+    nb.cells[1:1] = [nbformat.v4.new_markdown_cell("### Written answer (why_shift)\n\nWhy subtract the max?"),
+                     nbformat.v4.new_markdown_cell(answer, metadata={"grade": {"written": "why_shift"}})]
+    nbformat.write(nb, course / NOTEBOOK)
+    clean = validate(course, "--quick")
+    assert not [line for line in lines(clean) if "model answer" in line], clean.output
+    edit(course / PUBLIC, '"""softmax(x) keeps the shape of x: one distribution per row."""',
+         f'"""softmax(x) keeps the shape of x.\n\n    {answer}\n    """')
+    result = validate(course, "--quick")
+    assert result.exit_code == 1, result.output
+    assert problems(result) == [
+        f"{NAME}: the release's tests/{NAME}/test_{NAME}_public.py holds a model answer to a written question: "
+        f"{answer!r}; a cell marked grade.written must go out as `YOUR ANSWER HERE`, and the answer must not be "
+        f"written anywhere else ({PUBLIC})",
+    ]
+
+
 def test_the_release_never_ships_mutants_yaml(course: Path, tmp_path: Path) -> None:
     from grader.kinds import load_course
     from grader.students.release import ReleaseOptions, build_release

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from grader.errors import GradeError
-from grader.students.strip import PLACEHOLDER, strip_solutions, strip_source
+from grader.students.strip import PLACEHOLDER, WRITTEN_PLACEHOLDER, strip_solutions, strip_source, written_answers
 
 SOLUTION_CELL = """\
 import torch
@@ -110,3 +110,57 @@ def test_an_unbalanced_marker_names_the_cell() -> None:
     notebook.cells[2].source = "### BEGIN SOLUTION\nanswer = 42"
     with pytest.raises(GradeError, match=r"^05_attention_mechanism cell 3: BEGIN SOLUTION without END SOLUTION$"):
         strip_solutions(notebook, "05_attention_mechanism")
+
+
+MODEL_ANSWER = "Dot products of d_k-dim vectors have variance d_k, so the softmax saturates."
+
+
+def with_written(cell_type: str = "markdown", answer: object = "why_scale") -> nbformat.NotebookNode:
+    notebook = reference()
+    make = {"markdown": nbformat.v4.new_markdown_cell, "code": nbformat.v4.new_code_cell,
+            "raw": nbformat.v4.new_raw_cell}[cell_type]
+    written = make(MODEL_ANSWER, metadata={"grade": {"written": answer}})
+    notebook.cells[1:1] = [nbformat.v4.new_markdown_cell("### Written answer (why_scale)\n\nWhy scale?"), written]
+    return notebook
+
+
+def test_a_written_answer_goes_out_as_the_placeholder_with_its_metadata_and_question() -> None:
+    original = with_written()
+    original.cells[2]["attachments"] = {"proof.png": {"image/png": "aGVsbG8="}}
+    released = strip_solutions(original, "05_attention_mechanism")
+
+    assert released.cells[1] == original.cells[1]  # the question stays as written
+    assert released.cells[2].source == WRITTEN_PLACEHOLDER == "YOUR ANSWER HERE"
+    assert released.cells[2].cell_type == "markdown"
+    assert released.cells[2].metadata == {"grade": {"written": "why_scale"}}  # the grader finds it by this
+    assert "attachments" not in released.cells[2]
+    assert "variance" not in nbformat.writes(released)
+    nbformat.validate(released)
+    assert original.cells[2].source == MODEL_ANSWER  # the reference is not modified in place
+
+
+def test_written_answers_lists_the_reference_model_answers_in_order() -> None:
+    notebook = with_written()
+    notebook.cells.append(nbformat.v4.new_markdown_cell("Masking first.", metadata={"grade": {"written": "mask_first"}}))
+    assert written_answers(notebook) == {"why_scale": MODEL_ANSWER, "mask_first": "Masking first."}
+    assert written_answers(reference()) == {}
+
+
+@pytest.mark.parametrize("cell_type", ["code", "raw"])
+def test_a_written_answer_that_is_not_markdown_is_an_error_never_a_leak(cell_type: str) -> None:
+    with pytest.raises(GradeError, match=rf"^05 cell 3: written answer 'why_scale' is a {cell_type} cell; "
+                                         "make it a markdown cell"):
+        strip_solutions(with_written(cell_type), "05")
+
+
+@pytest.mark.parametrize("answer", ["Why Scale", "", 3, None, "../x"])
+def test_a_malformed_written_id_is_an_error(answer: object) -> None:
+    with pytest.raises(GradeError, match=r"^05 cell 3: metadata grade.written must be an id of \[a-z0-9_\]\+"):
+        strip_solutions(with_written(answer=answer), "05")
+
+
+def test_a_written_id_used_twice_is_an_error() -> None:
+    notebook = with_written()
+    notebook.cells.append(nbformat.v4.new_markdown_cell("again", metadata={"grade": {"written": "why_scale"}}))
+    with pytest.raises(GradeError, match=r"^05 cell 6: written answer id 'why_scale' is used twice"):
+        strip_solutions(notebook, "05")
