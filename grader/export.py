@@ -78,7 +78,7 @@ def manual_record(result: ManualResult) -> dict[str, Any]:
         "name": result.part.name,
         "points": None if graded is None else round(graded.points, 4),
         "max_points": round(result.part.max_points, 4),
-        "awaiting_manual": graded is None or result.stale,
+        "awaiting_manual": result.awaiting,
         "items": [] if graded is None else [{"id": i.id, "points": i.points, "description": i.description}
                                             for i in graded.applied],
         "adjustment": 0.0 if graded is None else graded.adjustment,

@@ -284,6 +284,12 @@ class ManualResult:
         return None if self.grade is None else self.grade.points
 
     @property
+    def awaiting(self) -> bool:
+        """An answer handed in that no TA graded yet (or that changed since). A part left unanswered
+        counts 0 and awaits nobody; a TA may still grade it."""
+        return self.answer is not None and (self.grade is None or self.stale)
+
+    @property
     def stale(self) -> bool:
         """Graded, but the student handed in another answer since: it needs a look again."""
         return self.grade is not None and self.grade.answer_sha256 != answer_digest(self.answer)
@@ -318,9 +324,9 @@ class Grade:
 
     @property
     def awaiting_manual(self) -> bool:
-        """A manual part is not graded yet (or its answer changed since): the score is not final
-        ("awaiting manual grading")."""
-        return any(m.grade is None or m.stale for m in self.manual)
+        """An answer handed in is not graded yet (or changed since): the score is not final ("awaiting
+        manual grading"). A part left unanswered counts 0 and waits for nobody (a TA may still grade it)."""
+        return any(m.awaiting for m in self.manual)
 
     @property
     def late_penalty(self) -> float:

@@ -8,6 +8,7 @@ from grader.reports.contexts import Detail, ManualRow
 from grader.reports.text import clean, points, score, shorten, timestamp
 
 AWAITING = "awaiting manual grading"
+UNANSWERED = "no answer handed in: 0 points"
 CHANGED = "awaiting manual grading: the answer changed since it was graded"
 ANSWER_LIMIT = 20_000  # the whole stored answer (grader.written_answers.MAX_ANSWER)
 
@@ -19,14 +20,17 @@ def manual_rows(grade: Grade, *, with_answers: bool = False) -> tuple[ManualRow,
 
 def _row(result: ManualResult, with_answer: bool) -> ManualRow:
     graded = result.grade
-    status = AWAITING if graded is None else CHANGED if result.stale else "graded"
+    if graded is None:
+        status = AWAITING if result.awaiting else UNANSWERED
+    else:
+        status = CHANGED if result.awaiting else "graded"
     answer = "" if not with_answer else ("(no answer handed in)" if result.answer is None
                                           else shorten(result.answer, ANSWER_LIMIT))
     return ManualRow(
         part=clean(result.part.name),
         points=score(graded.points, result.part.max_points) if graded else f"— / {points(result.part.max_points)}",
         status=status,
-        css="status-graded" if status == "graded" else "status-awaiting",
+        css="status-awaiting" if result.awaiting else "status-graded",
         items=tuple(Detail(name=signed(item.points), value=clean(item.description))
                     for item in (graded.applied if graded else ())),
         adjustment=f"{signed(graded.adjustment)} points" if graded and graded.adjustment else "",
@@ -45,8 +49,11 @@ def manual_summary(grade: Grade) -> str:
     parts = []
     for result in grade.manual:
         graded = result.grade
-        if graded is None or result.stale:
-            parts.append(f"{result.part.name}: {AWAITING}")
+        if result.awaiting:
+            parts.append(f"{result.part.name}: {CHANGED if graded else AWAITING}")
+            continue
+        if graded is None:
+            parts.append(f"{result.part.name}: {UNANSWERED}")
             continue
         items = "; ".join(i.description for i in graded.applied)
         said = f"{result.part.name}: {points(graded.points)}/{points(result.part.max_points)}"

@@ -145,6 +145,6 @@ def awaiting_line(grades: Iterable[Grade]) -> str:
     waiting = [g for g in grades if g.awaiting_manual]
     if not waiting:
         return ""
-    parts = sum(1 for g in waiting for m in g.manual if m.grade is None or m.stale)
+    parts = sum(1 for g in waiting for m in g.manual if m.awaiting)
     return (f"{AWAITING_MARK} awaiting manual grading: {parts} written answer(s) in {len(waiting)} result(s); "
             "grade them in `grade serve` (the queue) or with `grade manual ASSIGNMENT PART STUDENT --items ...`")

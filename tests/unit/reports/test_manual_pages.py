@@ -22,13 +22,13 @@ HOSTILE = "<script>alert('x')</script> and <img src=x onerror=alert(1)>"
 
 
 def two_parts() -> tuple:
-    """alice: both parts graded (items, an adjustment, a comment); bob: one graded, one awaiting."""
+    """alice: both parts graded (items, an adjustment, a comment); bob: one graded, one answered and awaiting."""
     answers = {"why_scale": HOSTILE, "why_freeze": "Keeps the pre-trained features."}
     alice = make_graded_manual(make_graded_manual(make_manual_grade_of("alice", answers=answers),
                                                   items=("variance", "saturation"), adjustment=-0.5,
                                                   comment="Nice argument; state the variance."),
                                answer="why_freeze", items=("variance",), comment="")
-    bob = make_graded_manual(make_manual_grade_of("bob", answers={**answers, "why_scale": None}), answer="why_freeze",
+    bob = make_graded_manual(make_manual_grade_of("bob", answers={**answers, "why_scale": "Softmax gets peaky."}), answer="why_freeze",
                              items=(), comment="No answer.")
     return alice, bob
 
@@ -37,6 +37,15 @@ def test_the_read_model_adds_graded_points_and_awaits_the_rest() -> None:
     alice, bob = two_parts()
     assert alice.score == 5.0 + 3.5 + 2.0 and alice.max_score == 13.0 and not alice.awaiting_manual
     assert bob.score == 5.0 and bob.awaiting_manual and bob.manual_points == 0.0
+
+
+def test_a_part_left_unanswered_counts_zero_and_awaits_nobody(tmp_path: Path) -> None:
+    carol = make_manual_grade_of("carol", answers={"why_scale": None, "why_freeze": None})
+    assert carol.score == 5.0 and carol.max_score == 13.0 and not carol.awaiting_manual
+    assert export_records([carol])[0]["awaiting_manual"] is False
+    report.write_reports([carol], tmp_path, title="Week 3", generated_at=WHEN)
+    page = Page(tmp_path / "students" / report.page_name("carol"))
+    assert "no answer handed in: 0 points" in page.body and "awaiting manual grading" not in page.body
 
 
 def test_the_student_page_shows_items_comment_answer_escaped_and_what_awaits(tmp_path: Path) -> None:
@@ -48,7 +57,7 @@ def test_the_student_page_shows_items_comment_answer_escaped_and_what_awaits(tmp
     assert "<script>" not in page.raw and "<img src=x" not in page.raw and "&lt;script&gt;" in page.raw
     assert "script" not in page.tags and page.tags.count("img") == 0
     bob_page = Page(tmp_path / "students" / report.page_name("bob"))
-    assert "awaiting manual grading" in bob_page.body and "(no answer handed in)" in bob_page.body
+    assert "awaiting manual grading" in bob_page.body and "Softmax gets peaky." in bob_page.body
     index = Page(tmp_path / "index.html")
     assert index.body.count("awaiting manual grading") == 1  # bob's cell only
 
