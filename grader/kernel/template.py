@@ -23,6 +23,7 @@ logs a warning once and starts kernels cold, through bwrap, as before.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import json
 import logging
@@ -268,6 +269,8 @@ def template_for(interpreter: Interpreter, limits: Limits) -> KernelTemplate | N
                 if os.geteuid() != 0:
                     raise TemplateError("warm kernels need root (to make namespaces and switch uid)")
                 template = KernelTemplate(interpreter, limits)
+                if not _templates:
+                    atexit.register(close_templates)  # a pool worker's Finalize closes them earlier
             except (TemplateError, OSError) as error:
                 log.warning("%s; starting sandboxed kernels cold, through bwrap (--kernel-start cold)", error)
                 template = None
