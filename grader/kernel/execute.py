@@ -151,6 +151,9 @@ class KernelSession:
             self.kc = km.client()
             self.kc.start_channels()
             self.kc.wait_for_ready(timeout=KERNEL_START_TIMEOUT_S)
+            # The student's clock starts with their kernel: a worker's first warm start also starts
+            # its template (seconds of imports), which is the grader's time, not the notebook's.
+            self.deadline = time.monotonic() + self.limits.submission_timeout_s
         except BaseException:
             self.__exit__(None, None, None)
             raise
