@@ -33,6 +33,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -131,7 +132,9 @@ class KernelTemplate:
 
     def __init__(self, interpreter: Interpreter, limits: Limits) -> None:
         self.interpreter = interpreter
-        self.scratch = Path(f"/tmp/grade-{os.getpid()}-template")  # removed with a killed worker's scratch
+        # Named like the workers' scratch folders (grader/kernel/spare.py's SCRATCH_PREFIX): the next
+        # run removes what a killed worker left.
+        self.scratch = Path(tempfile.gettempdir()) / f"grade-{os.getpid()}-template"
         shutil.rmtree(self.scratch, ignore_errors=True)
         self.scratch.mkdir(mode=0o700)
         self.mpl_dir = str(self.scratch / "matplotlib")
