@@ -7,6 +7,7 @@ bridge calls of every check, and is killed afterwards (with everything it spawne
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -25,7 +26,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from grader.kernel.bridge import Bridge
 from grader.kernel.figures import FigureCollector
 from grader.kernel.tamper import output_signals
-from grader.kernel.template import INLINE_BACKEND, template_for
+from grader.kernel.template import INLINE_BACKEND, TemplateError, template_for
 from grader.models import CellError, Execution, Signal, SignalKind, Status
 from grader.sandbox.bwrap import Limits, Sandbox, SandboxPaths
 
@@ -61,9 +62,14 @@ class SandboxedKernelManager(KernelManager):
             # figure becomes an image/png display output, the figures the student's page shows.
             env["MPLBACKEND"] = INLINE_BACKEND
             template = template_for(self.sandbox.interpreter, self.sandbox.limits) if self.warm else None
+            process = None
             if template is not None:
+                try:
+                    process = template.start(self.sandbox, self.sandbox_paths, env, self.connection_file, kw["stdout"])
+                except TemplateError as error:  # the same sandbox, started the slow way
+                    logging.getLogger("grade").warning("%s; starting this kernel cold, through bwrap", error)
+            if process is not None:
                 assert self.provisioner is not None
-                process = template.start(self.sandbox, self.sandbox_paths, env, self.connection_file, kw["stdout"])
                 # The provisioner drives the sandbox's pid 1 as it would a Popen; no process group
                 # to signal (the kernel runs in its own session inside the pid namespace).
                 self.provisioner.process = process  # type: ignore[attr-defined]

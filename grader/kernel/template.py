@@ -140,7 +140,9 @@ class KernelTemplate:
         self.mpl_dir = str(self.scratch / "matplotlib")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = Sandbox(0, limits, interpreter).environment(self.scratch)
-        env.update(MPLBACKEND=INLINE_BACKEND, MPLCONFIGDIR=self.mpl_dir)
+        # OpenBLAS starts its thread pool when numpy is imported: none in the template (each kernel
+        # gets its pool back, grader/kernel/template_agent.py's blas_threads).
+        env.update(MPLBACKEND=INLINE_BACKEND, MPLCONFIGDIR=self.mpl_dir, OPENBLAS_NUM_THREADS="1")
         code = _AGENT.read_text() + f"\nserve({theirs.fileno()})\n"
         _set_child_subreaper()
         self.process = subprocess.Popen([str(interpreter.executable), "-c", code], env=env, cwd=self.scratch,

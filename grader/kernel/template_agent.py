@@ -353,6 +353,21 @@ def drop_privileges(uid):
 # -- the kernel ---------------------------------------------------------------------------------
 
 
+def blas_threads(count):
+    """The template loaded numpy's OpenBLAS with one thread (a pool would make the fork unsafe);
+    give the kernel the pool a cold start gets from OMP_NUM_THREADS."""
+    if count <= 1:
+        return
+    with open("/proc/self/maps") as maps:
+        libraries = {line.split()[-1] for line in maps if "openblas" in line.split()[-1].lower() and ".so" in line}
+    for path in libraries:
+        library = ctypes.CDLL(path)
+        for name in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_", "openblas_set_num_threads"):
+            if hasattr(library, name):
+                getattr(library, name)(count)
+                break
+
+
 def start_kernel(request, status_fd):
     global _step
     try:
@@ -369,6 +384,7 @@ def start_kernel(request, status_fd):
         import numpy
 
         numpy.random.seed()  # Python's `random` reseeds itself at fork
+        blas_threads(int(request["env"].get("OMP_NUM_THREADS", "1")))
         # What `python -m ipykernel_launcher -f CONN` sees: its argv, and sys.path without the
         # cwd, which the launcher removes and IPython adds back as "" (a student's own modules import).
         import ipykernel

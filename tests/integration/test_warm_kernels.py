@@ -156,6 +156,19 @@ def test_nothing_of_one_student_reaches_the_next(slot: int, kernel_python: Inter
                  "~/.leak": False, "LEAK": None}, execution_b.message
 
 
+def test_with_two_torch_threads_the_template_stays_single_threaded(slot: int,
+                                                                  kernel_python: Interpreter | None) -> None:
+    """OMP_NUM_THREADS=2 would give numpy's OpenBLAS a thread pool at import: the template has none
+    (a fork copies one thread), the kernel gets its two threads back."""
+    limits = Limits(cell_timeout_s=30, submission_timeout_s=90, torch_threads=2)
+    code = ("import numpy, torch\nfacts = {'torch': torch.get_num_threads(), "
+            "'matmul': float((numpy.ones((300, 300)) @ numpy.ones((300, 300)))[0, 0])}")
+    facts, execution = run(code, slot, kernel_python, limits)
+    assert facts == {"torch": 2, "matmul": 300.0}, execution.message
+    template = template_for(kernel_python or Interpreter.running(), limits)
+    assert template is not None and len(os.listdir(f"/proc/{template.process.pid}/task")) == 1
+
+
 def test_the_memory_cap_still_kills_a_memory_bomb(slot: int, kernel_python: Interpreter | None) -> None:
     limits = Limits(cell_timeout_s=60, submission_timeout_s=90, memory_bytes=256 * MiB)
     if not Sandbox(slot, limits).memory_capped and not _cgroups_here(slot, limits):
