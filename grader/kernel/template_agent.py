@@ -2,7 +2,7 @@
 
 Its source is sent as `python -c` (`grader` is not importable in the students' environment).
 It imports what every kernel needs (ipykernel, IPython, zmq, numpy, torch, matplotlib's inline
-backend) once, then only waits on a socket for fork requests. It never runs student code and
+backend's drawing) once, then only waits on a socket for fork requests. It never runs student code and
 never calls into torch (no thread pools: a fork copies only the calling thread).
 
 Per request (one JSON message + three fds: the kernel log, a status pipe, a lifeline pipe):
@@ -87,9 +87,13 @@ def report(fd, line):
 
 
 def warm_up():
-    """What every kernel imports first; nothing here starts a thread or runs a torch op."""
+    """What every kernel imports first; nothing here starts a thread or runs a torch op.
+
+    Not matplotlib_inline (its package imports .backend_inline, whose import hooks into the running
+    IPython shell: that exists only in the kernel, so the kernel imports it, cheaply, after this)."""
     import IPython  # noqa: F401
-    import matplotlib_inline.backend_inline  # noqa: F401
+    import matplotlib.backends.backend_agg  # noqa: F401 - what the inline backend draws with (fonts loaded)
+    import matplotlib.figure  # noqa: F401
     import numpy  # noqa: F401
     import torch  # noqa: F401
     import zmq  # noqa: F401
