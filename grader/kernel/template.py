@@ -145,9 +145,10 @@ class KernelTemplate:
         env.update(MPLBACKEND=INLINE_BACKEND, MPLCONFIGDIR=self.mpl_dir, OPENBLAS_NUM_THREADS="1")
         code = _AGENT.read_text() + f"\nserve({theirs.fileno()})\n"
         _set_child_subreaper()
-        self.process = subprocess.Popen([str(interpreter.executable), "-c", code], env=env, cwd=self.scratch,
-                                        pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=open(self.scratch / "template.log", "wb"))
+        with open(self.scratch / "template.log", "wb") as errors:
+            self.process = subprocess.Popen([str(interpreter.executable), "-c", code], env=env, cwd=self.scratch,
+                                            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                                            stdout=subprocess.DEVNULL, stderr=errors)
         theirs.close()
         self._sock = ours
         self._lock = threading.Lock()
