@@ -27,6 +27,7 @@ import atexit
 import ctypes
 import json
 import logging
+import multiprocessing.util
 import os
 import select
 import shutil
@@ -276,7 +277,10 @@ def template_for(interpreter: Interpreter, limits: Limits) -> KernelTemplate | N
                     raise TemplateError("warm kernels need root (to make namespaces and switch uid)")
                 template = KernelTemplate(interpreter, limits)
                 if not _templates:
-                    atexit.register(close_templates)  # a pool worker's Finalize closes them earlier
+                    # Closed as this process ends: atexit for a plain process, Finalize for one that
+                    # multiprocessing started (a pool worker, a Dask worker), where atexit never runs.
+                    atexit.register(close_templates)
+                    multiprocessing.util.Finalize(None, close_templates, exitpriority=5)
             except (TemplateError, OSError) as error:
                 log.warning("%s; starting sandboxed kernels cold, through bwrap (--kernel-start cold)", error)
                 template = None

@@ -5,6 +5,7 @@ the fork is as isolated as a cold bwrap start, and that nothing of one student r
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ from grader.course.config import load_course_config
 from grader.course.environment import kernel_interpreter
 from grader.kernel.execute import KernelSession
 from grader.kernel.spare import new_scratch
-from grader.kernel.template import TemplateError, template_for
+from grader.kernel.template import PR_SET_CHILD_SUBREAPER, TemplateError, close_templates, template_for
 from grader.models import Status
 from grader.sandbox.bwrap import SANDBOX_UID_BASE, Limits, Sandbox, claim_slot, process_alive
 from grader.sandbox.interpreter import Interpreter
@@ -33,6 +34,16 @@ pytestmark = [pytest.mark.sandbox, requires_sandbox]
 
 LIMITS = Limits(cell_timeout_s=30, submission_timeout_s=90, memory_bytes=512 * MiB)
 FACTS = "print('FACTS', __import__('json').dumps(facts))"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _templates_end_with_this_module():  # type: ignore[no-untyped-def]
+    """The templates these tests start in this process end here, not at exit (other tests count
+    this process's children), and this process stops being a child subreaper (a Dask worker's
+    orphaned template would otherwise be re-parented to it)."""
+    yield
+    close_templates()
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 
 
 @pytest.fixture(scope="module")
