@@ -19,3 +19,6 @@ class GradingOptions:
     # The Python of sandboxed kernels: the course's kernel environment (grader/course/environment.py);
     # None: grade's own (a course without `packages:`, tests that start kernels themselves).
     kernel: Interpreter | None = None
+    # Sandboxed kernels forked from a warm template per worker (grader/kernel/template.py) instead of
+    # started cold through bwrap; the same sandbox either way. `grade PATH --kernel-start warm|cold`.
+    warm_kernels: bool = True

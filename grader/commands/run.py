@@ -33,6 +33,9 @@ from grader.reports.text import clean
 @click.option("--cluster", default=None, metavar="ADDRESS",
               help="Grade on a Dask scheduler (tcp://host:8786), or local:N for a LocalCluster of N workers.")
 @click.option("--no-sandbox", is_flag=True, help="Run student code unisolated (only for your own code).")
+@click.option("--kernel-start", "kernel_start", type=click.Choice(["warm", "cold"]), default="warm", show_default=True,
+              help="warm: fork each sandboxed kernel from a template that imported ipykernel and torch once; "
+              "cold: start each through bubblewrap from scratch. The same sandbox either way.")
 @click.option("--force", is_flag=True, help="Grade again even if nothing changed.")
 @click.option("--only", multiple=True, help="Grade only these assignments (repeatable).")
 @course_option
@@ -44,7 +47,7 @@ from grader.reports.text import clean
               "by push; students can set commit dates, so only when the collection itself is trusted).")
 @click.option("--verbose", is_flag=True, help="Also list every result with its message, missing ones included.")
 def run_command(path: Path, db: str, reports_dir: Path, timeout: float | None, cell_timeout: float | None, jobs: int | None,
-                cluster: str | None, no_sandbox: bool, force: bool, only: tuple[str, ...], course_dir: Path,
+                cluster: str | None, no_sandbox: bool, kernel_start: str, force: bool, only: tuple[str, ...], course_dir: Path,
                 submitted_at: Path | None, trust_commit_dates: bool, verbose: bool) -> None:
     """Grade every submission under PATH, store the results, write the reports."""
     from grader.course.config import CourseDefaults
@@ -58,7 +61,7 @@ def run_command(path: Path, db: str, reports_dir: Path, timeout: float | None, c
                              cell_timeout_s=cell_timeout or defaults.cell_timeout_s, jobs=jobs or cpu_count(),
                              sandbox=not no_sandbox, force=force, only=frozenset(only), cluster=cluster,
                              memory_mb=defaults.memory_mb, submitted_at=submitted_at,
-                             trust_commit_dates=trust_commit_dates)
+                             trust_commit_dates=trust_commit_dates, warm_kernels=kernel_start == "warm")
         with ProgressBar() as bar:
             outcome = grade_folder(request, course, progress=bar)
         _print_summary(outcome, request, verbose=verbose)

@@ -7,6 +7,7 @@ bridge calls of every check, and is killed afterwards (with everything it spawne
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -25,12 +26,12 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from grader.kernel.bridge import Bridge
 from grader.kernel.figures import FigureCollector
 from grader.kernel.tamper import output_signals
+from grader.kernel.template import INLINE_BACKEND, TemplateError, template_for
 from grader.models import CellError, Execution, Signal, SignalKind, Status
 from grader.sandbox.bwrap import Limits, Sandbox, SandboxPaths
 
 KERNEL_START_TIMEOUT_S = 60.0
 MAX_MESSAGE_BYTES = 80 * 1024 * 1024  # above the bridge's payload bound
-INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # installed with ipykernel
 
 
 class OutputLimitExceeded(Exception):
@@ -42,6 +43,7 @@ class SandboxedKernelManager(KernelManager):
 
     sandbox: Sandbox | None = None
     sandbox_paths: SandboxPaths | None = None
+    warm: bool = False  # fork the kernel from this worker's template (grader/kernel/template.py)
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         # bwrap --new-session puts the kernel outside the process group that a SIGINT from
@@ -59,6 +61,23 @@ class SandboxedKernelManager(KernelManager):
             # Matplotlib's inline backend: headless like Agg (plt.show() never opens a window), and a
             # figure becomes an image/png display output, the figures the student's page shows.
             env["MPLBACKEND"] = INLINE_BACKEND
+            template = template_for(self.sandbox.interpreter, self.sandbox.limits) if self.warm else None
+            process = None
+            if template is not None:
+                try:
+                    process = template.start(self.sandbox, self.sandbox_paths, env, self.connection_file, kw["stdout"])
+                except TemplateError as error:  # the same sandbox, started the slow way
+                    logging.getLogger("grade").warning("%s; starting this kernel cold, through bwrap", error)
+            if process is not None:
+                assert self.provisioner is not None
+                # The provisioner drives the sandbox's pid 1 as it would a Popen; no process group
+                # to signal (the kernel runs in its own session inside the pid namespace).
+                self.provisioner.process = process  # type: ignore[attr-defined]
+                self.provisioner.pid = process.pid  # type: ignore[attr-defined]
+                self.provisioner.pgid = None  # type: ignore[attr-defined]
+                self.provisioner.cwd = str(self.sandbox_paths.workdir)  # type: ignore[attr-defined]
+                self._reconcile_connection_info(self.provisioner.connection_info)
+                return
             argv = self.sandbox.wrap(argv, self.sandbox_paths, env)
             kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         await super()._async_launch_kernel(argv, **kw)
@@ -104,8 +123,11 @@ class LimitedNotebookClient(NotebookClient):
 class KernelSession:
     """A started kernel for one submission: run the notebook, then serve bridge calls."""
 
-    def __init__(self, paths: SandboxPaths, limits: Limits, sandbox: Sandbox | None) -> None:
+    def __init__(self, paths: SandboxPaths, limits: Limits, sandbox: Sandbox | None, *, warm: bool = False) -> None:
+        """`warm`: fork the sandboxed kernel from a template (grader/kernel/template.py), else start it
+        cold through bwrap; either way the same sandbox. Ignored without a sandbox."""
         self.paths = paths
+        self.warm = warm
         self.limits = limits
         self.sandbox = sandbox
         self.km: SandboxedKernelManager | None = None
@@ -122,6 +144,7 @@ class KernelSession:
         km.connection_file = str(self.paths.runtime / "kernel.json")
         km.sandbox = self.sandbox
         km.sandbox_paths = self.paths
+        km.warm = self.warm
         # Every socket of ours refuses a single message above the payload bound.
         km.context = zmq.Context()
         km.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
@@ -134,6 +157,9 @@ class KernelSession:
             self.kc = km.client()
             self.kc.start_channels()
             self.kc.wait_for_ready(timeout=KERNEL_START_TIMEOUT_S)
+            # The student's clock starts with their kernel: a worker's first warm start also starts
+            # its template (seconds of imports), which is the grader's time, not the notebook's.
+            self.deadline = time.monotonic() + self.limits.submission_timeout_s
         except BaseException:
             self.__exit__(None, None, None)
             raise

@@ -61,13 +61,14 @@ class SpareKernel:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def start_spare(slot: int, limits: Limits, sandboxed: bool, interpreter: Interpreter | None = None) -> SpareKernel:
+def start_spare(slot: int, limits: Limits, sandboxed: bool, interpreter: Interpreter | None = None,
+                warm: bool = False) -> SpareKernel:
     from grader.kernel.execute import KernelSession
 
     scratch, paths = new_scratch()
     try:
         sandbox = Sandbox(slot, limits, interpreter) if sandboxed else None
-        session = KernelSession(paths, limits, sandbox).__enter__()
+        session = KernelSession(paths, limits, sandbox, warm=warm).__enter__()
         spare = SpareKernel(slot, scratch, paths, sandbox, session)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -115,13 +116,14 @@ class SpareKernels:
         """A slot no spare is using."""
         return self.slots[1] if self._starting_slot == self.slots[0] else self.slots[0]
 
-    def start(self, busy_slot: int, limits: Limits, sandboxed: bool, interpreter: Interpreter | None = None) -> None:
+    def start(self, busy_slot: int, limits: Limits, sandboxed: bool, interpreter: Interpreter | None = None,
+              warm: bool = False) -> None:
         slot = self.slots[1] if busy_slot == self.slots[0] else self.slots[0]
         self._starting_slot = slot
 
         def run() -> SpareKernel | None:
             try:
-                return start_spare(slot, limits, sandboxed, interpreter)
+                return start_spare(slot, limits, sandboxed, interpreter, warm)
             except Exception:  # noqa: BLE001 - the submission then starts its own kernel, as without a spare
                 return None
 

@@ -39,6 +39,7 @@ class RunRequest:
     memory_mb: int = 4096  # each sandbox's memory cap (course.yaml defaults.memory_mb)
     submitted_at: Path | None = None  # the trusted manifest of submission times (student,assignment,submitted_at)
     trust_commit_dates: bool = False  # take each student folder's HEAD commit date as its submission time
+    warm_kernels: bool = True  # fork sandboxed kernels from a warm template (--kernel-start warm), else bwrap
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def grade_folder(request: RunRequest, course: Course, progress: ProgressListener
     submissions += absent
     discovered = time.monotonic() - started
     options = GradingOptions(sandbox=request.sandbox, limits=limits, jobs=max(1, request.jobs), force=request.force,
-                             cluster=request.cluster, kernel=kernel)
+                             cluster=request.cluster, kernel=kernel, warm_kernels=request.warm_kernels)
     listener = progress or ProgressListener()
     on_start: Callable[[int], None] = listener.start
     with Gradebook(request.db) as store:

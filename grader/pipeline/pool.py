@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from grader.course.assignments import Assignment, Course
 from grader.errors import InstructorError
 from grader.kernel.spare import SCRATCH_PREFIX, SpareKernels
+from grader.kernel.template import close_templates
 from grader.models import Grade, RunState, Submission
 from grader.options import GradingOptions
 from grader.pipeline.preflight import check_course
@@ -53,6 +54,7 @@ def init_worker(torch_threads: int) -> None:
     spare_slot, _spare_lock_fd = claim_slot()
     _spares = SpareKernels((_worker_slot, spare_slot))
     multiprocessing.util.Finalize(None, _spares.close, exitpriority=10)  # runs when the pool shuts down
+    multiprocessing.util.Finalize(None, close_templates, exitpriority=5)  # after the spares' kernels
     import torch
 
     torch.set_num_threads(max(1, torch_threads))  # the trusted side (reference, checks) shares the CPUs too
@@ -85,7 +87,7 @@ def _grade_in_worker(submission: Submission, assignment: Assignment, options: Gr
     spare = _spares.take()
     slot = spare.slot if spare is not None else _spares.slots[0]
     if prefetch:
-        _spares.start(slot, options.limits, options.sandbox, options.kernel)
+        _spares.start(slot, options.limits, options.sandbox, options.kernel, options.warm_kernels)
     return grade_and_time(submission, assignment, options, slot, spare)
 
 
@@ -139,6 +141,7 @@ def grade_class(submissions: list[Submission], course: Course, store: Gradebook,
     run_id = store.start_run({"jobs": options.jobs, "sandbox": options.sandbox, "force": options.force,
                               "timeout": options.limits.submission_timeout_s, "cluster": options.cluster,
                               "torch_threads": options.limits.torch_threads,
+                              "kernel_start": "warm" if options.warm_kernels else "cold",
                               # what the sandboxed kernels ran: the course's environment, or grade's own
                               "kernel_python": str(options.kernel.executable) if options.kernel else "grade's own"})
     grades: list[Grade] = []

@@ -37,6 +37,10 @@ SANDBOX_UID_BASE = 61000
 MAX_SLOTS = 512
 # Fixed, not $TMPDIR: every grader on the machine must see the same locks.
 SLOT_LOCKS = Path("/tmp/grade-slots" if os.geteuid() == 0 else f"/tmp/grade-slots-{os.geteuid()}")
+# The host's /etc entries a sandbox sees (read-only), besides its own passwd and group.
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "mime.types")
+
+
 @dataclass(frozen=True)
 class SandboxPaths:
     workdir: Path  # the student's writable copy (becomes the kernel's cwd)
@@ -78,6 +82,11 @@ class Sandbox:
         for dirpath, dirnames, filenames in os.walk(root):
             for name in dirnames + filenames:
                 os.chown(os.path.join(dirpath, name), self.uid, self.uid, follow_symlinks=False)
+
+    @property
+    def cgroups(self) -> list[Path]:
+        """The fresh groups prepare() made for this submission (what a sandboxed process joins)."""
+        return list(self._cgroups)
 
     @property
     def memory_capped(self) -> bool:
@@ -123,7 +132,7 @@ class Sandbox:
             "--perms", "1777", "--tmpfs", "/tmp",
             "--perms", "0755", "--dir", "/etc",
         ]
-        for etc in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "mime.types"):
+        for etc in ETC_FILES:
             if Path("/etc", etc).exists():
                 command += ["--ro-bind", f"/etc/{etc}", f"/etc/{etc}"]
         command += ["--ro-bind", str(paths.runtime.parent / "passwd"), "/etc/passwd"]

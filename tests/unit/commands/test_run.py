@@ -62,3 +62,24 @@ def test_without_the_students_environment_grading_stops_saying_how_to_build_it(
     assert "the students' environment (course.yaml `packages:`) is not built" in said
     assert "build it with `grade env build --course COURSE`" in said
     assert not (tmp_path / "g.db").exists()  # stopped before anything was recorded
+
+
+@pytest.mark.parametrize(("argv", "warm"), [([], True), (["--kernel-start", "warm"], True),
+                                            (["--kernel-start", "cold"], False)])
+def test_kernel_start_reaches_the_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, argv: list[str],
+                                      warm: bool) -> None:
+    """Warm (forked from a template) by default; cold is the bwrap start of before."""
+    seen = []
+
+    def grade_folder(request, course, progress=None):  # type: ignore[no-untyped-def]
+        seen.append(request.warm_kernels)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(grader.pipeline.folder, "grade_folder", grade_folder)
+    result = CliRunner().invoke(main, [str(tmp_path), *argv])
+    assert seen == [warm], result.output
+
+
+def test_an_unknown_kernel_start_is_refused(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, [str(tmp_path), "--kernel-start", "lukewarm"])
+    assert result.exit_code == 2 and "lukewarm" in result.output
