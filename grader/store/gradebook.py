@@ -26,8 +26,8 @@ from sqlalchemy.orm import selectinload, sessionmaker
 
 from grader import __version__
 from grader.errors import GradeError
-from grader.models import (Fingerprint, Grade, RosterStudent, RunState, Status, answer_digest, grade_from_record,
-                           grade_to_record)
+from grader.models import Fingerprint, Grade, RosterStudent, RunState, Status, answer_digest
+from grader.records import grade_from_record, grade_to_record
 from grader.store.accounts import Accounts
 from grader.store.manual import GradeEvent, ManualGrading, apply_manual, record_event, without_manual_grades
 from grader.store.overrides import Override, check_override

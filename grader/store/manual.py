@@ -24,7 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from grader.errors import GradeError
-from grader.models import (Grade, ManualGrade, ManualResult, RubricItem, answer_digest, manual_part_from_data)
+from grader.models import Grade, ManualGrade, ManualResult, RubricItem, answer_digest
+from grader.records import manual_part_from_data
 from grader.store.engine import as_utc, now
 from grader.store.schema import (GradeEventRow, ManualClaimRow, ManualGradeRow, ResultRow, SubmissionRow,
                                  WrittenAnswerRow)

@@ -22,7 +22,8 @@ from grader.kinds import load_course
 from grader.discover import discover
 from grader.homework.data import load_heldout
 from grader.homework.score import InferenceFailed, InferenceSettings, run_inference
-from grader.models import Grade, Status, grade_to_record
+from grader.models import Grade, Status
+from grader.records import grade_to_record
 from grader.options import GradingOptions
 from grader.pipeline.pool import grade_class
 from grader.sandbox.bwrap import Limits, Sandbox

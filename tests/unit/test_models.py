@@ -1,4 +1,4 @@
-"""grader/models.py: verdicts are enums, and a Grade survives its plain-data (JSON) form whole."""
+"""grader/models.py and grader/records.py: verdicts are enums, and a Grade survives its plain-data (JSON) form whole."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import pytest
 
 from grader import models as m
+from grader import records
 from tests.factories import make_grade, make_model_score, make_test_result
 
 
@@ -26,37 +27,37 @@ def test_a_grade_survives_json_through_the_one_mapping() -> None:
                               signals=(m.Signal(m.SignalKind.KILLED, "the kernel died"),)),
         model_score=make_model_score(),
     )
-    text = json.dumps(m.grade_to_record(grade))
+    text = json.dumps(records.grade_to_record(grade))
 
-    assert m.grade_from_record(json.loads(text)) == grade
+    assert records.grade_from_record(json.loads(text)) == grade
 
 
 def test_the_model_score_keeps_the_keys_the_homework_always_wrote() -> None:
     """A group of keys is there once grading reached it; nulls inside a reached group stay."""
-    scored = m.grade_to_record(make_grade(model_score=make_model_score(device=None)))["extra"]
+    scored = records.grade_to_record(make_grade(model_score=make_model_score(device=None)))["extra"]
     assert list(scored) == ["split_hash", "n_heldout", "heldout", "majority_accuracy", "architecture", "parameters",
                             "weights_mib", "accuracy", "macro_f1", "per_class_f1", "confusion_matrix", "labels",
                             "device", "dtype", "inference_s", "reviews_per_s", "seconds"]
     assert scored["device"] is None and scored["confusion_matrix"] == [[40, 10], [5, 45]]
     timed_out = make_model_score(accuracy=None, macro_f1=None, per_class_f1=None, confusion_matrix=None, labels=None,
                                  device=None, dtype=None, inference_s=None, reviews_per_s=None)
-    assert list(m.grade_to_record(make_grade(model_score=timed_out))["extra"]) == [
+    assert list(records.grade_to_record(make_grade(model_score=timed_out))["extra"]) == [
         "split_hash", "n_heldout", "heldout", "majority_accuracy", "architecture", "parameters", "weights_mib",
         "seconds"]
-    assert m.grade_to_record(make_grade())["extra"] == {}
+    assert records.grade_to_record(make_grade())["extra"] == {}
 
 
 def test_a_record_written_before_student_messages_reads_back_with_none() -> None:
-    record = m.grade_to_record(make_grade(tests=(make_test_result("test_mask", "failed", student_message="m"),)))
+    record = records.grade_to_record(make_grade(tests=(make_test_result("test_mask", "failed", student_message="m"),)))
     del record["tests"][0]["student_message"]
-    assert m.grade_from_record(record).tests[0].student_message is None
+    assert records.grade_from_record(record).tests[0].student_message is None
 
 
 def test_further_metrics_survive_json_and_appear_only_when_a_rubric_asks_for_them() -> None:
     """settings.metrics beyond accuracy and macro F1 (grader/homework/metrics/) are stored by name."""
     grade = make_grade(model_score=make_model_score(other_metrics=(("macro_recall", 0.81), ("weighted_f1", 0.8))))
-    record = json.loads(json.dumps(m.grade_to_record(grade)))
+    record = json.loads(json.dumps(records.grade_to_record(grade)))
     assert record["extra"]["other_metrics"] == [["macro_recall", 0.81], ["weighted_f1", 0.8]]
-    assert m.grade_from_record(record) == grade
+    assert records.grade_from_record(record) == grade
     no_accuracy = make_model_score(accuracy=None, macro_f1=None, per_class_f1=None)  # a rubric without them
-    assert "labels" in m.grade_to_record(make_grade(model_score=no_accuracy))["extra"]
+    assert "labels" in records.grade_to_record(make_grade(model_score=no_accuracy))["extra"]

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from grader import models as m
+from grader import records
 from grader.store.gradebook import Gradebook, RunInfo
 from tests.conftest import REPO, requires_runnable_interpreter
 from tests.factories import make_fingerprint, make_grade, make_model_score, make_test_result
@@ -103,7 +104,7 @@ STORED_REFUSED = ('{"split_hash": "548f7c89d34d1c0221f50999a3bad6d141521c4e002cb
 def test_the_extra_column_holds_the_model_score_exactly_as_before(tmp_path: Path, stored: str) -> None:
     import json
 
-    measured = m.grade_from_record(m.grade_to_record(make_grade()) | {"extra": json.loads(stored)}).model_score
+    measured = records.grade_from_record(records.grade_to_record(make_grade()) | {"extra": json.loads(stored)}).model_score
     assert (measured is None) == (stored == "{}")
     with Gradebook(tmp_path / "g.db") as book:
         book.record(book.start_run({}), make_grade(model_score=measured))
