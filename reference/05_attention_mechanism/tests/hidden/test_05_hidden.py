@@ -13,7 +13,7 @@ tests/fixtures/mutants/05_attention_mechanism/mutants.yaml lists which mistake f
 which test.
 
 Beyond the defaults (the last section): long sequences and large scores, a backward pass
-run inside the sandbox (torch.autograd / torch.func through the bridge; only gradients come
+run inside the sandbox (torch.autograd through the bridge; only gradients come
 back), other multi-head configurations, and the caller's tensors read back after a call.
 Within a part these also fail a wrong core computation, so that it costs at least half of
 the part; across parts they keep accepting the student's own attention.
@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from grader.checks.sandbox_autograd import functional_vjp
 from grader.checks.selfcheck import self_check
 from grader.checks.tensors import assert_close, assert_equal, assert_tensor, is_close, shape_text, unpack
 from grader.kernel.bridge import StudentCodeError
@@ -498,7 +499,7 @@ def test_mha_cross_attention(student):
 # -- beyond the defaults: long inputs, gradients, the caller's tensors -------------------------
 #
 # These run the student's code the way a model uses it: long sequences and large scores,
-# a backward pass (torch.autograd / torch.func inside the sandbox, through the bridge: only
+# a backward pass (torch.autograd inside the sandbox, through the bridge: only
 # tensors come back), and the caller's tensors read back after the call.
 
 def sandbox_partial(student, function, *args, **kwargs):
@@ -691,16 +692,14 @@ def test_mha_configurations(student):
 
 
 def mha_gradients(student, mha, parameters, query, key, value, mask, grad_output):
-    """((output, weights), parameter gradients, (d query, d key, d value)) of the student's module: one backward
-    pass in the sandbox with torch.func (the parameters are ours, passed in by name)."""
-    functional_call = sandbox_partial(student, student.torch.func.functional_call, mha,
-                                      kwargs={"mask": mask} if mask is not None else None)
-    outputs, backward = unpack(student.torch.func.vjp(functional_call, parameters, (query, key, value)),
-                               ("outputs", "vjp_fn"), what="torch.func.vjp")
+    """((output, weights), parameter gradients, (d query, d key, d value)) of the student's module: one forward
+    pass, then one backward pass in the sandbox with torch.autograd.functional (the parameters are ours, passed in
+    by name through torch.func.functional_call). Only the output gets a cotangent: the weights' would be zero."""
+    kwargs = {"mask": mask} if mask is not None else None
+    outputs = student.torch.func.functional_call(mha, parameters, (query, key, value), kwargs)
     output, weights = unpack(outputs, PAIR, what="the multi-head attention")
-    cotangent = type(outputs)([grad_output, torch.zeros_like(weights) if isinstance(weights, torch.Tensor) else None])
-    parameter_grads, input_grads = unpack(backward(cotangent), ("parameter gradients", "input gradients"),
-                                          what="the backward pass")
+    _, (parameter_grads, input_grads) = functional_vjp(student, mha, parameters, (query, key, value), grad_output,
+                                                       kwargs=kwargs, pick=0)
     return (output, weights), parameter_grads, input_grads
 
 
