@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from grader.checks.memo import memoised
 from grader.checks.sandbox_autograd import functional_vjp
 from grader.checks.selfcheck import self_check
 from grader.checks.tensors import assert_close, assert_equal, assert_tensor, is_close, shape_text, unpack
@@ -342,6 +343,7 @@ def torch_mha(parameters, num_heads, query, key, value, mask=None):
     return output, weights
 
 
+@memoised  # fixed inputs, the same for every student: computed once per worker
 def wiring(parameters, num_heads, query, key, value, mask=None, *, attend=attention, split="transpose",
            merge="transpose", out_projection=True, value_from="value"):
     """MultiHead(Q, K, V), eq. sec. 3.2.2, with the knobs students get wrong."""
@@ -398,6 +400,7 @@ MHA_MISTAKES = {
 }
 
 
+@memoised  # fixed inputs, the same for every student: computed once per worker
 def mha_diagnoses(parameters, num_heads, query, key, value, mask=None, *, index):
     variants = {
         "merge": wiring(parameters, num_heads, query, key, value, mask, merge="reshape"),
@@ -703,6 +706,7 @@ def mha_gradients(student, mha, parameters, query, key, value, mask, grad_output
     return (output, weights), parameter_grads, input_grads
 
 
+@memoised  # fixed inputs, the same for every student: computed once per worker
 def expected_mha_gradients(parameters, num_heads, query, key, value, mask, grad_output, attend=attention):
     """Gradients of <grad_output, MultiHead(query, key, value)> for every parameter and input, here."""
     leaves = {name: tensor.clone().requires_grad_() for name, tensor in parameters.items()}
