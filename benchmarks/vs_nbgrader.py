@@ -299,10 +299,10 @@ class PssSampler(threading.Thread):
         self.root, self.interval = root, interval
         self.peak_total_kib = 0
         self.sandboxes: dict[int, int] = {}
-        self._stop = threading.Event()
+        self._done = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._done.is_set():
             tree = _children()
             pids = _descendants(self.root, tree)
             self.peak_total_kib = max(self.peak_total_kib, sum(pss_kib(p) for p in pids))
@@ -311,10 +311,10 @@ class PssSampler(threading.Thread):
             for sandbox in (p for p in outermost if p not in inner):
                 total = sum(pss_kib(p) for p in _descendants(sandbox, tree))
                 self.sandboxes[sandbox] = max(self.sandboxes.get(sandbox, 0), total)
-            self._stop.wait(self.interval)
+            self._done.wait(self.interval)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._done.set()
         self.join()
 
     @property
