@@ -94,15 +94,18 @@ def _same_states(before: tuple[Any, ...], after: tuple[Any, ...]) -> bool:
     return bool(torch.equal(before[0], after[0])) and before[1] == after[1] and before[2] == after[2]
 
 
-def memoised(function: F) -> F:
-    """`function` with its outputs reused for arguments of the same contents (see the module's rules)."""
+def memoised(function: F, *, salt: Callable[[], Any] | None = None, watch: dict[str, Any] | None = None) -> F:
+    """`function` with its outputs reused for arguments of the same contents (see the module's rules).
+
+    `salt`: more of the key (a generation that changes when the function's inputs beyond its arguments
+    do); `watch`: a namespace the function must not rebind a name of, or it is never cached."""
     @functools.wraps(function)
     def cached(*args: Any, **kwargs: Any) -> Any:
         if id(function) in _impure:
             _stats["uncached"] += 1
             return function(*args, **kwargs)
         try:
-            key = _key(function, args, kwargs)
+            key = (*_key(function, args, kwargs), salt() if salt is not None else None)
         except _NotData:
             _stats["uncached"] += 1
             return function(*args, **kwargs)
@@ -112,8 +115,10 @@ def memoised(function: F) -> F:
             return _copy(_cache[key])
         _stats["misses"] += 1
         states = _random_states()
+        bindings = {name: id(value) for name, value in watch.items()} if watch is not None else None
         result = function(*args, **kwargs)
-        if not _same_states(states, _random_states()) or _key(function, args, kwargs) != key:
+        rebound = bindings is not None and bindings != {name: id(value) for name, value in watch.items()}
+        if rebound or not _same_states(states, _random_states()) or _key(function, args, kwargs) != key[:3]:
             _impure.add(id(function))  # it drew random numbers or changed its arguments
             return result
         try:
@@ -128,20 +133,53 @@ def memoised(function: F) -> F:
     return cached  # type: ignore[return-value]
 
 
+class _ReferenceView(types.ModuleType):
+    """The reference namespace, live: reads and writes go to the namespace itself (a test may set
+    `reference.tokenizer` once per process, and the reference's functions read it as a global), its
+    plain functions come back `memoised`. Each write starts a new generation of cached outputs, and a
+    function that rebinds a global of the namespace is never cached (its outputs depend on more than
+    its arguments)."""
+
+    def __init__(self, module: types.ModuleType) -> None:
+        super().__init__(module.__name__, module.__doc__)
+        object.__setattr__(self, "_grade_module", module)
+        object.__setattr__(self, "_grade_wrapped", {})
+        object.__setattr__(self, "_grade_generation", [0])
+
+    def __getattr__(self, name: str) -> Any:  # only for names the view itself does not hold: all but its own
+        module = object.__getattribute__(self, "_grade_module")
+        value = getattr(module, name)
+        if not isinstance(value, types.FunctionType) or name.startswith("__"):
+            return value
+        wrapped = object.__getattribute__(self, "_grade_wrapped")
+        if wrapped.get(name, (None,))[0] is not value:
+            generation = object.__getattribute__(self, "_grade_generation")
+            wrapped[name] = (value, memoised(value, salt=lambda: generation[0], watch=module.__dict__))
+        return wrapped[name][1]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(object.__getattribute__(self, "_grade_module"), name, value)
+        object.__getattribute__(self, "_grade_generation")[0] += 1
+
+    def __delattr__(self, name: str) -> None:
+        delattr(object.__getattribute__(self, "_grade_module"), name)
+        object.__getattribute__(self, "_grade_generation")[0] += 1
+
+    def __dir__(self) -> list[str]:
+        return dir(object.__getattribute__(self, "_grade_module"))
+
+
 _views: dict[int, tuple[types.ModuleType, types.ModuleType]] = {}
 
 
 def memoising_reference(module: types.ModuleType) -> types.ModuleType:
-    """A view of the reference namespace whose plain functions are `memoised` (classes and other
-    values as they are: a module's weights are set per test, so its calls are never reused).
+    """The reference namespace with its plain functions `memoised` (see _ReferenceView); classes and
+    other values as they are (a module's weights are set per test, so its calls are never reused).
     One view per namespace, so that every student in a worker shares its cache."""
     known = _views.get(id(module))
     if known is not None and known[0] is module:
         return known[1]
-    view = types.ModuleType(module.__name__, module.__doc__)
-    for name, value in vars(module).items():
-        plain = isinstance(value, types.FunctionType) and not name.startswith("__")
-        setattr(view, name, memoised(value) if plain else value)
+    view = _ReferenceView(module)
     _views[id(module)] = (module, view)
     return view
 

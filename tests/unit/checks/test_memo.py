@@ -89,3 +89,22 @@ def test_reference_view_memoises_functions_and_keeps_classes():
     view.square(torch.full((2,), 3.0))
     view.square(torch.full((2,), 3.0))
     assert memo.stats()["hits"] == 1
+
+
+def test_reference_view_is_live_and_a_write_starts_a_new_generation():
+    module = types.ModuleType("ref")
+    exec("def scaled(x):\n    return x * factor\nfactor = 2\n", module.__dict__)
+    view = memo.memoising_reference(module)
+    assert torch.equal(view.scaled(torch.ones(1)), torch.full((1,), 2.0))
+    view.factor = 3  # a test setting the reference's global (07 loads its tokenizer so)
+    assert module.factor == 3
+    assert torch.equal(view.scaled(torch.ones(1)), torch.full((1,), 3.0))
+
+
+def test_a_reference_function_that_rebinds_a_global_is_never_cached():
+    module = types.ModuleType("ref")
+    exec("calls = 0\ndef counted(x):\n    global calls\n    calls += 1\n    return x\n", module.__dict__)
+    view = memo.memoising_reference(module)
+    view.counted(torch.ones(1))
+    view.counted(torch.ones(1))
+    assert module.calls == 2
