@@ -135,16 +135,31 @@ def nbgrader_source(reference_nb: Any, tests: list[tuple[Path, str, list[str], f
     return nb
 
 
+def defined_names(source: str) -> set[str]:
+    """The top-level functions and classes a cell defines (none when it does not parse)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+
+
 def nbgrader_submission(student_nb: Any, release_nb: Any) -> Any:
-    """A student's notebook as nbgrader expects it back: the released notebook (its test cells included:
-    autograde only restores the locked cells it finds) with each solution cell's source replaced by the
-    student's cell at the same code-cell position (the demo's notebooks keep the release's cells)."""
-    nb = nbformat.from_dict(json.loads(json.dumps(release_nb)))
-    theirs = [c for c in student_nb.cells if c.cell_type == "code"]
-    ours = [c for c in nb.cells if c.cell_type == "code"]
-    for position, cell in enumerate(ours):
-        if cell.metadata.get("nbgrader", {}).get("solution") and position < len(theirs):
-            cell.source = theirs[position].source
+    """A student's notebook as nbgrader expects it back: their cells as they are (extra cells too), each
+    solution cell's metadata on the cell of theirs that defines the same functions and classes, then the
+    release's test cells (autograde restores locked cells it finds, and adds none)."""
+    nb = nbformat.from_dict(json.loads(json.dumps(student_nb)))
+    theirs = [c for c in nb.cells if c.cell_type == "code"]
+    for cell in release_nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            names = defined_names(cell.source)
+            match = next((c for c in theirs if names and names <= defined_names(c.source)
+                          and "nbgrader" not in c.metadata), None)
+            if match is not None:
+                match.metadata["nbgrader"] = dict(meta)
+        elif meta.get("grade"):
+            nb.cells.append(nbformat.from_dict(json.loads(json.dumps(cell))))
     return nb
 
 

@@ -70,10 +70,13 @@ def test_nbgrader_notebooks_mark_solutions_and_tests(bench, tmp_path):
     assert all(m["grade"] and m["locked"] and m["points"] == 2.0 for m in meta[3:])
     assert "test_two(_grade_student, _grade_reference)" in source.cells[4].source
     student = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import torch"),
-                                              nbformat.v4.new_code_cell("def f():\n    return 2")])
+                                              nbformat.v4.new_code_cell("def helper():\n    return 2"),
+                                              nbformat.v4.new_code_cell("def f():\n    return helper()")])
     submitted = bench.nbgrader_submission(student, source)
-    assert submitted.cells[2].source == "def f():\n    return 2"  # their solution, in the solution cell
-    assert submitted.cells[3].source == source.cells[3].source  # the test cells as released
+    assert [c.source for c in submitted.cells[:3]] == [c.source for c in student.cells]  # their cells, extra too
+    assert submitted.cells[2].metadata["nbgrader"]["grade_id"] == meta[2]["grade_id"]  # f's solution cell
+    assert "nbgrader" not in submitted.cells[1].metadata
+    assert [c.source for c in submitted.cells[3:]] == [c.source for c in source.cells[3:]]  # the tests as released
     assert "BEGIN SOLUTION" in source.cells[2].source  # the source notebook itself is not changed
 
 
