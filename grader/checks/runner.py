@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from grader.checks.memo import memoising_reference
 from grader.checks.selfcheck import SelfCheckFailed
 from grader.checks.tensors import CheckFailed
 from grader.errors import InstructorError, course_file
@@ -82,6 +83,13 @@ class GradePlugin:
         random.seed(SEED)
         numpy.random.seed(SEED)
         torch.manual_seed(SEED)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Failed tests' reports in pytest's cheap native style: only the exception's message is kept
+        (_message), and the default long style re-reads and parses the test file for every frame of
+        every failure (0.1-0.4 s per failed test). Collection errors, parsed from their report, were
+        formatted before this, as before."""
+        session.config.option.tbstyle = "native"
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         self.collected = [item.name for item in items]
@@ -182,7 +190,7 @@ def raise_for_self_checks(plugin: GradePlugin, rootdir: Path, *, grading: str) -
 def run_checks(test_files: list[Path], *, student: Any, reference: types.ModuleType,
                rootdir: Path) -> GradePlugin:
     """Run the test files once; returns the plugin holding outcomes and collected names."""
-    plugin = GradePlugin(student, reference, rootdir)
+    plugin = GradePlugin(student, memoising_reference(reference), rootdir)
     started = time.monotonic()
     forget_stale_test_modules(test_files, rootdir)
     pytest.main(_arguments(test_files, rootdir), plugins=[plugin])

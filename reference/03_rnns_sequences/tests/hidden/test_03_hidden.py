@@ -19,7 +19,7 @@ also accept the right computation built on the student's own cell or modules, ca
 through the bridge. tests/fixtures/mutants/03_rnns_sequences/mutants.yaml lists which
 mistake fails which test.
 
-Beyond the defaults: the cells' gradients (torch.func.vjp of the student's cell, run in the
+Beyond the defaults: the cells' gradients (torch.autograd.functional.vjp of the student's cell, run in the
 sandbox, against nn.LSTMCell / nn.GRUCell's autograd here; only when the forward values are
 right), the whole init range, a batch padded past its longest sequence from a given state,
 targets longer than the task's 5 tokens, a non-default bos, and a few Adam steps of
@@ -36,6 +36,7 @@ import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from grader.checks.sibling_modules import load_beside
+from grader.checks.sandbox_autograd import kernel_lambda, sandbox_vjp
 from grader.checks.selfcheck import self_check
 from grader.checks.tensors import assert_close, assert_equal, assert_tensor, is_close, shape_text, unpack
 
@@ -135,6 +136,11 @@ def remote_step(cell, kind: str):
             raise TypeError("not a state")
         return tuple(result) if kind == "LSTMCell" else result
     return step
+
+
+# The LSTM cell as a function of flat tensors (autograd.functional differentiates tensors, not a state tuple),
+# compiled in the student's kernel; a list returned for the state counts as the tuple it stands for.
+LSTM_STEP = "lambda cell, x, h, c: tuple(cell(x, (h, c)))"
 
 
 def attempt(function, *args, **kwargs):
@@ -280,7 +286,8 @@ def test_gru_cell_zero_state(student):
 
 
 def check_cell_gradients(student, kind: str, seed: int) -> None:
-    """The gradients of the student's cell with respect to x and the state, by torch.func.vjp in the sandbox, equal
+    """The gradients of the student's cell with respect to x and the state, by torch.autograd.functional.vjp in the
+    sandbox, equal
     nn.LSTMCell's / nn.GRUCell's. A cell whose forward values are wrong is its own test's job and passes here."""
     B, D, H = 3, 5, 7
     params = cell_params(kind, D, H, seed, scale=2.0)
@@ -304,16 +311,19 @@ def check_cell_gradients(student, kind: str, seed: int) -> None:
         return  # wrong values: the cell's own tests say so
     state_text = "(h, c)" if kind == "LSTMCell" else "h"
     call = f"{kind}({D}, {H})(x, {state_text}) with x {shape_text(x.shape)}"
+    flat_state = state if isinstance(state, tuple) else (state,)
     try:
-        _, pullback = student.torch.func.vjp(cell, x, state)
-        grads = pullback(cotangent)
-    except Exception as error:  # noqa: BLE001 - the student's forward under torch.func
+        function = kernel_lambda(student, LSTM_STEP, cell) if kind == "LSTMCell" else cell
+        _, grads = sandbox_vjp(student, function, (x, *flat_state), cotangent)
+    except Exception as error:  # noqa: BLE001 - the student's forward under autograd
         raise AssertionError(
-            f"the grader could not differentiate {call} with torch.func.vjp ({' '.join(str(error).split())[:300]}): "
+            f"the grader could not differentiate {call} with torch.autograd.functional.vjp "
+            f"({' '.join(str(error).split())[:300]}): "
             "do not modify the state you are given in place (no `c.mul_(...)`, `h += ...`), and keep every step a "
             "torch operation on tensors (no .item(), no NumPy)") from None
-    assert isinstance(grads, tuple) and len(grads) == 2, f"torch.func.vjp of {call} returned no gradients"
-    actual = [grads[0]] + (list(grads[1]) if kind == "LSTMCell" else [grads[1]])
+    assert isinstance(grads, tuple) and len(grads) == 1 + len(flat_state), \
+        f"torch.autograd.functional.vjp of {call} returned no gradients"
+    actual = list(grads)
     names = ["x"] + (["h", "c"] if kind == "LSTMCell" else ["h"])
     for name, got, want in zip(names, actual, expected):
         assert_close(got, want, what=f"the gradient of a backward pass through {call} with respect to {name} "

@@ -30,8 +30,8 @@ Beyond the defaults: each layer is also checked as it is trained (test_*_layer_t
 train mode (dropout is 0 here, so it computes what eval mode computes), without changing the
 caller's tensors in place, and with a backward pass whose gradients (inputs and parameters)
 equal PyTorch's. The backward pass has to run where the student's layer lives, so it runs in
-the sandbox through torch.func.vjp and functional_call (reached through the student's own
-`torch`), with our parameters; only the gradients come back, and they are judged here. The
+the sandbox through torch.autograd.functional.vjp and torch.func.functional_call (reached
+through the student's own `torch`; grader/checks/sandbox_autograd.py), with our parameters; only the gradients come back, and they are judged here. The
 model is checked with pad_id=5 (token 0 a real token), with max_len=96 and inputs longer than
 64 positions (three layers, two heads), and with a backward pass; those tests accept the
 mistakes test_transformer_matches_reference charges and the right wiring of the student's own
@@ -46,6 +46,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from grader.checks.sandbox_autograd import functional_vjp
 from grader.checks.selfcheck import self_check
 from grader.kernel.bridge import StudentCodeError
 from grader.checks.tensors import assert_close, assert_equal, assert_tensor, is_close, shape_text
@@ -438,13 +439,11 @@ def test_decoder_layer_masks(student):
 # -- layers in training: train mode, a backward pass, the caller's tensors -----------------
 
 def sandbox_tools(student):
-    """functools.partial, torch.func.vjp and torch.func.functional_call, reached inside the student's kernel:
-    a layer's backward pass has to run where the layer lives (a tensor crosses the boundary without its graph)."""
+    """functools.partial, reached inside the student's kernel: a call bound with it keeps its inputs there."""
     try:
-        remote = student.torch
-        return remote.nn.modules.module.functools.partial, remote.func.vjp, remote.func.functional_call
+        return student.torch.nn.modules.module.functools.partial, None, None
     except StudentCodeError as error:
-        raise RuntimeError(f"grader self-check failed (functools.partial or torch.func not reachable in the sandbox: "
+        raise RuntimeError(f"grader self-check failed (functools.partial not reachable in the sandbox: "
                            f"{error}); this is not your mistake: tell the course staff") from None
 
 
@@ -459,9 +458,8 @@ def torch_vjp(kind, d_model, nhead, ff, params, inputs, cotangent):
 
 def student_vjp(student, module, params, inputs, cotangent, **kwargs):
     """The same, computed in the sandbox on the student's module (the backward pass of their own code)."""
-    partial, vjp, functional_call = sandbox_tools(student)
-    output, pullback = vjp(partial(functional_call, module, **kwargs), params, *([tuple(inputs)] if inputs else []))
-    return output, pullback(cotangent)
+    output, (param_grads, input_grads) = functional_vjp(student, module, params, tuple(inputs), cotangent, **kwargs)
+    return output, ((param_grads, input_grads) if inputs else (param_grads,))
 
 
 def gradient_mismatches(actual, expected, names):

@@ -13,7 +13,7 @@ tests/fixtures/mutants/05_attention_mechanism/mutants.yaml lists which mistake f
 which test.
 
 Beyond the defaults (the last section): long sequences and large scores, a backward pass
-run inside the sandbox (torch.autograd / torch.func through the bridge; only gradients come
+run inside the sandbox (torch.autograd through the bridge; only gradients come
 back), other multi-head configurations, and the caller's tensors read back after a call.
 Within a part these also fail a wrong core computation, so that it costs at least half of
 the part; across parts they keep accepting the student's own attention.
@@ -25,6 +25,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from grader.checks.memo import memoised
+from grader.checks.sandbox_autograd import functional_vjp
 from grader.checks.selfcheck import self_check
 from grader.checks.tensors import assert_close, assert_equal, assert_tensor, is_close, shape_text, unpack
 from grader.kernel.bridge import StudentCodeError
@@ -341,6 +343,7 @@ def torch_mha(parameters, num_heads, query, key, value, mask=None):
     return output, weights
 
 
+@memoised  # fixed inputs, the same for every student: computed once per worker
 def wiring(parameters, num_heads, query, key, value, mask=None, *, attend=attention, split="transpose",
            merge="transpose", out_projection=True, value_from="value"):
     """MultiHead(Q, K, V), eq. sec. 3.2.2, with the knobs students get wrong."""
@@ -397,6 +400,7 @@ MHA_MISTAKES = {
 }
 
 
+@memoised  # fixed inputs, the same for every student: computed once per worker
 def mha_diagnoses(parameters, num_heads, query, key, value, mask=None, *, index):
     variants = {
         "merge": wiring(parameters, num_heads, query, key, value, mask, merge="reshape"),
@@ -498,7 +502,7 @@ def test_mha_cross_attention(student):
 # -- beyond the defaults: long inputs, gradients, the caller's tensors -------------------------
 #
 # These run the student's code the way a model uses it: long sequences and large scores,
-# a backward pass (torch.autograd / torch.func inside the sandbox, through the bridge: only
+# a backward pass (torch.autograd inside the sandbox, through the bridge: only
 # tensors come back), and the caller's tensors read back after the call.
 
 def sandbox_partial(student, function, *args, **kwargs):
@@ -691,19 +695,18 @@ def test_mha_configurations(student):
 
 
 def mha_gradients(student, mha, parameters, query, key, value, mask, grad_output):
-    """((output, weights), parameter gradients, (d query, d key, d value)) of the student's module: one backward
-    pass in the sandbox with torch.func (the parameters are ours, passed in by name)."""
-    functional_call = sandbox_partial(student, student.torch.func.functional_call, mha,
-                                      kwargs={"mask": mask} if mask is not None else None)
-    outputs, backward = unpack(student.torch.func.vjp(functional_call, parameters, (query, key, value)),
-                               ("outputs", "vjp_fn"), what="torch.func.vjp")
+    """((output, weights), parameter gradients, (d query, d key, d value)) of the student's module: one forward
+    pass, then one backward pass in the sandbox with torch.autograd.functional (the parameters are ours, passed in
+    by name through torch.func.functional_call). Only the output gets a cotangent: the weights' would be zero."""
+    kwargs = {"mask": mask} if mask is not None else None
+    outputs = student.torch.func.functional_call(mha, parameters, (query, key, value), kwargs)
     output, weights = unpack(outputs, PAIR, what="the multi-head attention")
-    cotangent = type(outputs)([grad_output, torch.zeros_like(weights) if isinstance(weights, torch.Tensor) else None])
-    parameter_grads, input_grads = unpack(backward(cotangent), ("parameter gradients", "input gradients"),
-                                          what="the backward pass")
+    _, (parameter_grads, input_grads) = functional_vjp(student, mha, parameters, (query, key, value), grad_output,
+                                                       kwargs=kwargs, pick=0)
     return (output, weights), parameter_grads, input_grads
 
 
+@memoised  # fixed inputs, the same for every student: computed once per worker
 def expected_mha_gradients(parameters, num_heads, query, key, value, mask, grad_output, attend=attention):
     """Gradients of <grad_output, MultiHead(query, key, value)> for every parameter and input, here."""
     leaves = {name: tensor.clone().requires_grad_() for name, tensor in parameters.items()}
