@@ -96,6 +96,9 @@ def warm_up():
     import matplotlib.figure  # noqa: F401
     import numpy  # noqa: F401
     import torch  # noqa: F401
+    # torch._dynamo (with sympy): a torch.optim step, torch.func and autograd.grad with a cotangent import
+    # it on first use, 1.7 s of every kernel that trains or checks gradients; it starts no thread.
+    import torch._dynamo  # noqa: F401
     import zmq  # noqa: F401
     from ipykernel import ipkernel, kernelapp  # noqa: F401
 
