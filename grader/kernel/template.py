@@ -1,7 +1,7 @@
 """Warm kernel starts: a template process per worker forks each submission's sandboxed kernel.
 
 The template (grader/kernel/template_agent.py, sent as source into the students' Python)
-has imported ipykernel, numpy, torch and matplotlib's inline backend once and never runs
+has imported ipykernel, numpy, torch (with torch._dynamo) and matplotlib's drawing code once and never runs
 student code. Each kernel is a fork of it that, before any student byte runs, does what the
 bwrap chain of grader/sandbox/bwrap.py does: its own cgroups, rlimits, namespaces and root
 file system, the slot's uid, no capabilities, no_new_privs. So a kernel is ready in a
