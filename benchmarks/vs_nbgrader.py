@@ -298,16 +298,21 @@ def pss_kib(pid: int) -> int:
     return int(match.group(1)) if match else 0
 
 
-def _comm(pid: int) -> str:
+def _sandbox_uid(pid: int) -> bool:
+    """Whether the process runs as one of the sandbox slots' uids (grader.sandbox.bwrap.SANDBOX_UID_BASE + slot)."""
+    from grader.sandbox.bwrap import MAX_SLOTS, SANDBOX_UID_BASE
+
     try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
+        status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
-        return ""
+        return False
+    match = re.search(r"^Uid:\s+(\d+)", status, re.MULTILINE)
+    return bool(match) and SANDBOX_UID_BASE <= int(match.group(1)) < SANDBOX_UID_BASE + MAX_SLOTS
 
 
 class PssSampler(threading.Thread):
     """Samples the PSS of every process under `root` every `interval` s: the peak total, and the peak of
-    each sandbox (a bwrap process with everything under it) seen."""
+    each sandbox (the outermost process with a sandbox uid, and everything under it) seen."""
 
     def __init__(self, root: int, interval: float = 0.5) -> None:
         super().__init__(daemon=True)
@@ -321,7 +326,9 @@ class PssSampler(threading.Thread):
             tree = _children()
             pids = _descendants(self.root, tree)
             self.peak_total_kib = max(self.peak_total_kib, sum(pss_kib(p) for p in pids))
-            outermost = [p for p in pids if _comm(p) == "bwrap"]
+            # A sandbox: the outermost process running as a sandbox uid, with everything under it (a cold
+            # kernel under bwrap + setpriv, or a warm kernel's pid 1 forked from the template).
+            outermost = [p for p in pids if _sandbox_uid(p)]
             inner = {d for p in outermost for d in _descendants(p, tree)[1:]}
             for sandbox in (p for p in outermost if p not in inner):
                 total = sum(pss_kib(p) for p in _descendants(sandbox, tree))
