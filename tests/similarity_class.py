@@ -258,11 +258,23 @@ def solution_cells(ways: tuple[int, ...]) -> dict[int, str]:
               '        """head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V), all heads at once; returns (output, weights)."""\n'
               + body)
     module = re.sub(r"\b(HEADS|WIDTH)\b", lambda m: names[m[1]], module)
-    return {3: attention, 6: causal_cell, 9: module}
+    return {SDPA_CELL: attention, CAUSAL_CELL: causal_cell, MODULE_CELL: module}
 
 
 def reference_notebook() -> nbformat.NotebookNode:
     return nbformat.read(REFERENCE, as_version=4)
+
+
+def _cell_defining(header: str) -> int:
+    """The index of the reference's code cell that begins with `header` (cells move when the notebook
+    gains text, e.g. written questions)."""
+    return next(i for i, cell in enumerate(reference_notebook().cells)
+                if cell.cell_type == "code" and cell.source.startswith(header))
+
+
+SDPA_CELL = _cell_defining("def scaled_dot_product_attention(")
+CAUSAL_CELL = _cell_defining("def causal_mask(")
+MODULE_CELL = _cell_defining("class MultiHeadAttention(")
 
 
 def notebook(cells: dict[int, str], *, extra: str = "") -> nbformat.NotebookNode:
@@ -338,7 +350,7 @@ def reorder_class(source: str) -> str:
 
 def copy_of(cells: dict[int, str], seed: int) -> dict[int, str]:
     copied = {index: restyle(rename(source, seed + index), seed + index) for index, source in cells.items()}
-    copied[9] = reorder_class(copied[9])
+    copied[MODULE_CELL] = reorder_class(copied[MODULE_CELL])
     return copied
 
 
@@ -374,7 +386,7 @@ def build_class(root: Path) -> dict[str, str]:
     (root / COPIED[1][1]).rmdir()
     released = notebook({})
     write_notebook(released, root / STARTER_ONLY[0])
-    tim = notebook({3: released.cells[3].source.replace("    raise", "    # TODO: ask in the lab\n    raise")},
+    tim = notebook({SDPA_CELL: released.cells[SDPA_CELL].source.replace("    raise", "    # TODO: ask in the lab\n    raise")},
                    extra="print(torch.__version__)")
     write_notebook(tim, root / STARTER_ONLY[1])
     roles.update(dict.fromkeys(STARTER_ONLY, "starter only"))

@@ -89,7 +89,7 @@ def entries(kind: str) -> list:
             for assignment, spec in SPECS.items() for entry in getattr(spec, kind)]
 
 
-def tests_max(grade: Grade) -> float:
+def points_of_tests(grade: Grade) -> float:
     """The points the tests can give: max_score less the written parts a TA grades (never graded here)."""
     return sum(t.max_points for t in grade.tests)
 
@@ -104,7 +104,7 @@ def test_the_spec_is_big_enough() -> None:
 def test_reference_full_marks_and_released_notebook_zero(graded) -> None:
     assignment, grades = graded
     reference, released = grades["_reference"], grades["_released"]
-    assert reference.score == tests_max(reference), [(t.test_id, t.message) for t in reference.tests if t.points == 0]
+    assert reference.score == points_of_tests(reference), [(t.test_id, t.message) for t in reference.tests if t.points == 0]
     assert released.status.value == "graded" and released.score == 0, released.message
     assert released.duration_s < RELEASED_SECONDS, f"{assignment}: released notebook took {released.duration_s:.1f} s"
 
@@ -116,11 +116,11 @@ def test_mutant_is_caught_by_the_intended_tests(graded, mutant: Edit) -> None:
     assert failed == set(mutant.fails), grade.message
     lost = sum(t.max_points for t in grade.tests if t.test_id in failed)
     deducted = -sum(t.points for t in grade.tests if t.points < 0)  # from-scratch rules
-    assert grade.score == tests_max(grade) - lost - deducted
+    assert grade.score == points_of_tests(grade) - lost - deducted
     assert all(t.message for t in grade.tests if t.outcome != "passed"), "every failure says why"
 
 
 @pytest.mark.parametrize("graded,alternative", entries("alternatives"), indirect=["graded"])
 def test_correct_alternative_gets_full_marks(graded, alternative: Edit) -> None:
     grade = graded[1][alternative.name]
-    assert grade.score == tests_max(grade), [(t.test_id, t.message) for t in grade.tests if t.outcome != "passed"]
+    assert grade.score == points_of_tests(grade), [(t.test_id, t.message) for t in grade.tests if t.outcome != "passed"]

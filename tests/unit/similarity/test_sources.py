@@ -48,7 +48,7 @@ def test_hostile_hand_ins_are_compared_or_left_out_with_their_reason(tmp_path: P
 def test_zips_packages_and_renamed_notebooks_are_read(tmp_path: Path, course) -> None:
     cells = built.solution_cells(built.plane_ways(1, 2))
     source = "\n\n".join(["import math\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F",
-                          cells[3], cells[6], cells[9]])
+                          cells[built.SDPA_CELL], cells[built.CAUSAL_CELL], cells[built.MODULE_CELL]])
     (tmp_path / "pat").mkdir()
     (tmp_path / "pat" / f"{built.ASSIGNMENT}.py").write_text(source, encoding="utf-8")  # a package submission
     built.write_notebook(built.notebook(cells), tmp_path / "ren")
