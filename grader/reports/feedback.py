@@ -17,7 +17,8 @@ from collections.abc import Sequence
 
 from grader.models import Grade, TestResult
 from grader.store.overrides import AppliedOverride
-from grader.reports.contexts import CellErrorRow, Detail, FeedbackContext, FeedbackSection, FeedbackTestRow
+from grader.reports.contexts import CellErrorRow, Detail
+from grader.reports.feedback_contexts import FeedbackContext, FeedbackSection, FeedbackTestRow
 from grader.reports.student import model_rows
 from grader.reports.lateness import late_details
 from grader.reports.manual import manual_rows

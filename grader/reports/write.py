@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
@@ -25,7 +26,6 @@ import jinja2
 from grader.models import Grade
 from grader.store.overrides import Override, apply_with_audit
 from grader.reports.contexts import (
-    FeedbackContext,
     IndexContext,
     RunPageContext,
     SimilarityLink,
@@ -33,6 +33,7 @@ from grader.reports.contexts import (
     TestPageContext,
 )
 from grader.reports.feedback import feedback_context
+from grader.reports.feedback_contexts import FeedbackContext
 from grader.reports.overview import by_student, index_context
 from grader.reports.site import INDEX, PAGE_NAME, RUN_PAGE, Site
 from grader.reports.student import student_context
