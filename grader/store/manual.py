@@ -133,9 +133,7 @@ class ManualGrading:
     def answer(self, student: str, assignment: str, part: str) -> WrittenAnswer | None:
         """The answer in the latest result of (student, assignment); None: no such result or part."""
         with self._read() as session:
-            row = session.scalars(select(WrittenAnswerRow).where(
-                WrittenAnswerRow.result_id == _latest_result(student, assignment),
-                WrittenAnswerRow.part == part)).one_or_none()
+            row = _written_row(session, student, assignment, part)
             if row is None:
                 return None
             return WrittenAnswer(student, assignment, part, row.text, part_name=str(row.rubric.get("name", part)))
@@ -143,9 +141,7 @@ class ManualGrading:
     def result(self, student: str, assignment: str, part: str) -> ManualResult | None:
         """The part as the latest result has it (the rubric when graded, the answer) with its grade."""
         with self._read() as session:
-            row = session.scalars(select(WrittenAnswerRow).where(
-                WrittenAnswerRow.result_id == _latest_result(student, assignment),
-                WrittenAnswerRow.part == part)).one_or_none()
+            row = _written_row(session, student, assignment, part)
             if row is None:
                 return None
             found = session.scalars(_grade_query(student, assignment, part)).one_or_none()
@@ -308,6 +304,13 @@ class ManualGrading:
 
 class _Lost(Exception):
     """The compare-and-set matched no row: someone saved in between."""
+
+
+def _written_row(session: Any, student: str, assignment: str, part: str) -> WrittenAnswerRow | None:
+    """The part's row in the latest result of (student, assignment), if any."""
+    return session.scalars(select(WrittenAnswerRow).where(
+        WrittenAnswerRow.result_id == _latest_result(student, assignment),
+        WrittenAnswerRow.part == part)).one_or_none()
 
 
 def _latest_result(student: str, assignment: str) -> Any:
