@@ -30,7 +30,11 @@ from tests.conftest import REPO, requires_sandbox
 pytestmark = [pytest.mark.sandbox, requires_sandbox]
 SPECS: dict[str, MutantSpec] = {path.parent.name: load_mutants(path)
                                 for path in sorted((REPO / "reference").glob("*/mutants.yaml"))}
-RELEASED_SECONDS = 10.0  # the bound for grading an unfilled notebook
+# The bound for grading an unfilled notebook: its own execution and checks. Not the
+# grade's duration_s, which also holds the worker's one-time costs (the warm template's
+# imports, the reference namespace) that the first submission of a worker waits for: 10.4 s
+# on a busy CI machine for 03 while its notebook ran in 0.1 s.
+RELEASED_SECONDS = 10.0
 
 
 def reference_notebook(assignment: str) -> nbformat.NotebookNode:
@@ -106,7 +110,8 @@ def test_reference_full_marks_and_released_notebook_zero(graded) -> None:
     reference, released = grades["_reference"], grades["_released"]
     assert reference.score == points_of_tests(reference), [(t.test_id, t.message) for t in reference.tests if t.points == 0]
     assert released.status.value == "graded" and released.score == 0, released.message
-    assert released.duration_s < RELEASED_SECONDS, f"{assignment}: released notebook took {released.duration_s:.1f} s"
+    own_seconds = released.execution.duration_s + sum(t.duration_s for t in released.tests)
+    assert own_seconds < RELEASED_SECONDS, f"{assignment}: released notebook took {own_seconds:.1f} s"
 
 
 @pytest.mark.parametrize("graded,mutant", entries("mutants"), indirect=["graded"])
