@@ -18,6 +18,7 @@ Anything failing before "ready" is written to the status pipe as "error <step>: 
 """
 
 import ctypes
+import gc
 import json
 import os
 import platform
@@ -112,6 +113,10 @@ def serve(fd):
     except BaseException as error:  # noqa: BLE001 - the worker falls back to cold starts
         _sock.send(f"error importing: {type(error).__name__}: {error}".encode()[:4000])
         return
+    # Every object the imports made moves to the permanent generation: the kernels' garbage
+    # collections never walk (so never write, so never copy) the pages they share with the template.
+    gc.collect()
+    gc.freeze()
     _sock.send(f"ready {os.getpid()}".encode())
     while True:
         try:
