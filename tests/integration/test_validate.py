@@ -167,8 +167,9 @@ def test_a_model_answer_found_in_the_release_is_a_problem(course: Path) -> None:
     """A written answer's cell goes out as YOUR ANSWER HERE; its model answer copied anywhere else is found."""
     answer = "Subtracting the row maximum leaves the softmax unchanged and keeps exp from overflowing."
     nb = nbformat.read(course / NOTEBOOK, as_version=4)
-    nb.cells[1:1] = [nbformat.v4.new_markdown_cell("### Written answer (why_shift)\n\nWhy subtract the max?"),
-                     nbformat.v4.new_markdown_cell(answer, metadata={"grade": {"written": "why_shift"}})]
+    # A second question beside the scaffold's own (why_shift), whose answer must not leak either.
+    nb.cells[1:1] = [nbformat.v4.new_markdown_cell("### Written answer (why_max)\n\nWhy subtract the max?"),
+                     nbformat.v4.new_markdown_cell(answer, metadata={"grade": {"written": "why_max"}})]
     nbformat.write(nb, course / NOTEBOOK)
     clean = validate(course, "--quick")
     assert not [line for line in lines(clean) if "model answer" in line], clean.output

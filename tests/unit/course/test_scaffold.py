@@ -105,3 +105,23 @@ def test_an_existing_assignment_is_never_overwritten(tmp_path: Path) -> None:
     rubric.rename(renamed)  # the rubric file's name is not the assignment's: its `assignment:` is
     with pytest.raises(GradeError, match="already exists"):
         new_assignment(tmp_path, "a1")
+
+
+def test_the_notebook_has_a_written_part_the_rubric_grades_and_the_release_blanks(tmp_path: Path) -> None:
+    """The scaffold shows a written question too: its answer cell is found by the rubric's `answer`,
+    the rubric's max counts its items, and the release keeps the cell without the model answer."""
+    import nbformat
+
+    from grader.course.rubric import load_rubric
+    from grader.students.strip import strip_solutions
+    from grader.written_answers import notebook_answers
+
+    new_assignment(tmp_path, "a1")
+    rubric = load_rubric(tmp_path / "rubrics/a1.yaml")
+    nb = nbformat.read(tmp_path / "reference/a1/a1.ipynb", as_version=4)
+    (answer,) = notebook_answers(nb, rubric.manual_parts)
+    assert answer.part.answer == "why_shift" and "overflow" in (answer.answer or "")
+    assert rubric.max_score == rubric.auto_max_score + 2
+    released = strip_solutions(nb, "a1")
+    (blank,) = notebook_answers(released, rubric.manual_parts)
+    assert blank.answer is None or "overflow" not in blank.answer
