@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from grader.store.gradebook import Gradebook
-from grader.web.rendering import SiteCache
+from grader.web.site_cache import SiteCache
 from tests.factories import make_grade
 
 
