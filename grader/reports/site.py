@@ -109,7 +109,7 @@ class Site:
                 new._groups[after.student].append((after, audit, original))
         new._pair_changes = self._pair_changes | pair_changes(history)
         new._changes = changes_by_run(new._pair_changes)
-        rows = dict(zip(by_student(self._final), self.index.students))
+        rows = dict(zip(sorted(self._groups, key=lambda s: (s.casefold(), s)), self.index.students))  # by_student's order
         new._known = KnownParts(rows={s: r for s, r in rows.items() if s not in changed},
                                 pass_rates=self.index.pass_rates, flags=self.index.flags)
         new.revised_from = weakref.ref(self)

@@ -64,7 +64,7 @@ class SiteCache:
         self._started = 0  # refreshes started, numbered from 1
         self._finished = 0  # the number of the last refresh that finished (well or not)
         self._pages: tuple[Site | None, dict[str, str]] = (None, {})  # pages of one Site, rendered for nobody
-        self._rows: dict[StudentRow, str] = {}  # the overview's rows as last rendered
+        self._rows: dict[int, tuple[StudentRow, str]] = {}  # the overview's rows as last rendered, by id(row)
 
     def start(self) -> None:
         """Build the first Site in the background now (at the app's start-up), so the first visitor
@@ -72,6 +72,11 @@ class SiteCache:
         with self._lock:
             if self._snapshot is None and not self._building:
                 self._spawn(None)
+
+    def ready(self) -> bool:
+        """Whether a Site is there to show (the start-up build finished)."""
+        with self._lock:
+            return self._snapshot is not None
 
     def current(self) -> Site:
         revision = self._book.revision()
@@ -115,10 +120,15 @@ class SiteCache:
         class_row = env.get_template("_class_row.html").module.class_row  # type: ignore[attr-defined]
         with self._lock:
             known = self._rows
-        rows = {row: known.get(row) or str(class_row(row)) for row in context.students}
+        # By identity, not equality: a revised Site hands on the very rows it kept (overview.KnownParts),
+        # and hashing 600 rows of 8 cells each time would cost more than the lookups save.
+        rows = {}
+        for row in context.students:
+            hit = known.get(id(row))
+            rows[id(row)] = hit if hit is not None and hit[0] is row else (row, str(class_row(row)))
         with self._lock:
             self._rows = rows
-        return render_page(env, context, None, class_rows=Markup("".join(rows[row] for row in context.students)))
+        return render_page(env, context, None, class_rows=Markup("".join(html for _, html in rows.values())))
 
     # -- building ------------------------------------------------------------------------------
 
