@@ -236,7 +236,7 @@ def _stats(assignment: str, grades: list[Grade]) -> AssignmentStatsRow:
         stdev=fmt(statistics.pstdev(scores) if scores else None),
         low=fmt(min(scores, default=None)),
         high=fmt(max(scores, default=None)),
-        full_marks=sum(1 for g in submitted if g.max_score and g.final_score >= g.max_score),
+        full_marks=sum(1 for g, got in zip(submitted, scores) if g.max_score and got >= g.max_score),
         timeouts=sum(1 for g in grades if g.status is Status.TIMEOUT),
         errors=sum(1 for g in grades if g.status in (Status.ERROR, Status.REJECTED)),
     )

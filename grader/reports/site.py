@@ -24,6 +24,7 @@ from grader.reports.contexts import (
 )
 from grader.reports.overview import KnownParts, by_student, index_context
 from grader.reports.runs import changes_by_run, pair_changes, run_context, run_links
+from grader.reports.signals import tamper_signals
 from grader.reports.student import override_notes, student_context
 from grader.reports.tests_page import test_context, test_keys
 from grader.reports.text import page_of_test, run_page, student_page
@@ -110,8 +111,11 @@ class Site:
         new._pair_changes = self._pair_changes | pair_changes(history)
         new._changes = changes_by_run(new._pair_changes)
         rows = dict(zip(sorted(self._groups, key=lambda s: (s.casefold(), s)), self.index.students))  # by_student's order
+        # A TA's points can tip a claim of success into a signal (signals.py compares score and max).
+        same_flags = all(tamper_signals(before) == tamper_signals(after)
+                         for before, after in zip(self._originals, new._originals) if before is not after)
         new._known = KnownParts(rows={s: r for s, r in rows.items() if s not in changed},
-                                pass_rates=self.index.pass_rates, flags=self.index.flags)
+                                pass_rates=self.index.pass_rates, flags=self.index.flags if same_flags else None)
         new.revised_from = weakref.ref(self)
         new.changed_students = frozenset(changed)
         return new

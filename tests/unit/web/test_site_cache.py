@@ -10,12 +10,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from grader.models import ManualResult
+from grader.models import Execution, ManualResult, Signal, SignalKind, Status
 from grader.reports.text import student_page
 from grader.store.gradebook import Gradebook
 from grader.web.rendering import web_environment
 from grader.web.site_cache import SiteCache
-from tests.factories import FINGERPRINT, make_grade, make_manual_part
+from tests.factories import FINGERPRINT, make_grade, make_manual_part, make_test_result
 
 ASSIGNMENT = "05_attention_mechanism"
 
@@ -57,8 +57,15 @@ def fill_manual(book: Gradebook) -> None:
             if run_number == 2 and student != "s1":
                 continue
             answer = f"{student}'s answer, take {run_number}: the logits' variance grows with d_k."
-            book.record(run, make_grade(student, manual=(ManualResult(make_manual_part(), answer),),
-                                        fingerprint=replace(FINGERPRINT, submission_hash=f"{run_number:064d}")))
+            # s3's output claims success while a test failed: a tamper signal, until a TA's points lift
+            # the score to the max (signals.py compares them)
+            claim = Execution(Status.GRADED, signals=(Signal(SignalKind.SUCCESS_CLAIM, "All tests passed!"),))
+            tests = (make_test_result("test_scores", max_points=2.0),
+                     make_test_result("test_mask", "failed", max_points=3.0) if student == "s3" else
+                     make_test_result("test_mask", max_points=3.0))
+            book.record(run, make_grade(student, manual=(ManualResult(make_manual_part(), answer),), tests=tests,
+                                        fingerprint=replace(FINGERPRINT, submission_hash=f"{run_number:064d}"),
+                                        execution=claim if student == "s3" else None))
             if run_number == 1:
                 book.record(run, make_grade(student, "01_neural_networks"))
         book.finish_run(run)
@@ -100,14 +107,16 @@ def test_a_save_or_an_override_revises_the_pages_as_a_full_read_would(tmp_path: 
         assert cache.rendered(site, student_page("s4"), env) is kept  # an untouched student's page: not rendered again
 
         book.add_override("s2", ASSIGNMENT, None, 1.5, reason="late fix", created_by="ingrid")
-        book.add_override("s3", ASSIGNMENT, "test_mask", 0.0, reason="copied mask", created_by="ingrid")
+        book.add_override("s3", ASSIGNMENT, "test_scores", 1.0, reason="copied scores", created_by="ingrid")
         same_pages(cache, book)
         book.manual.save("s1", ASSIGNMENT, "why_scale", items=["variance", "saturation"], adjustment=0.0,
                          comment="Both, on a second look.", by="ingrid", expected_version=1, reason="regrade request")
-        book.manual.save("s3", ASSIGNMENT, "why_scale", items=["wrong_claim"], adjustment=0.0, comment="",
+        assert 'id="flags"' in (cache.rendered(cache.current(), "index.html", env) or "")  # s3's claim
+        book.manual.save("s3", ASSIGNMENT, "why_scale", items=["variance", "saturation"], adjustment=0.0, comment="",
                          by="tara", expected_version=0)
         same_pages(cache, book)
         index = cache.rendered(cache.current(), "index.html", env) or ""
+        assert 'id="flags"' not in index  # s3's score reached the max: the claim is no longer a signal
         assert "Both, on a second look." in (cache.rendered(cache.current(), student_page("s1"), env) or "")
         assert index.count("awaiting manual grading</span>") == 2  # s2 and s4 are still waiting
 
