@@ -66,13 +66,15 @@ class KnownParts:
     """Parts of an earlier overview that still hold, for `index_context` to reuse rather than redo.
 
     Site.revised passes them when only the TAs' points changed (manual grades, overrides) for a few
-    students: the other students' rows are as they were, and no test's outcome or tamper signal
-    changed, so the pass rates and the flags are too. At 600 students they are most of the work.
+    students: the other students' rows and the other assignments' statistics are as they were, and
+    no test's outcome changed, so the pass rates are too (the flags, unless a signal changed). At
+    600 students they are most of the work.
     """
 
     rows: Mapping[str, StudentRow] = field(default_factory=dict)  # by student id
     pass_rates: tuple[PassRateRow, ...] | None = None
     flags: tuple[FlagRow, ...] | None = None
+    stats: Mapping[str, AssignmentStatsRow] = field(default_factory=dict)  # by assignment
 
 
 def index_context(
@@ -123,7 +125,7 @@ def index_context(
         status_totals=tuple(sum(counts[a, s] for a in assignments) for s in Status),
         pass_rates=pass_rates(grades, assignments) if known.pass_rates is None else known.pass_rates,
         chart=score_chart(shares),
-        assignment_stats=tuple(_stats(a, per_assignment[a]) for a in assignments),
+        assignment_stats=tuple(known.stats.get(a) or _stats(a, per_assignment[a]) for a in assignments),
         metric_summary=_metric_summary(per_assignment),
         problems=tuple(
             ProblemRow(

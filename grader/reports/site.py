@@ -16,6 +16,7 @@ from typing import Any
 
 from grader.models import Grade
 from grader.reports.contexts import (
+    ChangeRow,
     IndexContext,
     RunPageContext,
     SimilarityLink,
@@ -68,7 +69,6 @@ class Site:
         self._runs = list(runs)
         self._run_pages = {run_page(r.id): r for r in self._runs}
         self._pair_changes = pair_changes(history)
-        self._changes = changes_by_run(self._pair_changes)
         self._roster = tuple(roster)
         self._similarity = tuple(similarity)
         self._known = KnownParts()  # what `index` may reuse of the Site this one revised
@@ -91,7 +91,8 @@ class Site:
         if missing:
             raise ValueError(f"revised() replaces grades, it adds none: no grade for {sorted(missing)} in this report")
         new = copy.copy(self)
-        new.__dict__.pop("index", None)  # the cached_property, recomputed from the parts kept below
+        for name in ("index", "_changes"):  # cached properties, recomputed from the parts kept below
+            new.__dict__.pop(name, None)
         new.generated_at = generated_at
         new._originals = [replaced.get((g.student, g.assignment), g) for g in self._originals]
         new._overrides = tuple(overrides)
@@ -109,16 +110,33 @@ class Site:
             if after.student in changed:
                 new._groups[after.student].append((after, audit, original))
         new._pair_changes = self._pair_changes | pair_changes(history)
-        new._changes = changes_by_run(new._pair_changes)
-        rows = dict(zip(sorted(self._groups, key=lambda s: (s.casefold(), s)), self.index.students))  # by_student's order
-        # A TA's points can tip a claim of success into a signal (signals.py compares score and max).
-        same_flags = all(tamper_signals(before) == tamper_signals(after)
-                         for before, after in zip(self._originals, new._originals) if before is not after)
-        new._known = KnownParts(rows={s: r for s, r in rows.items() if s not in changed},
-                                pass_rates=self.index.pass_rates, flags=self.index.flags if same_flags else None)
+        new._known = self._still_known(new, changed, {assignment for _, assignment in replaced})
         new.revised_from = weakref.ref(self)
         new.changed_students = frozenset(changed)
         return new
+
+    def _still_known(self, new: Site, students: set[str], assignments: set[str]) -> KnownParts:
+        """What `new` (this Site with the grades of `students` in `assignments` revised) may reuse of
+        this Site's overview: its parts when it was computed, else what this Site itself was handed
+        (never computing this overview just for that: a refresh that nobody's overview waits for)."""
+        if "index" in self.__dict__:
+            index = self.index
+            order = sorted(self._groups, key=lambda s: (s.casefold(), s))  # by_student's
+            known = KnownParts(rows=dict(zip(order, index.students)), pass_rates=index.pass_rates,
+                               flags=index.flags,
+                               stats=dict(zip(sorted({g.assignment for g in self._final}), index.assignment_stats)))
+        else:
+            known = self._known
+        # A TA's points can tip a claim of success into a signal (signals.py compares score and max).
+        same_flags = all(tamper_signals(before) == tamper_signals(after)
+                         for before, after in zip(self._originals, new._originals) if before is not after)
+        return KnownParts(rows={s: r for s, r in known.rows.items() if s not in students},
+                          pass_rates=known.pass_rates, flags=known.flags if same_flags else None,
+                          stats={a: r for a, r in known.stats.items() if a not in assignments})
+
+    @cached_property
+    def _changes(self) -> dict[int, tuple[list[ChangeRow], int]]:
+        return changes_by_run(self._pair_changes)
 
     def changed_pairs(self, overrides: Iterable[Override]) -> set[tuple[str, str]]:
         """The (student, assignment) pairs whose overrides differ between this report and `overrides`."""

@@ -120,6 +120,15 @@ def test_a_save_or_an_override_revises_the_pages_as_a_full_read_would(tmp_path: 
         assert "Both, on a second look." in (cache.rendered(cache.current(), student_page("s1"), env) or "")
         assert index.count("awaiting manual grading</span>") == 2  # s2 and s4 are still waiting
 
+        # two revisions in a row with no overview asked for in between: the second builds on what
+        # the first was handed, not on an overview nobody computed
+        book.manual.save("s2", ASSIGNMENT, "why_scale", items=["saturation"], adjustment=0.0, comment="",
+                         by="tara", expected_version=0)
+        assert "awaiting" not in (cache.rendered(cache.current(), student_page("s2"), env) or "")
+        book.manual.save("s4", ASSIGNMENT, "why_scale", items=["variance"], adjustment=1.0, comment="",
+                         by="tara", expected_version=0)
+        same_pages(cache, book)
+
 
 def test_new_results_are_read_again_whole(tmp_path: Path) -> None:
     with Gradebook(tmp_path / "grade.db") as book:
