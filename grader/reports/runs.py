@@ -128,20 +128,27 @@ def run_context(
     )
 
 
-def run_links(runs: Sequence[RunInfo], changes_by_run: dict[int, tuple[list[ChangeRow], int]]) -> tuple[RunLink, ...]:
-    """The runs for the class overview, newest first."""
-    links = []
-    for run in reversed(runs):
-        changes, reused = changes_by_run.get(run.id, ([], 0))
-        links.append(
-            RunLink(
-                run_id=run.id,
-                href=run_page(run.id),
-                started=timestamp(run.started_at),
-                status=run.status.value,
-                results=len(changes) + reused,
-                reused=reused,
-                changed=sum(c.changed for c in changes),
-            )
+def run_links(runs: Sequence[RunInfo], per_pair: PairChanges) -> tuple[RunLink, ...]:
+    """The runs for the class overview, newest first (counts only: no run's changes sorted)."""
+    results: dict[int, int] = {}
+    reused: dict[int, int] = {}
+    changed: dict[int, int] = {}
+    for changes in per_pair.values():
+        for run_id, change in changes:
+            results[run_id] = results.get(run_id, 0) + 1
+            if change is None:
+                reused[run_id] = reused.get(run_id, 0) + 1
+            elif change.changed:
+                changed[run_id] = changed.get(run_id, 0) + 1
+    return tuple(
+        RunLink(
+            run_id=run.id,
+            href=run_page(run.id),
+            started=timestamp(run.started_at),
+            status=run.status.value,
+            results=results.get(run.id, 0),
+            reused=reused.get(run.id, 0),
+            changed=changed.get(run.id, 0),
         )
-    return tuple(links)
+        for run in reversed(runs)
+    )

@@ -169,7 +169,7 @@ class Site:
             audits=[audit for _, audit in self._audited],
             originals=self._originals,
             overrides=override_notes(self._audited),
-            runs=run_links(self._runs, self._changes),
+            runs=run_links(self._runs, self._pair_changes),
             roster=self._roster,
             similarity=self._similarity,
             known=self._known,
