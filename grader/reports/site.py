@@ -80,8 +80,8 @@ class Site:
     def revised(self, grades: Sequence[Grade], *, history: Sequence[Any], overrides: Iterable[Override],
                 generated_at: str) -> Site:
         """This report with the grades of a few (student, assignment) pairs replaced, and `overrides`
-        (all of them) in force: what a TA's save or override changes, built in milliseconds where a
-        new Site takes seconds at 600 students. `grades` may differ from the ones they replace only
+        (all of them) in force: what a TA's save or override changes, in milliseconds where reading
+        the class again takes seconds at 600 students. `grades` may differ from the ones they replace only
         in their manual grades (points, comments): same tests, outcomes and statuses; `history`
         holds every stored result of those pairs (with the same manual grades applied). Everything
         of the other students is reused, the rendered overview rows too (KnownParts). The pairs of

@@ -53,6 +53,8 @@ class Snapshot:
 
 
 class SiteCache:
+    """The current Site of one gradebook and its pages as rendered (see the module's docstring)."""
+
     def __init__(self, book: Gradebook, title: str, wait_s: float = 0.1) -> None:
         self._book = book
         self._title = title
@@ -116,7 +118,8 @@ class SiteCache:
         return html
 
     def _render_index(self, env: jinja2.Environment, context: IndexContext) -> str:
-        """The overview, its class table's rows (a megabyte at 600 students) rendered once per row's content."""
+        """The overview, its class table's rows (a megabyte at 600 students) rendered once per row: a
+        row a revised Site kept is the same object, and keeps its HTML."""
         class_row = env.get_template("_class_row.html").module.class_row  # type: ignore[attr-defined]
         with self._lock:
             known = self._rows
@@ -128,7 +131,7 @@ class SiteCache:
             rows[id(row)] = hit if hit is not None and hit[0] is row else (row, str(class_row(row)))
         with self._lock:
             self._rows = rows
-        return render_page(env, context, None, class_rows=Markup("".join(html for _, html in rows.values())))
+        return render_page(env, context, None, class_rows=Markup("".join(rows[id(row)][1] for row in context.students)))
 
     # -- building ------------------------------------------------------------------------------
 
