@@ -8,7 +8,8 @@ answer ~1-3 KB of markdown, 5 % handed in none), about 40 % of the answers grade
 app is served by uvicorn in a thread on 127.0.0.1, a TA logs in through the form, and each
 page is asked for N times over one keep-alive connection. The first request after start-up
 reads the whole gradebook (the report's pages are cached per gradebook revision), so it is
-reported apart. Opening a grading page claims the answer (a write), as in real use. Run:
+reported apart. Last, TAs at work: another process saves a grade just before each overview
+(then each student page), and the benchmark counts the pages that already show it. Opening a grading page claims the answer (a write), as in real use. Run:
 
     .venv/bin/python benchmarks/web_pages.py [--students 600] [--requests 50] [--seed 0]
 """
@@ -104,13 +105,35 @@ def log_in(conn: http.client.HTTPConnection) -> str:
 
 def timed(conn: http.client.HTTPConnection, path: str, cookie: str) -> tuple[float, float, int]:
     """Seconds to the first byte (status line and headers in), seconds to the last, bytes."""
+    return fetched(conn, path, cookie)[0]
+
+
+def fetched(conn: http.client.HTTPConnection, path: str, cookie: str) -> tuple[tuple[float, float, int], str]:
+    """`timed`, and the page."""
     started = time.perf_counter()
     conn.request("GET", path, headers={"Cookie": cookie})
     response = conn.getresponse()
     first = time.perf_counter() - started
     body = response.read()
     assert response.status == 200, (path, response.status)
-    return first, time.perf_counter() - started, len(body)
+    return (first, time.perf_counter() - started, len(body)), body.decode()
+
+
+def cell(overview: str, student: str, assignment: str) -> str:
+    """The score in `student`'s cell for `assignment` of the overview's class table."""
+    row = re.search(rf'>{re.escape(student)}</a></th>(.*?)</tr>', overview, re.S)
+    assert row, f"no row for {student} in the overview"
+    cells = re.findall(r'<span class="score">([^<]*)</span>', row[1])
+    return cells[ASSIGNMENTS.index(assignment)]
+
+
+def save(book: Gradebook, student: str, comment: str) -> None:
+    """A TA's grade of `student`'s answer in 04, with points other than the grade it replaces."""
+    current = book.manual.get(student, "04_transformer_architecture", "why_residual")
+    adjustment = 1.0 if current is not None and current.points == 2.0 else 0.0  # "core" is 2 points
+    book.manual.save(student, "04_transformer_architecture", "why_residual", items=["core"], adjustment=adjustment,
+                     comment=comment, by="theo", expected_version=current.version if current else 0,
+                     reason="benchmark")
 
 
 def summary(name: str, samples: list[tuple[float, float, int]]) -> None:
@@ -145,12 +168,14 @@ def main() -> None:
             print(f"reusing {db} (filled by an earlier run with the same --students and --seed)")
 
         with running(create_app(str(db), secure_cookies=False, trust_proxy_header=None)) as url:
+            up = time.perf_counter()
             where = urlsplit(url)
             conn = http.client.HTTPConnection(where.hostname, where.port, timeout=120)
             cookie = log_in(conn)
+            logged_in = time.perf_counter() - up
             cold = timed(conn, "/", cookie)
             print(f"first overview after start-up (reads the gradebook): TTFB {cold[0] * 1000:.0f} ms, "
-                  f"{cold[2] / 1024:.0f} KiB")
+                  f"{cold[2] / 1024:.0f} KiB; asked {logged_in * 1000:.0f} ms after the server was up (the log in)")
             overview = [timed(conn, "/", cookie) for _ in range(args.requests)]
             pages = [timed(conn, "/" + student_page(rng.choice(students)), cookie) for _ in range(args.requests)]
             queue = [timed(conn, "/grading", cookie) for _ in range(args.requests)]
@@ -159,16 +184,27 @@ def main() -> None:
                        for assignment, part in (rng.choice([(a, p) for a, ps in MANUAL.items() for p in ps])
                                                 for _ in range(args.requests))]
             history = [timed(conn, "/history", cookie) for _ in range(args.requests)]
-            # TAs at work: a grade saved (by another process) just before each overview
-            busy = []
+            # TAs at work: a grade saved (by another process) just before each overview, then each
+            # student page; "fresh": the page already shows that save (the overview: the student's
+            # score for 04 changed; the student page: the save's comment is on it)
+            busy, busy_pages, fresh, fresh_pages = [], [], 0, 0
+            saves = min(args.requests, 20)
             with Gradebook(db) as other:
-                for i in range(min(args.requests, 20)):
+                before = fetched(conn, "/", cookie)[1]
+                for i in range(saves):
                     student = students[i]
-                    current = other.manual.get(student, "04_transformer_architecture", "why_residual")
-                    other.manual.save(student, "04_transformer_architecture", "why_residual", items=["core"],
-                                      adjustment=float(i % 3), comment="benchmark", by="theo",
-                                      expected_version=current.version if current else 0, reason="benchmark")
-                    busy.append(timed(conn, "/", cookie))
+                    save(other, student, f"benchmark save {i}")
+                    sample, page = fetched(conn, "/", cookie)
+                    busy.append(sample)
+                    fresh += cell(page, student, "04_transformer_architecture") != cell(before, student, "04_transformer_architecture")
+                    before = page
+                    time.sleep(0.5)
+                for i in range(saves):
+                    student = students[saves + i]
+                    save(other, student, f"benchmark save {saves + i}")
+                    sample, page = fetched(conn, "/" + student_page(student), cookie)
+                    busy_pages.append(sample)
+                    fresh_pages += f"benchmark save {saves + i}" in page
                     time.sleep(0.5)
             conn.close()
         summary("overview", overview)
@@ -178,6 +214,9 @@ def main() -> None:
         summary("grading page", grading)
         summary("history", history)
         summary("overview, a grade saved just before each", busy)
+        print(f"  of which showing that grade already: {fresh} of {len(busy)}")
+        summary("student page, a grade of theirs saved just before each", busy_pages)
+        print(f"  of which showing that grade already: {fresh_pages} of {len(busy_pages)}")
         for name, samples in (("overview", overview), ("queue", queue), ("part list", part_list),
                               ("grading page", grading), ("history", history)):
             print(f"{name} size: {samples[0][2]:,} bytes ({samples[0][2] / 2**10:.0f} KiB)")

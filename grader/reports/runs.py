@@ -18,19 +18,38 @@ from grader.store.gradebook import RunInfo, StoredResult
 STYLESHEET = "../static/style.css"
 
 
+PairChanges = dict[tuple[str, str], list[tuple[int, ChangeRow | None]]]
+
+
 def run_changes(history: Sequence[StoredResult]) -> dict[int, tuple[list[ChangeRow], int]]:
     """Per run, in one pass over the history: its changes, and how many results it reused unchanged."""
+    return changes_by_run(pair_changes(history))
+
+
+def pair_changes(history: Sequence[StoredResult]) -> PairChanges:
+    """Per (student, assignment), each of its results in run order: (run id, what it changed; None:
+    reused). Pairs are independent, so a cache can redo the pairs whose grades changed and keep the rest."""
     previous: dict[tuple[str, str], Grade] = {}
-    out: dict[int, tuple[list[ChangeRow], int]] = {}
+    out: PairChanges = {}
     for stored in sorted(history, key=lambda r: (r.run_id, r.result_id)):
         key = (stored.grade.student, stored.grade.assignment)
-        rows, reused = out.get(stored.run_id, ([], 0))
-        if stored.reused_from is not None:
-            reused += 1
-        else:
-            rows.append(_change(previous.get(key), stored.grade))
-        out[stored.run_id] = (rows, reused)
+        change = None if stored.reused_from is not None else _change(previous.get(key), stored.grade)
+        out.setdefault(key, []).append((stored.run_id, change))
         previous[key] = stored.grade
+    return out
+
+
+def changes_by_run(per_pair: PairChanges) -> dict[int, tuple[list[ChangeRow], int]]:
+    """`pair_changes` regrouped per run: its changes (by assignment, then student) and its reused count."""
+    out: dict[int, tuple[list[ChangeRow], int]] = {}
+    for changes in per_pair.values():
+        for run_id, change in changes:
+            rows, reused = out.get(run_id, ([], 0))
+            if change is None:
+                reused += 1
+            else:
+                rows.append(change)
+            out[run_id] = (rows, reused)
     for rows, _ in out.values():
         rows.sort(key=lambda r: (r.assignment, r.student.casefold(), r.student))
     return out
@@ -109,20 +128,27 @@ def run_context(
     )
 
 
-def run_links(runs: Sequence[RunInfo], changes_by_run: dict[int, tuple[list[ChangeRow], int]]) -> tuple[RunLink, ...]:
-    """The runs for the class overview, newest first."""
-    links = []
-    for run in reversed(runs):
-        changes, reused = changes_by_run.get(run.id, ([], 0))
-        links.append(
-            RunLink(
-                run_id=run.id,
-                href=run_page(run.id),
-                started=timestamp(run.started_at),
-                status=run.status.value,
-                results=len(changes) + reused,
-                reused=reused,
-                changed=sum(c.changed for c in changes),
-            )
+def run_links(runs: Sequence[RunInfo], per_pair: PairChanges) -> tuple[RunLink, ...]:
+    """The runs for the class overview, newest first (counts only: no run's changes sorted)."""
+    results: dict[int, int] = {}
+    reused: dict[int, int] = {}
+    changed: dict[int, int] = {}
+    for changes in per_pair.values():
+        for run_id, change in changes:
+            results[run_id] = results.get(run_id, 0) + 1
+            if change is None:
+                reused[run_id] = reused.get(run_id, 0) + 1
+            elif change.changed:
+                changed[run_id] = changed.get(run_id, 0) + 1
+    return tuple(
+        RunLink(
+            run_id=run.id,
+            href=run_page(run.id),
+            started=timestamp(run.started_at),
+            status=run.status.value,
+            results=results.get(run.id, 0),
+            reused=reused.get(run.id, 0),
+            changed=changed.get(run.id, 0),
         )
-    return tuple(links)
+        for run in reversed(runs)
+    )

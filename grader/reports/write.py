@@ -130,14 +130,16 @@ def write_store_reports(store: Any, out_dir: Path, *, title: str = "Grade report
                          history=store.history(), roster=store.roster())
 
 
-def store_site(store: Any, *, title: str, generated_at: datetime | None = None) -> Site:
+def store_site(store: Any, *, title: str, generated_at: datetime | None = None,
+               history: Sequence[Any] | None = None) -> Site:
     """Every page of a gradebook's report, as `write_store_reports` would write them, none rendered yet.
 
     The gradebook is read once: the latest grade of each (student, assignment) is the one with
     the highest result id in the history, as in `latest_grades`, so a large class costs one
-    read of every result rather than two.
+    read of every result rather than two. `history`: `store.history()` as the caller already
+    read it (the web app keeps the results and applies the TAs' grades itself).
     """
-    history = store.history()
+    history = store.history() if history is None else history
     latest = {(r.grade.student, r.grade.assignment): r.grade for r in sorted(history, key=lambda r: r.result_id)}
     return Site([latest[key] for key in sorted(latest)], title=title,
                 generated_at=timestamp(generated_at or datetime.now(timezone.utc)),

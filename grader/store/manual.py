@@ -155,10 +155,24 @@ class ManualGrading:
             row = session.scalars(_grade_query(student, assignment, part)).one_or_none()
             return None if row is None else _to_grade(row)
 
+    def of(self, student: str, assignment: str) -> list[ManualGrade]:
+        """The manual grades of one (student, assignment): what a cache redoes after a save."""
+        with self._read() as session:
+            query = select(ManualGradeRow).filter_by(student=student, assignment=assignment).order_by(ManualGradeRow.id)
+            return [_to_grade(row) for row in session.scalars(query)]
+
     def all(self) -> list[ManualGrade]:
         """Every manual grade (what `apply_manual` puts on the grades read)."""
         with self._read() as session:
             return [_to_grade(row) for row in session.scalars(select(ManualGradeRow).order_by(ManualGradeRow.id))]
+
+    def versions(self) -> dict[tuple[str, str, str], tuple[int, int]]:
+        """(student, assignment, part) -> (row id, version) of every manual grade: a cheap read that
+        says which grades changed since the last one (a save raises the version)."""
+        with self._read() as session:
+            query = select(ManualGradeRow.student, ManualGradeRow.assignment, ManualGradeRow.part,
+                           ManualGradeRow.id, ManualGradeRow.version)
+            return {(s, a, p): (i, v) for s, a, p, i, v in session.execute(query)}
 
     def save(self, student: str, assignment: str, part: str, *, items: Iterable[str], adjustment: float,
              comment: str, by: str, expected_version: int, reason: str = "") -> ManualGrade:

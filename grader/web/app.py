@@ -35,7 +35,8 @@ from grader.web.csrf import csrf_protected
 from grader.web.headers import AccessLog, SecurityHeaders
 from grader.web.limiter import FailureLimiter, LoginLimits
 from grader.web.queue_cache import QueueCache
-from grader.web.rendering import SiteCache, web_environment
+from grader.web.rendering import web_environment
+from grader.web.site_cache import SiteCache
 from grader.web.state import WebState
 
 TITLE = "grade"  # `grade serve` passes the course.yaml title
@@ -50,7 +51,7 @@ def create_app(db_url: str, *, secure_cookies: bool, trust_proxy_header: str | N
     names the user it authenticated (e.g. "X-Remote-User"); None, the default, trusts no
     header at all, X-Forwarded-* included. `fresh_wait_s`: how long a report page waits for
     the pages to be rebuilt after the gradebook changed before it shows the previous ones
-    (rendering.SiteCache; tests that check freshness wait longer).
+    (site_cache.SiteCache; tests that check freshness wait longer).
     """
     book = Gradebook(db_url)
     web = WebState(
@@ -66,6 +67,7 @@ def create_app(db_url: str, *, secure_cookies: bool, trust_proxy_header: str | N
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        web.sites.start()  # read the gradebook now, in the background, not at the first visit
         try:
             yield
         finally:

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from grader.store.gradebook import Gradebook
 from grader.web.limiter import FailureLimiter
 from grader.web.queue_cache import QueueCache
-from grader.web.rendering import SiteCache
+from grader.web.site_cache import SiteCache
 
 
 @dataclass
