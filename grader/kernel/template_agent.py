@@ -305,15 +305,18 @@ def run_script(request, status_fd):
     except BaseException as error:  # noqa: BLE001
         report(status_fd, f"error {_step}: {type(error).__name__}: {error}")
         os._exit(1)
-    code = 0
+    code, script = 0, sys.argv[0]
     try:
-        runpy.run_path(sys.argv[0], run_name="__main__")
+        runpy.run_path(script, run_name="__main__")
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
         if not isinstance(done.code, (int, type(None))):
             print(done.code, file=sys.stderr)
-    except BaseException:  # noqa: BLE001 - as the interpreter would: the traceback on stderr, status 1
-        traceback.print_exc()
+    except BaseException as error:  # noqa: BLE001 - as the interpreter would: the traceback on stderr, status 1
+        frames = error.__traceback__
+        while frames is not None and frames.tb_frame.f_code.co_filename != script:
+            frames = frames.tb_next  # from the script's own frame on, without runpy's and this agent's
+        traceback.print_exception(type(error), error, frames or error.__traceback__)
         code = 1
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -132,9 +132,9 @@ def extra_mount(root, kind, source, target):
             else:
                 open(destination, "a").close()
         mount(source, destination, None, MS_BIND | MS_REC)
-        if kind == "ro-bind":
+        if kind == "ro-bind":  # as bwrap's: read-only, nosuid, nodev (a /dev/null mask cannot be opened)
             for point in mount_points_under(destination):
-                remount_read_only(point)
+                remount_read_only(point, MS_NOSUID | MS_NODEV)
     else:
         raise ValueError(f"unknown mount {kind!r}")
 
@@ -149,8 +149,8 @@ def mount_points_under(path):
     return points
 
 
-def remount_read_only(point):
-    flags = os.statvfs(point).f_flag & _KEPT_FLAGS
+def remount_read_only(point, extra=0):
+    flags = os.statvfs(point).f_flag & _KEPT_FLAGS | extra
     mount(None, point, None, MS_BIND | MS_REMOUNT | MS_RDONLY | flags)
 
 
