@@ -91,10 +91,9 @@ WARM_UPS = {"kernel": warm_up, "scorer": warm_up_scorer}
 
 
 def cuda_touched():
-    """Why a child forked now could not use a GPU (the CUDA driver loaded, a GPU device open), or None."""
-    with open("/proc/self/maps") as maps:
-        if any("libcuda.so" in line for line in maps):
-            return "the CUDA driver (libcuda) was loaded during the imports"
+    """Why a child forked now could not use a GPU, or None: the CUDA driver initialised (cuInit, which
+    opens /dev/nvidia*), or torch's CUDA state set up. The driver library merely loaded is fine: the
+    child's first CUDA call initialises it, after the fork."""
     for fd in os.listdir("/proc/self/fd"):
         try:
             target = os.readlink(f"/proc/self/fd/{fd}")
@@ -102,6 +101,18 @@ def cuda_touched():
             continue
         if target.startswith("/dev/nvidia"):
             return f"{target} was opened during the imports"
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        return "torch initialised CUDA during the imports"
+    with open("/proc/self/maps") as maps:
+        drivers = {line.split()[-1] for line in maps if "libcuda.so" in line.rsplit("/", 1)[-1]}
+    for path in drivers:
+        try:  # before cuInit every driver call answers CUDA_ERROR_NOT_INITIALIZED (3), and does nothing
+            status = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY).cuDeviceGetCount(ctypes.byref(ctypes.c_int()))
+        except (OSError, AttributeError) as error:
+            return f"the CUDA driver ({path}) is loaded and cannot be asked whether it was initialised: {error}"
+        if status != 3:
+            return f"the CUDA driver was initialised during the imports (cuDeviceGetCount returned {status})"
     return None
 
 
@@ -111,8 +122,8 @@ def serve(fd, warm="kernel", *args):
     _sock = socket.socket(fileno=fd)
     try:
         WARM_UPS[warm](*args)
-        if cuda_touched():
-            raise RuntimeError(cuda_touched())
+        if touched := cuda_touched():  # its children could not use a GPU
+            raise RuntimeError(touched)
     except BaseException as error:  # noqa: BLE001 - the worker falls back to cold starts
         _sock.send(f"error importing: {type(error).__name__}: {error}".encode()[:4000])
         return
