@@ -25,8 +25,8 @@ from typing import Any
 
 from grader.homework.data import HeldOut
 from grader.homework.metrics import DEFAULT_METRICS, REGISTRY
-from grader.homework.scorer_sandbox import (extra_mounts, gpu_env, gpus_offered, quiet_env,  # noqa: F401 - and
-                                            visible_in_sandbox, with_extra_binds)  # the last two: part of this API
+from grader.homework.scorer_sandbox import extra_mounts, gpu_env, gpus_offered, quiet_env
+from grader.homework.scorer_sandbox import visible_in_sandbox, with_extra_binds  # noqa: F401 - this module's API too
 from grader.homework.warm_scorer import Finished, run_warm, scorer_template
 from grader.kernel.template import TemplateError
 from grader.sandbox.bwrap import Limits, Sandbox, SandboxPaths

@@ -85,6 +85,8 @@ def warm_up_scorer(architectures=()):
         names += [name + suffix for name in tokenizers if name for suffix in ("", "Fast")]
         for name in filter(None, names):
             getattr(transformers, name, None)
+    if touched := cuda_touched():  # the children, which get the GPUs, could not use them
+        raise RuntimeError(touched)
 
 
 WARM_UPS = {"kernel": warm_up, "scorer": warm_up_scorer}
@@ -122,8 +124,6 @@ def serve(fd, warm="kernel", *args):
     _sock = socket.socket(fileno=fd)
     try:
         WARM_UPS[warm](*args)
-        if touched := cuda_touched():  # its children could not use a GPU
-            raise RuntimeError(touched)
     except BaseException as error:  # noqa: BLE001 - the worker falls back to cold starts
         _sock.send(f"error importing: {type(error).__name__}: {error}".encode()[:4000])
         return
