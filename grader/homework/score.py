@@ -28,7 +28,7 @@ from grader.homework.metrics import DEFAULT_METRICS, REGISTRY
 from grader.homework.scorer_sandbox import extra_mounts, gpu_env, gpus_offered, quiet_env
 from grader.homework.scorer_sandbox import visible_in_sandbox, with_extra_binds  # noqa: F401 - this module's API too
 from grader.homework.warm_scorer import Finished, run_warm, scorer_template
-from grader.kernel.template import TemplateError
+from grader.kernel.template import KernelTemplate, TemplateError
 from grader.sandbox.bwrap import Limits, Sandbox, SandboxPaths
 
 INFER_SCRIPT = Path(__file__).with_name("infer.py")
@@ -94,15 +94,17 @@ def run_inference(model_files: Path, texts: tuple[str, ...], run: InferenceSetti
         (inputs / "texts.json").write_text(json.dumps(list(texts)), encoding="utf-8")
         _read_only(inputs)
         out = paths.workdir / "out"
+        gpu = sandbox is not None and uses_gpu(run)
+        # The worker's template, started on its first use: its imports are the worker's, not this model's time.
+        template = scorer_template(sandbox, run.threads, gpu) if warm and sandbox is not None else None
         started = time.monotonic()
         memory_hit = False
         if sandbox is not None:
-            gpu = uses_gpu(run)
             if gpu:  # CUDA reserves address space far beyond any RLIMIT_AS; the cgroup still caps memory
                 sandbox = Sandbox(sandbox.slot, replace(sandbox.limits, address_space_bytes=None), sandbox.interpreter)
             sandbox.prepare(paths)
             try:
-                done = _run_sandboxed(sandbox, paths, inputs, run, gpu=gpu, hide=hide, warm=warm,
+                done = _run_sandboxed(sandbox, paths, inputs, run, gpu=gpu, hide=hide, template=template,
                                       stderr=scratch / "stderr.log")
                 memory_hit = sandbox.memory_limit_hit()  # before cleanup() removes the cgroup that counted it
             finally:
@@ -124,12 +126,12 @@ def run_inference(model_files: Path, texts: tuple[str, ...], run: InferenceSetti
 
 
 def _run_sandboxed(sandbox: Sandbox, paths: SandboxPaths, inputs: Path, run: InferenceSettings, *, gpu: bool,
-                   hide: tuple[Path, ...], warm: bool, stderr: Path) -> Finished:
-    """infer.py in the sandbox, in the sandbox's Python (the students' environment when grading)."""
+                   hide: tuple[Path, ...], template: KernelTemplate | None, stderr: Path) -> Finished:
+    """infer.py in the sandbox, in the sandbox's Python (the students' environment when grading):
+    forked from `template`, else (or when the fork fails) started cold through bwrap."""
     script_argv = _script_argv(SANDBOX_ROOT, paths.workdir / "out", run)
     env = sandbox.environment(paths.workdir) | quiet_env(run.threads) | (gpu_env() if gpu else {})
     mounts = extra_mounts(inputs, SANDBOX_ROOT, gpu=gpu, hide=hide, interpreter=sandbox.interpreter)
-    template = scorer_template(sandbox, run.threads, gpu) if warm else None
     if template is not None:
         try:
             return run_warm(template, sandbox, paths, env, script_argv, mounts, run.timeout_s, stderr)
