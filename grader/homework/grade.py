@@ -65,10 +65,12 @@ def grade_model(submission: Submission, assignment: Assignment, options: Grading
         for name in check.files:  # only the allowlisted files enter the sandbox
             shutil.copyfile(folder / name, files / name)
         run = InferenceSettings.from_settings(settings, options.limits)
-        sandbox = Sandbox(slot, options.limits) if options.sandbox else None
+        # The students' environment (options.kernel), as their notebooks' kernels: what they trained with.
+        sandbox = Sandbox(slot, options.limits, options.kernel) if options.sandbox else None
         hide = tuple(p for p in (data_path(settings, "heldout", assignment.course_root),) if p is not None)
         try:
-            inference = run_inference(files, heldout.texts, run, sandbox=sandbox, limits=options.limits, hide=hide)
+            inference = run_inference(files, heldout.texts, run, sandbox=sandbox, limits=options.limits, hide=hide,
+                                      warm=options.warm_kernels)
         except InferenceTimeout as error:
             return _failed(base, assignment, Status.TIMEOUT, str(error), measured, started, options)
         except InferenceFailed as error:

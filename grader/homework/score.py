@@ -4,12 +4,15 @@ Only the texts cross into the sandbox (a JSON list); only logits come back (safe
 shape-checked). Labels stay in this process. Inside the sandbox: the model folder bound
 read-only at /homework/model, the texts read-only at /homework/texts.json, the held-out data
 masked where the sandbox would otherwise see it (a dataset inside an installed package), GPUs
-bound when the host has them, and a wall-clock limit enforced from here.
+bound when the host has them, and a wall-clock limit enforced from here. It runs in the sandbox's
+Python (when grading, the students' environment, as their kernels do), started cold through bwrap or
+forked warm from a template that imported transformers ahead (grader/homework/warm_scorer.py).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -22,11 +25,16 @@ from typing import Any
 
 from grader.homework.data import HeldOut
 from grader.homework.metrics import DEFAULT_METRICS, REGISTRY
+from grader.homework.scorer_sandbox import extra_mounts, gpu_env, gpus_offered, quiet_env
+from grader.homework.scorer_sandbox import visible_in_sandbox, with_extra_binds  # noqa: F401 - this module's API too
+from grader.homework.warm_scorer import Finished, run_warm, scorer_template
+from grader.kernel.template import KernelTemplate, TemplateError
 from grader.sandbox.bwrap import Limits, Sandbox, SandboxPaths
 
 INFER_SCRIPT = Path(__file__).with_name("infer.py")
 SANDBOX_ROOT = Path("/homework")
 MAX_LOGITS_BYTES = 64 * 1024 * 1024
+log = logging.getLogger("grade")
 
 
 class InferenceFailed(Exception):
@@ -68,9 +76,11 @@ class Inference:
 
 def run_inference(model_files: Path, texts: tuple[str, ...], run: InferenceSettings, *,
                   sandbox: Sandbox | None, limits: Limits, script: Path = INFER_SCRIPT,
-                  hide: tuple[Path, ...] = ()) -> Inference:
+                  hide: tuple[Path, ...] = (), warm: bool = False) -> Inference:
     """Start infer.py (sandboxed unless sandbox is None) on the texts; return the checked logits.
-    `hide`: the held-out data's files, masked should the sandbox see them.
+    `hide`: the held-out data's files, masked should the sandbox see them. `warm`: fork the sandboxed
+    scorer from this worker's template (grader/homework/warm_scorer.py), else start it cold through
+    bwrap (also when the template cannot start); the same sandbox, limits and checks either way.
     `script` is replaceable only so the tests can probe the sandbox with their own code."""
     scratch = Path(tempfile.mkdtemp(prefix="grade-hw-"))
     try:
@@ -84,35 +94,30 @@ def run_inference(model_files: Path, texts: tuple[str, ...], run: InferenceSetti
         (inputs / "texts.json").write_text(json.dumps(list(texts)), encoding="utf-8")
         _read_only(inputs)
         out = paths.workdir / "out"
-        if sandbox is not None:
-            gpu = uses_gpu(run)
-            if gpu:  # CUDA reserves address space far beyond any RLIMIT_AS; the cgroup still caps memory
-                sandbox = Sandbox(sandbox.slot, replace(sandbox.limits, address_space_bytes=None))
-            sandbox.prepare(paths)
-            root = SANDBOX_ROOT
-            argv = _argv(root, paths.workdir / "out", run)
-            env = sandbox.environment(paths.workdir) | _quiet_env(run.threads) | (_gpu_env() if gpu else {})
-            command = with_extra_binds(sandbox.wrap(argv, paths, env), inputs, root, gpu=gpu, hide=hide)
-            env_outer = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        else:
-            command = _argv(inputs, out, run)
-            env_outer = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(paths.workdir),
-                         "HF_HUB_OFFLINE": "1", "HF_HOME": str(paths.workdir / ".hf"), **_quiet_env(run.threads)}
+        gpu = sandbox is not None and uses_gpu(run)
+        # The worker's template, started on its first use: its imports are the worker's, not this model's time.
+        template = scorer_template(sandbox, run.threads, gpu) if warm and sandbox is not None else None
         started = time.monotonic()
-        try:
-            done = subprocess.run(command, cwd=paths.workdir, env=env_outer, stdin=subprocess.DEVNULL,
-                                  capture_output=True, timeout=run.timeout_s, start_new_session=True)
-        except subprocess.TimeoutExpired as error:
-            raise InferenceTimeout(f"scoring the model on the held-out set took longer than {run.timeout_s:g} s "
-                                   "and was stopped; a standard fine-tuned classifier needs seconds") from error
-        finally:
-            if sandbox is not None:
+        memory_hit = False
+        if sandbox is not None:
+            if gpu:  # CUDA reserves address space far beyond any RLIMIT_AS; the cgroup still caps memory
+                sandbox = Sandbox(sandbox.slot, replace(sandbox.limits, address_space_bytes=None), sandbox.interpreter)
+            sandbox.prepare(paths)
+            try:
+                done = _run_sandboxed(sandbox, paths, inputs, run, gpu=gpu, hide=hide, template=template,
+                                      stderr=scratch / "stderr.log")
+                memory_hit = sandbox.memory_limit_hit()  # before cleanup() removes the cgroup that counted it
+            finally:
                 sandbox.cleanup()
+        else:
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(paths.workdir), "HF_HUB_OFFLINE": "1",
+                   "HF_HOME": str(paths.workdir / ".hf"), **quiet_env(run.threads)}
+            done = _run_cold([sys.executable, "-I", *_script_argv(inputs, out, run)], paths.workdir, env, run)
         seconds = time.monotonic() - started
         status = _status(out / "status.json")
         if not status.get("ok"):
             why = status.get("error") or done.stderr.decode(errors="replace").strip()[-500:] or f"exit {done.returncode}"
-            if sandbox is not None and sandbox.memory_limit_hit():
+            if memory_hit:
                 why = f"it ran out of memory ({limits.memory_bytes >> 20} MiB)"
             raise InferenceFailed(f"the model could not be run on the held-out set: {why}")
         return Inference(logits=_logits(out / "logits.safetensors", len(texts)), facts=status, seconds=seconds)
@@ -120,64 +125,49 @@ def run_inference(model_files: Path, texts: tuple[str, ...], run: InferenceSetti
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _argv(root: Path, out: Path, run: InferenceSettings) -> list[str]:
-    return [sys.executable, "-I", str(root / "infer.py"), "--model", str(root / "model"),
+def _run_sandboxed(sandbox: Sandbox, paths: SandboxPaths, inputs: Path, run: InferenceSettings, *, gpu: bool,
+                   hide: tuple[Path, ...], template: KernelTemplate | None, stderr: Path) -> Finished:
+    """infer.py in the sandbox, in the sandbox's Python (the students' environment when grading):
+    forked from `template`, else (or when the fork fails) started cold through bwrap."""
+    script_argv = _script_argv(SANDBOX_ROOT, paths.workdir / "out", run)
+    env = sandbox.environment(paths.workdir) | quiet_env(run.threads) | (gpu_env() if gpu else {})
+    mounts = extra_mounts(inputs, SANDBOX_ROOT, gpu=gpu, hide=hide, interpreter=sandbox.interpreter)
+    if template is not None:
+        try:
+            return run_warm(template, sandbox, paths, env, script_argv, mounts, run.timeout_s, stderr)
+        except TemplateError as error:  # nothing of the submission ran: the same sandbox, started the slow way
+            log.warning("%s; scoring this model cold, through bwrap", error)
+        except subprocess.TimeoutExpired as error:
+            raise _timeout(run) from error
+    command = with_extra_binds(sandbox.wrap([str(sandbox.interpreter.executable), "-I", *script_argv], paths, env),
+                               inputs, SANDBOX_ROOT, gpu=gpu, hide=hide, interpreter=sandbox.interpreter)
+    return _run_cold(command, paths.workdir, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, run)
+
+
+def _run_cold(command: list[str], cwd: Path, env: dict[str, str], run: InferenceSettings) -> Finished:
+    try:
+        done = subprocess.run(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=run.timeout_s, start_new_session=True)
+    except subprocess.TimeoutExpired as error:
+        raise _timeout(run) from error
+    return Finished(done.returncode, done.stderr)
+
+
+def _timeout(run: InferenceSettings) -> InferenceTimeout:
+    return InferenceTimeout(f"scoring the model on the held-out set took longer than {run.timeout_s:g} s "
+                            "and was stopped; a standard fine-tuned classifier needs seconds")
+
+
+def _script_argv(root: Path, out: Path, run: InferenceSettings) -> list[str]:
+    return [str(root / "infer.py"), "--model", str(root / "model"),
             "--texts", str(root / "texts.json"), "--out", str(out), "--max-length", str(run.max_length),
             "--max-tokens", str(run.max_tokens), "--max-batch", str(run.max_batch),
             "--threads", str(run.threads), "--device", run.device]
 
 
-def _quiet_env(threads: int) -> dict[str, str]:
-    return {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error", "TOKENIZERS_PARALLELISM": "false",
-            "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TRANSFORMERS_OFFLINE": "1",
-            "HF_HUB_OFFLINE": "1"}
-
-
 def uses_gpu(run: InferenceSettings) -> bool:
-    """True when the scorer will be offered this host's NVIDIA GPUs (device nodes /dev/nvidia0...),
-    unless this process was given none (CUDA_VISIBLE_DEVICES empty or -1, e.g. a CPU-only Dask worker)."""
-    if run.device == "cpu" or os.environ.get("CUDA_VISIBLE_DEVICES", "0").strip() in ("", "-1"):
-        return False
-    return any(node.name[len("nvidia"):].isdigit() for node in Path("/dev").glob("nvidia*"))
-
-
-def _gpu_env() -> dict[str, str]:
-    """What CUDA needs from the host's environment: where the driver library is, which GPUs are ours
-    (a Dask GPU worker or a scheduler may narrow CUDA_VISIBLE_DEVICES)."""
-    return {key: os.environ[key] for key in ("LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES") if key in os.environ}
-
-
-def _library_dirs() -> list[str]:
-    """LD_LIBRARY_PATH folders outside /usr (e.g. a driver mounted at /opt/...), bound read-only."""
-    dirs = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d and os.path.isdir(d)]
-    return [d for d in dict.fromkeys(os.path.realpath(d) for d in dirs) if not d.startswith("/usr/")]
-
-
-def with_extra_binds(command: list[str], inputs: Path, root: Path, *, gpu: bool = False,
-                     hide: tuple[Path, ...] = ()) -> list[str]:
-    """Add to a Sandbox.wrap command: the inputs read-only at `root`, `hide` masked, GPUs bound."""
-    extra = ["--perms", "0755", "--dir", str(root), "--ro-bind", str(inputs), str(root)]
-    for path in visible_in_sandbox(hide):  # e.g. a held-out dataset inside an installed package
-        extra += ["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", "/dev/null", str(path)]
-    if gpu:
-        for device in sorted(Path("/dev").glob("nvidia*")):
-            extra += ["--dev-bind", str(device), str(device)]
-        for folder in _library_dirs():
-            extra += ["--ro-bind", folder, folder]
-    at = command.index("--chdir")  # the wrapper's own options end here; the command line follows
-    return command[:at] + extra + command[at:]
-
-
-def visible_in_sandbox(paths: tuple[Path, ...]) -> list[Path]:
-    """Those of `paths` that exist under a folder every sandbox binds (/usr, the Python
-    installation): the rest are out of its sight already."""
-    roots = [Path("/usr"), Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()]
-    found = []
-    for path in paths:
-        real = path.resolve()
-        if real.exists() and any(real == r or r in real.parents for r in roots):
-            found.append(real)
-    return found
+    """True when the scorer will be offered this host's NVIDIA GPUs (grader/homework/scorer_sandbox.py)."""
+    return gpus_offered(run.device)
 
 
 def _read_only(folder: Path) -> None:

@@ -19,6 +19,10 @@ the worker's end of its socket closes.
 
 Where the template cannot start (not root, no CAP_SYS_ADMIN, imports failing) the worker
 logs a warning once and starts kernels cold, through bwrap, as before.
+
+The same machinery serves the homework's scorer (grader/homework/warm_scorer.py): a second
+template per worker and Python, warmed with transformers instead of ipykernel (a TemplateSpec),
+whose children run infer.py in-process instead of a kernel (`fork` with request["run"] "script").
 """
 
 from __future__ import annotations
@@ -37,8 +41,9 @@ import subprocess
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from grader.sandbox.bwrap import ETC_FILES, Sandbox, SandboxPaths
 from grader.sandbox.interpreter import Interpreter
@@ -48,8 +53,23 @@ TEMPLATE_START_TIMEOUT_S = 120.0  # imports on a loaded machine
 FORK_TIMEOUT_S = 30.0  # from the request to "ready": mounts and a fork, normally ~50 ms
 PR_SET_CHILD_SUBREAPER = 36
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # installed with ipykernel
-_AGENT = Path(__file__).with_name("template_agent.py")
+# The agent's source: its sandbox half (the root, the privileges), then the template itself.
+_AGENT_FILES = (Path(__file__).with_name("template_sandbox.py"), Path(__file__).with_name("template_agent.py"))
 log = logging.getLogger("grade")
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    """What a template imports ahead (the agent's warm-up and its arguments), and how its Python
+    starts: what its imports read from the environment must be what each child gets."""
+
+    warm: tuple[Any, ...] = ("kernel",)  # serve()'s arguments after the socket: a WARM_UPS name, then its own
+    env: tuple[tuple[str, str], ...] = ()  # on top of the sandbox's environment
+    flags: tuple[str, ...] = ()  # the interpreter's options, e.g. ("-I",) as a cold script is started
+    starts: str = "kernels"  # what its children are, for the warning when it cannot start
+
+
+KERNEL = TemplateSpec()
 
 
 class TemplateError(RuntimeError):
@@ -131,11 +151,13 @@ def _parent_of(pid: int) -> int | None:
 class KernelTemplate:
     """The worker's end of one template process."""
 
-    def __init__(self, interpreter: Interpreter, limits: Limits) -> None:
+    def __init__(self, interpreter: Interpreter, limits: Limits, spec: TemplateSpec = KERNEL) -> None:
         self.interpreter = interpreter
+        self.spec = spec
         # Named like the workers' scratch folders (grader/kernel/spare.py's SCRATCH_PREFIX): the next
         # run removes what a killed worker left.
-        self.scratch = Path(tempfile.gettempdir()) / f"grade-{os.getpid()}-template"
+        kind = "" if spec == KERNEL else f"-{spec.warm[0]}"  # a worker may hold a kernel and a scorer template
+        self.scratch = Path(tempfile.gettempdir()) / f"grade-{os.getpid()}-template{kind}"
         shutil.rmtree(self.scratch, ignore_errors=True)
         self.scratch.mkdir(mode=0o700)
         self.mpl_dir = str(self.scratch / "matplotlib")
@@ -143,11 +165,12 @@ class KernelTemplate:
         env = Sandbox(0, limits, interpreter).environment(self.scratch)
         # OpenBLAS starts its thread pool when numpy is imported: none in the template (each kernel
         # gets its pool back, grader/kernel/template_agent.py's blas_threads).
-        env.update(MPLBACKEND=INLINE_BACKEND, MPLCONFIGDIR=self.mpl_dir, OPENBLAS_NUM_THREADS="1")
-        code = _AGENT.read_text() + f"\nserve({theirs.fileno()})\n"
+        env.update(MPLBACKEND=INLINE_BACKEND, MPLCONFIGDIR=self.mpl_dir, **dict(spec.env), OPENBLAS_NUM_THREADS="1")
+        code = "\n".join(f.read_text() for f in _AGENT_FILES) + f"\nserve({theirs.fileno()}, *{spec.warm!r})\n"
         _set_child_subreaper()
         with open(self.scratch / "template.log", "wb") as errors:
-            self.process = subprocess.Popen([str(interpreter.executable), "-c", code], env=env, cwd=self.scratch,
+            self.process = subprocess.Popen([str(interpreter.executable), *spec.flags, "-c", code], env=env,
+                                            cwd=self.scratch,
                                             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
                                             stdout=subprocess.DEVNULL, stderr=errors)
         theirs.close()
@@ -162,15 +185,21 @@ class KernelTemplate:
         if not first.startswith("ready"):
             self.close()
             tail = (self.scratch / "template.log").read_text(errors="replace")[-500:] if self.scratch.exists() else ""
-            raise TemplateError(f"the kernel template did not start: {first or 'it exited'} {tail}".strip())
+            raise TemplateError(f"the {spec.warm[0]} template did not start: {first or 'it exited'} {tail}".strip())
 
     def start(self, sandbox: Sandbox, paths: SandboxPaths, env: dict[str, str], connection_file: str,
               log: IO[bytes]) -> AdoptedProcess:
         """Fork one sandboxed kernel; returns its pid 1 once the kernel is about to start."""
+        request = self.request(sandbox, paths, env) | {"run": "kernel", "connection_file": connection_file}
+        return self.fork(request, log)
+
+    def request(self, sandbox: Sandbox, paths: SandboxPaths, env: dict[str, str]) -> dict[str, Any]:
+        """What every child is told: the sandbox (cgroups, limits, root, uid) and its environment;
+        the caller adds what runs (request["run"]) and any extra mounts."""
         root = paths.runtime.parent / "root"
         root.mkdir(mode=0o700, exist_ok=True)
         limits = sandbox.limits
-        request = {
+        return {
             "cgroups": [str(g) for g in sandbox.cgroups],
             "rlimits": {**({"as": limits.address_space_bytes} if limits.address_space_bytes else {}),
                         "nproc": limits.max_processes, "fsize": limits.max_file_bytes,
@@ -185,8 +214,11 @@ class KernelTemplate:
             "private_dirs": [self.mpl_dir],
             "uid": sandbox.uid,
             "env": env,
-            "connection_file": connection_file,
         }
+
+    def fork(self, request: dict[str, Any], log: IO[bytes]) -> AdoptedProcess:
+        """Send one request (its output going to `log`); returns the child's pid 1 once its payload
+        is about to run. TemplateError, saying at which step, when it could not be started."""
         status_r, status_w = os.pipe()
         lifeline_r, lifeline_w = os.pipe()
         try:
@@ -211,7 +243,7 @@ class KernelTemplate:
                 process.kill()
                 process.wait(timeout=5)
             errors = [line[len("error "):] for line in lines if line.startswith("error ")]
-            raise TemplateError("the sandboxed kernel could not start: "
+            raise TemplateError(f"the sandboxed {request['run']} could not start: "
                                 + (errors[0] if errors else f"no answer within {FORK_TIMEOUT_S:g} s"))
         assert process is not None
         return process
@@ -256,18 +288,18 @@ def _set_child_subreaper() -> None:
 
 
 # -- one template per worker and kernel Python ----------------------------------------------------
-_templates: dict[tuple[str, int], KernelTemplate | None] = {}
+_templates: dict[tuple[str, int, TemplateSpec], KernelTemplate | None] = {}
 _templates_lock = threading.Lock()
 
 
-def template_for(interpreter: Interpreter, limits: Limits) -> KernelTemplate | None:
-    """This worker's template for that Python (started on first use); None: start kernels cold."""
-    key = (str(interpreter.executable), limits.torch_threads)
+def template_for(interpreter: Interpreter, limits: Limits, spec: TemplateSpec = KERNEL) -> KernelTemplate | None:
+    """This worker's template for that Python and warm-up (started on first use); None: start cold."""
+    key = (str(interpreter.executable), limits.torch_threads, spec)
     with _templates_lock:
         template = _templates.get(key)
         if template is not None and not template.alive():
-            log.warning("the warm kernel template exited (status %s); starting a new one",
-                        template.process.returncode)
+            log.warning("the warm %s template exited (status %s); starting a new one",
+                        spec.warm[0], template.process.returncode)
             template.close()
             template = None
             _templates.pop(key)
@@ -275,14 +307,14 @@ def template_for(interpreter: Interpreter, limits: Limits) -> KernelTemplate | N
             try:
                 if os.geteuid() != 0:
                     raise TemplateError("warm kernels need root (to make namespaces and switch uid)")
-                template = KernelTemplate(interpreter, limits)
+                template = KernelTemplate(interpreter, limits, spec)
                 if not _templates:
                     # Closed as this process ends: atexit for a plain process, Finalize for one that
                     # multiprocessing started (a pool worker, a Dask worker), where atexit never runs.
                     atexit.register(close_templates)
                     multiprocessing.util.Finalize(None, close_templates, exitpriority=5)
             except (TemplateError, OSError) as error:
-                log.warning("%s; starting sandboxed kernels cold, through bwrap (--kernel-start cold)", error)
+                log.warning("%s; starting sandboxed %s cold, through bwrap (--kernel-start cold)", error, spec.starts)
                 template = None
             _templates[key] = template
         return template

@@ -1,19 +1,25 @@
-"""The warm kernel template: runs in the students' Python, started by grader/kernel/template.py.
+"""The warm template's agent: runs in the students' Python, started by grader/kernel/template.py.
 
-Its source is sent as `python -c` (`grader` is not importable in the students' environment).
-It imports what every kernel needs (ipykernel, IPython, zmq, numpy, torch, matplotlib's inline
-backend's drawing) once, then only waits on a socket for fork requests. It never runs student code and
-never calls into torch (no thread pools: a fork copies only the calling thread).
+Its source (grader/kernel/template_sandbox.py, then this file) is sent as `python -c` (`grader`
+is not importable in the students' environment). It imports once what its children need, then
+only waits on a socket for fork requests. It never runs student code and never calls into torch
+(no thread pools: a fork copies only the calling thread; no CUDA: a driver initialised before a
+fork is unusable after it). Two warm-ups, one template each:
+- "kernel": ipykernel, IPython, zmq, numpy, torch, matplotlib's inline backend's drawing;
+- "scorer": torch, safetensors, transformers' Auto classes and the classes of the allowed
+  architectures (transformers imports them lazily, on first use), for the homework's infer.py.
 
-Per request (one JSON message + three fds: the kernel log, a status pipe, a lifeline pipe):
+Per request (one JSON message + three fds: the child's log, a status pipe, a lifeline pipe):
 - first child: joins the submission's cgroups, sets the rlimits, points stdio at the log,
   unshares the mount/pid/net/ipc/uts/cgroup namespaces, forks pid 1 of the new pid namespace,
   writes "pid N" and exits (pid 1 is re-parented to the worker, a child subreaper);
-- pid 1: builds a new root on a tmpfs (what bwrap builds), pivots into it, drops every
-  privilege to the slot's uid, forks the kernel, then reaps and exits with the kernel's status,
-  or at once when the worker's lifeline hangs up (its death takes the namespace down);
-- the kernel: new session, the sandbox's environment only, no inherited fd but 0/1/2, fresh
-  RNG seeds, writes "ready", then runs ipykernel in-process as `python -m ipykernel_launcher`.
+- pid 1: builds a new root on a tmpfs (what bwrap builds, plus the request's extra mounts),
+  pivots into it, drops every privilege to the slot's uid, forks the payload, then reaps and
+  exits with the payload's status, or at once when the worker's lifeline hangs up (its death
+  takes the namespace down);
+- the payload: new session, the sandbox's environment only, no inherited fd but 0/1/2, fresh
+  RNG seeds, writes "ready", then runs, in-process, request["run"]: "kernel" (ipykernel, as
+  `python -m ipykernel_launcher`) or "script" (request["argv"], as `python -I SCRIPT ARGS...`).
 Anything failing before "ready" is written to the status pipe as "error <step>: <reason>".
 """
 
@@ -21,60 +27,17 @@ import ctypes
 import gc
 import json
 import os
-import platform
 import resource
 import select
 import signal
 import socket
-import struct
 import sys
 import threading
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-_libc.unshare.argtypes = [ctypes.c_int]
-_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-
-CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS = 0x00020000, 0x02000000, 0x04000000
-CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x08000000, 0x20000000, 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
-MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
-_KEPT_FLAGS = MS_NOSUID | MS_NODEV | MS_NOEXEC | 1024 | 2048 | 4096  # + noatime, nodiratime, relatime
-MNT_DETACH = 2
-PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 4, 24, 38, 47
-PR_CAP_AMBIENT_CLEAR_ALL = 4
-SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(platform.machine(), 155)
 RLIMITS = {"as": resource.RLIMIT_AS, "nproc": resource.RLIMIT_NPROC, "fsize": resource.RLIMIT_FSIZE,
            "cpu": resource.RLIMIT_CPU, "core": resource.RLIMIT_CORE}
-DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
-DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
-             "stderr": "/proc/self/fd/2", "core": "/proc/kcore", "ptmx": "pts/ptmx"}
 
 _sock = None  # the socket to the worker (the template's only channel)
-_step = "starting"
-
-
-class StepFailed(Exception):
-    pass
-
-
-def _enc(value):
-    return None if value is None else os.fsencode(value)
-
-
-def _check(result, what):
-    if result != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"{what}: {os.strerror(errno)}")
-
-
-def mount(source, target, fstype, flags, data=None):
-    _check(_libc.mount(_enc(source), _enc(target), _enc(fstype), flags, _enc(data)), f"mount {target}")
-
-
-def prctl(option, arg2=0, arg3=0):
-    _check(_libc.prctl(option, arg2, arg3, 0, 0), f"prctl {option}")
 
 
 def report(fd, line):
@@ -104,12 +67,64 @@ def warm_up():
     from ipykernel import ipkernel, kernelapp  # noqa: F401
 
 
-def serve(fd):
+def warm_up_scorer(architectures=()):
+    """What infer.py imports, and what loading a sequence classifier of one of `architectures`
+    (with its config and tokenizer classes) imports: the first one 1,500 modules, the rest a few each.
+    Names this transformers lacks are skipped (the child then imports what it needs, as a cold start)."""
+    import numpy  # noqa: F401
+    import safetensors.torch  # noqa: F401
+    import torch  # noqa: F401
+    import transformers
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer  # noqa: F401
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+    from transformers.models.auto.tokenization_auto import TOKENIZER_MAPPING_NAMES
+
+    for architecture, model_type in architectures:
+        tokenizers = TOKENIZER_MAPPING_NAMES.get(model_type) or ()
+        tokenizers = tokenizers if isinstance(tokenizers, (tuple, list)) else (tokenizers,)
+        names = [architecture, CONFIG_MAPPING_NAMES.get(model_type)]
+        names += [name + suffix for name in tokenizers if name for suffix in ("", "Fast")]
+        for name in filter(None, names):
+            getattr(transformers, name, None)
+    if touched := cuda_touched():  # the children, which get the GPUs, could not use them
+        raise RuntimeError(touched)
+
+
+WARM_UPS = {"kernel": warm_up, "scorer": warm_up_scorer}
+
+
+def cuda_touched():
+    """Why a child forked now could not use a GPU, or None: the CUDA driver initialised (cuInit, which
+    opens /dev/nvidia*), or torch's CUDA state set up. The driver library merely loaded is fine: the
+    child's first CUDA call initialises it, after the fork."""
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("/dev/nvidia"):
+            return f"{target} was opened during the imports"
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        return "torch initialised CUDA during the imports"
+    with open("/proc/self/maps") as maps:
+        drivers = {line.split()[-1] for line in maps if "libcuda.so" in line.rsplit("/", 1)[-1]}
+    for path in drivers:
+        try:  # before cuInit every driver call answers CUDA_ERROR_NOT_INITIALIZED (3), and does nothing
+            status = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY).cuDeviceGetCount(ctypes.byref(ctypes.c_int()))
+        except (OSError, AttributeError) as error:
+            return f"the CUDA driver ({path}) is loaded and cannot be asked whether it was initialised: {error}"
+        if status != 3:
+            return f"the CUDA driver was initialised during the imports (cuDeviceGetCount returned {status})"
+    return None
+
+
+def serve(fd, warm="kernel", *args):
     """Answer fork requests until the worker goes (its end of the socket closes)."""
     global _sock
     _sock = socket.socket(fileno=fd)
     try:
-        warm_up()
+        WARM_UPS[warm](*args)
     except BaseException as error:  # noqa: BLE001 - the worker falls back to cold starts
         _sock.send(f"error importing: {type(error).__name__}: {error}".encode()[:4000])
         return
@@ -161,7 +176,7 @@ def first_child(request, log_fd, status_fd, lifeline_fd):
         _step = "redirecting output"
         null = os.open("/dev/null", os.O_RDWR)
         os.dup2(null, 0)
-        os.dup2(log_fd, 1)
+        os.dup2(null if request.get("stdout") == "null" else log_fd, 1)  # "null": only stderr is kept
         os.dup2(log_fd, 2)
         os.close(null)
         os.close(log_fd)
@@ -178,7 +193,7 @@ def first_child(request, log_fd, status_fd, lifeline_fd):
         os._exit(1)
 
 
-# -- pid 1: the new root, the dropped privileges, the kernel, reaping -------------------------
+# -- pid 1: the new root, the dropped privileges, the payload, reaping ------------------------
 
 
 def init(request, status_fd, lifeline_fd):
@@ -190,11 +205,11 @@ def init(request, status_fd, lifeline_fd):
         _step = "entering the work folder"
         os.chdir(request["workdir"])
         drop_privileges(request["uid"])
-        _step = "starting the kernel"
+        _step = f"starting the {request.get('run', 'kernel')}"
         kernel = os.fork()
         if kernel == 0:
             os.close(lifeline_fd)
-            start_kernel(request, status_fd)
+            RUNS[request.get("run", "kernel")](request, status_fd)
         os.close(status_fd)
     except BaseException as error:  # noqa: BLE001
         report(status_fd, f"error {_step}: {type(error).__name__}: {error}")
@@ -203,7 +218,7 @@ def init(request, status_fd, lifeline_fd):
 
 
 def reap(kernel, lifeline_fd):
-    """Reap every process of the namespace; leave with the kernel's status, or when the worker dies."""
+    """Reap every process of the namespace; leave with the payload's status, or when the worker dies."""
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda number, frame: os._exit(128 + number))
     poller = select.poll()
@@ -225,149 +240,12 @@ def reap(kernel, lifeline_fd):
             os._exit(137)  # the worker is gone: pid 1's exit kills every process of the namespace
 
 
-def build_root(request):
-    """The file system bwrap builds (grader/sandbox/bwrap.py), on a tmpfs at request["root"]."""
-    global _step
-    root = request["root"]
-    _step = "making the mounts private"
-    mount(None, "/", None, MS_REC | MS_PRIVATE)
-    _step = "mounting the new root"
-    mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
-    _step = "binding /usr"
-    bind("/usr", root, read_only=True)
-    for name in ("bin", "sbin", "lib", "lib64"):
-        os.symlink(f"usr/{name}", os.path.join(root, name))
-    _step = "mounting /proc"
-    os.mkdir(os.path.join(root, "proc"), 0o755)
-    mount("proc", os.path.join(root, "proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    _step = "making /dev"
-    make_dev(os.path.join(root, "dev"))
-    _step = "mounting /tmp"
-    os.mkdir(os.path.join(root, "tmp"))
-    mount("tmpfs", os.path.join(root, "tmp"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
-    _step = "making /etc"
-    os.mkdir(os.path.join(root, "etc"), 0o755)
-    for source, target in request["etc"]:
-        bind(source, root, read_only=True, target=target)
-    _step = "binding the Python installation"
-    for prefix in request["prefixes"]:
-        bind(prefix, root, read_only=True)
-    _step = "binding the work folders"
-    for folder in (request["workdir"], request["runtime"]):
-        bind(folder, root, read_only=False)
-    for folder in request["private_dirs"]:  # paths the template's imports cached (matplotlib's)
-        os.makedirs(root + folder, 0o755, exist_ok=True)
-        os.chown(root + folder, request["uid"], request["uid"])
-    _step = "pivoting into the new root"
-    os.chdir(root)
-    _check(_libc.syscall(SYS_PIVOT_ROOT, b".", b"."), "pivot_root")
-    _check(_libc.umount2(b".", MNT_DETACH), "umount2 the old root")
-    os.chdir("/")
-    remount_read_only("/")
-    _step = "bringing up the loopback interface"
-    loopback_up()
-
-
-def bind(source, root, *, read_only, target=None):
-    """Bind `source` at the same path (or `target`) under root, making missing parents 0755."""
-    destination = root + (target or source)
-    os.makedirs(os.path.dirname(destination), 0o755, exist_ok=True)
-    if os.path.isdir(source):
-        os.makedirs(destination, 0o755, exist_ok=True)
-    else:
-        open(destination, "a").close()
-    mount(source, destination, None, MS_BIND | MS_REC)
-    if read_only:
-        for point in mount_points_under(destination):
-            remount_read_only(point)
-
-
-def mount_points_under(path):
-    points = []
-    with open("/proc/self/mountinfo") as info:
-        for line in info:
-            point = line.split()[4].encode().decode("unicode_escape")
-            if point == path or point.startswith(path.rstrip("/") + "/"):
-                points.append(point)
-    return points
-
-
-def remount_read_only(point):
-    flags = os.statvfs(point).f_flag & _KEPT_FLAGS
-    mount(None, point, None, MS_BIND | MS_REMOUNT | MS_RDONLY | flags)
-
-
-def make_dev(dev):
-    """What `bwrap --dev` makes: a tmpfs with the harmless devices bound from the host."""
-    os.mkdir(dev, 0o755)
-    mount("tmpfs", dev, "tmpfs", MS_NOSUID, "mode=0755")
-    for name in DEVICES:
-        if os.path.exists(f"/dev/{name}"):
-            open(os.path.join(dev, name), "a").close()
-            mount(f"/dev/{name}", os.path.join(dev, name), None, MS_BIND)
-    for name, target in DEV_LINKS.items():
-        os.symlink(target, os.path.join(dev, name))
-    os.mkdir(os.path.join(dev, "shm"), 0o1777)
-    mount("tmpfs", os.path.join(dev, "shm"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
-    os.mkdir(os.path.join(dev, "pts"), 0o755)
-    try:
-        mount("devpts", os.path.join(dev, "pts"), "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620")
-    except OSError:
-        pass  # no pseudo-terminals then; nothing in a notebook needs one
-
-
-def loopback_up():
-    """A new network namespace has only `lo`, and down: bring it up, as bwrap does."""
-    import fcntl
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        request = struct.pack("16sH22x", b"lo", 0x1 | 0x8 | 0x40)  # IFF_UP | IFF_LOOPBACK | IFF_RUNNING
-        fcntl.ioctl(sock.fileno(), 0x8914, request)  # SIOCSIFFLAGS
-
-
-def close_fds(keep):
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
-
-def drop_privileges(uid):
-    """What setpriv --reuid --regid --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs does."""
-    global _step
-    _step = "dropping the bounding set"
-    with open("/proc/sys/kernel/cap_last_cap") as last:
-        for cap in range(int(last.read()) + 1):
-            prctl(PR_CAPBSET_DROP, cap)
-    _step = "switching to the sandbox uid"
-    os.setgroups([])
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)
-    _step = "clearing the capabilities"
-    data = (_CapData * 2)()
-    _check(_libc.capset(ctypes.byref(_CapHeader(0x20080522, 0)), data), "capset")
-    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
-    _step = "setting no_new_privs"
-    prctl(PR_SET_NO_NEW_PRIVS, 1)
-
-
-# -- the kernel ---------------------------------------------------------------------------------
+# -- the payload: a kernel or a script ------------------------------------------------------
 
 
 def blas_threads(count):
     """The template loaded numpy's OpenBLAS with one thread (a pool would make the fork unsafe);
-    give the kernel the pool a cold start gets from OMP_NUM_THREADS."""
+    give the payload the pool a cold start gets from OMP_NUM_THREADS."""
     if count <= 1:
         return
     with open("/proc/self/maps") as maps:
@@ -380,23 +258,29 @@ def blas_threads(count):
                 break
 
 
+def enter_process(request, status_fd):
+    """What exec would give a fresh process: its own session, only its environment and 0/1/2, new seeds."""
+    global _step
+    _step = "starting a new session"
+    os.setsid()
+    prctl(PR_SET_DUMPABLE, 1)  # what exec would restore: the payload may read its own /proc/self
+    _step = "setting the environment"
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.environ["PWD"] = os.getcwd()  # as bwrap --chdir sets it
+    _step = "closing inherited files"
+    close_fds(keep={0, 1, 2, status_fd})
+    _step = "reseeding the random generators"
+    import numpy
+
+    numpy.random.seed()  # Python's `random` reseeds itself at fork
+    blas_threads(int(request["env"].get("OMP_NUM_THREADS", "1")))
+
+
 def start_kernel(request, status_fd):
     global _step
     try:
-        _step = "starting a new session"
-        os.setsid()
-        prctl(PR_SET_DUMPABLE, 1)  # what exec would restore: the kernel may read its own /proc/self
-        _step = "setting the environment"
-        os.environ.clear()
-        os.environ.update(request["env"])
-        os.environ["PWD"] = os.getcwd()  # as bwrap --chdir sets it
-        _step = "closing inherited files"
-        close_fds(keep={0, 1, 2, status_fd})
-        _step = "reseeding the random generators"
-        import numpy
-
-        numpy.random.seed()  # Python's `random` reseeds itself at fork
-        blas_threads(int(request["env"].get("OMP_NUM_THREADS", "1")))
+        enter_process(request, status_fd)
         # What `python -m ipykernel_launcher -f CONN` sees: its argv, and sys.path without the
         # cwd, which the launcher removes and IPython adds back as "" (a student's own modules import).
         import ipykernel
@@ -417,3 +301,45 @@ def start_kernel(request, status_fd):
     except SystemExit as done:
         os._exit(done.code if isinstance(done.code, int) else 1)
     os._exit(0)
+
+
+def run_script(request, status_fd):
+    """request["argv"] (a script and its arguments) as `python -I` runs it: as __main__, sys.path
+    without the script's folder or the cwd; its exit status is the process's."""
+    global _step
+    try:
+        enter_process(request, status_fd)
+        _step = "starting the script"
+        import runpy
+        import traceback
+
+        sys.argv = list(request["argv"])
+        while sys.path and sys.path[0] in ("", os.getcwd()):
+            del sys.path[0]
+        report(status_fd, "ready")
+        os.close(status_fd)
+    except BaseException as error:  # noqa: BLE001
+        report(status_fd, f"error {_step}: {type(error).__name__}: {error}")
+        os._exit(1)
+    code, script = 0, sys.argv[0]
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        if not isinstance(done.code, (int, type(None))):
+            print(done.code, file=sys.stderr)
+    except BaseException as error:  # noqa: BLE001 - as the interpreter would: the traceback on stderr, status 1
+        frames = error.__traceback__
+        while frames is not None and frames.tb_frame.f_code.co_filename != script:
+            frames = frames.tb_next  # from the script's own frame on, without runpy's and this agent's
+        traceback.print_exception(type(error), error, frames or error.__traceback__)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001
+            pass
+    os._exit(code)
+
+
+RUNS = {"kernel": start_kernel, "script": run_script}

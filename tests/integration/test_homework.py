@@ -9,6 +9,7 @@ CSV (60 reviews) and tighter limits, so tiny real models grade in seconds.
 from __future__ import annotations
 
 import csv
+import ctypes
 import json
 import shutil
 import sys
@@ -22,6 +23,7 @@ from grader.kinds import load_course
 from grader.discover import discover
 from grader.homework.data import load_heldout
 from grader.homework.score import InferenceFailed, InferenceSettings, run_inference
+from grader.kernel.template import PR_SET_CHILD_SUBREAPER, close_templates
 from grader.models import Grade, Status
 from grader.records import grade_to_record
 from grader.options import GradingOptions
@@ -33,6 +35,14 @@ from tests.unit.homework.test_validate import build_tiny_model, edit_json
 
 pytestmark = [pytest.mark.sandbox, requires_sandbox]
 CANARY = "CANARY-held-out-labels-7f3a9c"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _templates_end_with_this_module():  # type: ignore[no-untyped-def]
+    """The scorer templates warm runs start in this process end here (tests/integration/test_warm_kernels.py)."""
+    yield
+    close_templates()
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 
 
 def make_course(root: Path, **settings: object) -> Path:
@@ -54,11 +64,12 @@ def make_course(root: Path, **settings: object) -> Path:
     return labels
 
 
-def grade(course_root: Path, subs: Path, jobs: int = 2) -> dict[str, Grade]:
+def grade(course_root: Path, subs: Path, jobs: int = 2, warm: bool = True) -> dict[str, Grade]:
     course = load_course(course_root)
     with Gradebook(str(course_root / "g.db")) as store:
         result = grade_class(discover(subs, course), course, store,
-                             GradingOptions(sandbox=True, limits=Limits(submission_timeout_s=120), jobs=jobs))
+                             GradingOptions(sandbox=True, limits=Limits(submission_timeout_s=120), jobs=jobs,
+                                            warm_kernels=warm))
     return {g.student: g for g in result.grades}
 
 
@@ -142,10 +153,12 @@ def test_no_result_carries_the_labels_canary(graded: tuple[dict[str, Grade], Pat
     assert all(CANARY not in json.dumps(grade_to_record(g)) for g in grades.values())
 
 
-def test_labels_cannot_be_read_from_inside_the_sandbox(tmp_path: Path) -> None:
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_labels_cannot_be_read_from_inside_the_sandbox(tmp_path: Path, warm: bool) -> None:
     """The worst case: code of the student's choosing runs where the model is loaded. It finds
     the texts, but not the held-out CSV, the course, nor held-out data in a folder it would
-    otherwise see (here a stand-in: a file of the Python installation, named as held-out data)."""
+    otherwise see (here a stand-in: a file of the Python installation, named as held-out data).
+    Warm: the same code run by a child forked from the scorer's template."""
     labels = make_course(tmp_path / "course")
     probe = tmp_path / "probe.py"
     in_sight = Path(sys.prefix).resolve() / "pyvenv.cfg"
@@ -177,7 +190,7 @@ def test_labels_cannot_be_read_from_inside_the_sandbox(tmp_path: Path) -> None:
     limits = Limits()
     with pytest.raises(InferenceFailed) as info:
         run_inference(model, ("a fine film", "a dull one"), InferenceSettings(timeout_s=60),
-                      sandbox=Sandbox(7, limits), limits=limits, script=probe, hide=(in_sight,))
+                      sandbox=Sandbox(7, limits), limits=limits, script=probe, hide=(in_sight,), warm=warm)
     seen = json.loads(str(info.value).split("held-out set: ", 1)[1])
     assert seen.pop("n_texts") == 2 and seen.pop("model_writable") is False
     assert seen.pop(str(in_sight)) in ("", "dir", "PermissionError")  # masked: /dev/null (nodev) or an empty tmpfs
@@ -185,9 +198,12 @@ def test_labels_cannot_be_read_from_inside_the_sandbox(tmp_path: Path) -> None:
     assert CANARY not in str(info.value)
 
 
-def test_inference_past_its_time_limit_is_a_timeout(tmp_path: Path) -> None:
-    make_course(tmp_path / "course", inference_timeout_s=1)
+@pytest.mark.parametrize("start", ["warm", "cold"])
+def test_inference_past_its_time_limit_is_a_timeout(tmp_path: Path, start: str) -> None:
+    """A limit shorter than any start (a warm fork included, tests/integration/test_warm_scorer.py has a
+    script that sleeps): the wall clock is enforced from here, either way."""
+    make_course(tmp_path / "course", inference_timeout_s=0.01)
     build_tiny_model(tmp_path / "subs" / "slow" / "model")
-    got = grade(tmp_path / "course", tmp_path / "subs", jobs=1)["slow"]
+    got = grade(tmp_path / "course", tmp_path / "subs", jobs=1, warm=start == "warm")["slow"]
     assert (got.status, got.score) == (Status.TIMEOUT, 0.0)
-    assert "longer than 1 s" in got.message and got.duration_s < 60
+    assert "longer than 0.01 s" in got.message and got.duration_s < 60
