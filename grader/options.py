@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from grader.sandbox.interpreter import Interpreter
 from grader.sandbox.limits import Limits
@@ -22,3 +22,13 @@ class GradingOptions:
     # Sandboxed kernels forked from a warm template per worker (grader/kernel/template.py) instead of
     # started cold through bwrap; the same sandbox either way. `grade PATH --kernel-start warm|cold`.
     warm_kernels: bool = True
+    # The homework's scorers forked from a warm template too (grader/homework/warm_scorer.py). The template
+    # costs one cold start's imports and more, so it pays from a worker's second model on. None: decided
+    # per run by grade_class (warm when warm_kernels and there are more models to score than jobs).
+    warm_scorers: bool | None = None
+
+    def scorers_warm_for(self, models: int) -> "GradingOptions":
+        """These options with warm_scorers decided for a run that scores `models` models."""
+        if self.warm_scorers is not None:
+            return self
+        return replace(self, warm_scorers=self.warm_kernels and models > max(1, self.jobs))

@@ -35,7 +35,9 @@ from grader.reports.text import clean
 @click.option("--no-sandbox", is_flag=True, help="Run student code unisolated (only for your own code).")
 @click.option("--kernel-start", "kernel_start", type=click.Choice(["warm", "cold"]), default="warm", show_default=True,
               help="warm: fork each sandboxed kernel from a template that imported ipykernel and torch once; "
-              "cold: start each through bubblewrap from scratch. The same sandbox either way.")
+              "cold: start each through bubblewrap from scratch. The same sandbox either way. The homework's "
+              "model scorers start warm too when there are more models than --jobs (the template pays from a "
+              "worker's second model on).")
 @click.option("--force", is_flag=True, help="Grade again even if nothing changed.")
 @click.option("--only", multiple=True, help="Grade only these assignments (repeatable).")
 @course_option

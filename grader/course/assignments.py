@@ -36,6 +36,7 @@ class AssignmentKind(ABC):
     name: ClassVar[str]  # the rubric's `kind:`
     wants_gpu: ClassVar[bool] = False  # on a cluster with GPU workers, grade it there
     needs_kernel: ClassVar[bool] = True  # grading starts a sandboxed Jupyter kernel (spare kernels help)
+    runs_scorer: ClassVar[bool] = False  # grading runs a sandboxed scorer (GradingOptions.warm_scorers)
     has_public_tests: ClassVar[bool] = True  # `grade check` runs students' work against public tests
     no_public_tests: ClassVar[str] = "this assignment has no public tests"  # what `grade check` says instead
 

@@ -70,7 +70,7 @@ def grade_model(submission: Submission, assignment: Assignment, options: Grading
         hide = tuple(p for p in (data_path(settings, "heldout", assignment.course_root),) if p is not None)
         try:
             inference = run_inference(files, heldout.texts, run, sandbox=sandbox, limits=options.limits, hide=hide,
-                                      warm=options.warm_kernels)
+                                      warm=options.warm_kernels if options.warm_scorers is None else options.warm_scorers)
         except InferenceTimeout as error:
             return _failed(base, assignment, Status.TIMEOUT, str(error), measured, started, options)
         except InferenceFailed as error:

@@ -23,6 +23,7 @@ class ModelKind(AssignmentKind):
     name: ClassVar[str] = "model"
     wants_gpu: ClassVar[bool] = True
     needs_kernel: ClassVar[bool] = False
+    runs_scorer: ClassVar[bool] = True
     has_public_tests: ClassVar[bool] = False
     no_public_tests: ClassVar[str] = ("your instructor scores the saved model on a held-out set; "
                                       "there are no public tests to run")

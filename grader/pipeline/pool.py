@@ -133,6 +133,7 @@ def grade_class(submissions: list[Submission], course: Course, store: Gradebook,
                 reusable.append(found)
             else:
                 todo.append(submission)
+    options = options.scorers_warm_for(sum(course.assignments[s.assignment].kind.runs_scorer for s in todo))
     on_phase("checking the course")
     with clock.stage("preflight"):
         check_course(course, {submission.assignment for submission in todo})
@@ -142,6 +143,7 @@ def grade_class(submissions: list[Submission], course: Course, store: Gradebook,
                               "timeout": options.limits.submission_timeout_s, "cluster": options.cluster,
                               "torch_threads": options.limits.torch_threads,
                               "kernel_start": "warm" if options.warm_kernels else "cold",
+                              "scorer_start": "warm" if options.warm_scorers else "cold",
                               # what the sandboxed kernels ran: the course's environment, or grade's own
                               "kernel_python": str(options.kernel.executable) if options.kernel else "grade's own"})
     grades: list[Grade] = []
