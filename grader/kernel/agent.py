@@ -50,18 +50,29 @@ class _Agent:
         op = request["op"]
         target = request["target"]
         if op == "getattr":
-            name = request["name"]
-            if target is self.namespace:
-                if name not in self.namespace:
-                    raise NameError(f"name '{name}' is not defined")
-                return self.namespace[name]
-            return getattr(target, name)
+            return self._getattr(target, request["name"])
+        if op == "lookup":  # dotted paths, each resolved as a chain of getattr requests would be
+            values = []
+            for names in request["paths"]:
+                value = target
+                for name in names:
+                    value = self._getattr(value, name)
+                values.append(value)
+            return values
         if op == "call":
             return target(*request["args"], **request["kwargs"])
         if op == "release":
             self.objects = {k: v for k, v in self.objects.items() if k == 0 or v is not target}
             return None
         raise ValueError(f"unknown bridge operation {op!r}")
+
+
+    def _getattr(self, target, name):
+        if target is self.namespace:
+            if name not in self.namespace:
+                raise NameError(f"name '{name}' is not defined")
+            return self.namespace[name]
+        return getattr(target, name)
 
 
 def _describe(error):
