@@ -19,7 +19,7 @@ import torch
 from grader.kernel import bridge as bridge_module
 from grader.kernel import extract
 from grader.kernel.bridge import (AGENT_SOURCE, EXTRACT_SOURCE, Bridge, KernelGone, RemoteObject, StudentCodeError,
-                                  StudentTimeout, lookup, student_namespace)
+                                  StudentTimeout, call_methods, lookup, student_namespace)
 
 STUDENT_FILE = "/tmp/ipykernel_61000/cell_3.py"  # where a notebook cell's code says it comes from
 STUDENT_CODE = """\
@@ -194,6 +194,29 @@ def test_a_lookup_fails_as_the_getattr_chain_would() -> None:
         lookup(student, "attention.forward")
     with pytest.raises(StudentCodeError, match=r"torch\.nn\.no_such_module raised AttributeError"):
         lookup(student, "torch.nn.no_such_module")
+
+
+def test_call_methods_runs_the_calls_in_order_in_one_round_trip() -> None:
+    student, kernel, _ = connect()
+    counter = student.Counter(10)
+    before = len(kernel.requests)
+    assert call_methods(counter, ("add", (5,)), ("add", (), {"n": 1})) == (15, 16)
+    assert len(kernel.requests) == before + 1
+    assert counter.count == 16  # the same object, changed in the kernel
+
+
+def test_call_methods_stops_at_the_first_failure_and_names_it_as_its_own_request_would() -> None:
+    student, _, _ = connect()
+    counter = student.Counter(1)
+    with pytest.raises(StudentCodeError) as separate:
+        counter.add("x")
+    with pytest.raises(StudentCodeError) as batched:
+        call_methods(counter, ("add", (1,)), ("add", ("x",)), ("add", (100,)))
+    assert str(batched.value) == str(separate.value)
+    assert str(batched.value).startswith("Counter(...).add(...) raised TypeError")
+    assert counter.count == 2  # the first call ran, the third never did
+    with pytest.raises(StudentCodeError, match=r"^Counter\(\.\.\.\)\.nothing raised AttributeError"):
+        call_methods(counter, ("nothing",))
 
 
 # -- what the student is told ----------------------------------------------------------------
