@@ -123,7 +123,8 @@ def grade_cpu(checkout: Path, path: Path, *, jobs: int, timeout: float) -> dict[
             group.remove()
     if done.returncode not in (0, 1):
         raise RuntimeError(f"grade run failed ({done.returncode}): {done.stdout[-1500:]} {done.stderr[-1500:]}")
-    return {"cpu_s": cpu, "wall_s": wall}
+    stages = next((line for line in done.stdout.splitlines() if line.startswith("time per stage")), "")
+    return {"cpu_s": cpu, "wall_s": wall, "stages": stages}
 
 
 def totals(checkouts: list[Path], students: int, jobs: int, repeat: int, timeout: float) -> dict[str, Any]:
@@ -292,6 +293,7 @@ def main() -> None:
             print(f"  {checkout}: {row['cpu_s']:.2f} CPU s/notebook = {row['cpu_over_floor']:.2f}x floor "
                   f"(runs: {runs} CPU s); wall {row['wall_s']:.2f} s/notebook, wall x jobs = "
                   f"{row['wall_x_jobs_over_floor_wall']:.2f}x floor's wall")
+            print(f"    last run's {total['runs'][checkout][-1]['stages']}")
     if "split" in result:
         print("CPU seconds per notebook, graded in one process (one slot):")
         for name, seconds in result["split"].items():

@@ -135,7 +135,8 @@ def grade_class(submissions: list[Submission], course: Course, store: Gradebook,
                 todo.append(submission)
     on_phase("checking the course")
     with clock.stage("preflight"):
-        check_course(course, {submission.assignment for submission in todo})
+        check_course(course, {submission.assignment for submission in todo},
+                     torch_threads=options.limits.torch_threads)
     remove_stale_cgroups()
     remove_stale_scratch()
     run_id = store.start_run({"jobs": options.jobs, "sandbox": options.sandbox, "force": options.force,
