@@ -123,7 +123,8 @@ def grade_cpu(checkout: Path, path: Path, *, jobs: int, timeout: float) -> dict[
             group.remove()
     if done.returncode not in (0, 1):
         raise RuntimeError(f"grade run failed ({done.returncode}): {done.stdout[-1500:]} {done.stderr[-1500:]}")
-    stages = next((line for line in done.stdout.splitlines() if line.startswith("time per stage")), "")
+    stages = next((line for line in (done.stdout + done.stderr).splitlines()
+                   if line.startswith("time per stage")), "")
     return {"cpu_s": cpu, "wall_s": wall, "stages": stages}
 
 
