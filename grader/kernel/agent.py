@@ -79,7 +79,6 @@ class _Agent:
             return None
         raise ValueError(f"unknown bridge operation {op!r}")
 
-
     def _getattr(self, target, name):
         if target is self.namespace:
             if name not in self.namespace:

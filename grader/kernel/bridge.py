@@ -77,8 +77,8 @@ class Bridge:
         self._await(opening["header"]["msg_id"], "the grader's bridge", lambda kind, content: None)
         self.installed = True
 
-    def request(self, op: str, target: "RemoteObject", label: str, *, step_labels: list[tuple[str, str]] | None = None,
-                **fields: Any) -> Any:
+    def request(self, op: str, target: "RemoteObject", label: str, *,
+                step_labels: list[tuple[str, str]] | None = None, **fields: Any) -> Any:
         """One round trip. `step_labels`: for a request of several steps, (getattr label, call label) of
         each: an error names the step the kernel says failed, as that step's own request would."""
         if not self.installed:
@@ -244,7 +244,7 @@ def lookup(remote: RemoteObject, *paths: str) -> tuple[Any, ...]:
     try:
         values = remote._bridge.request("lookup", remote, ", ".join(labels), paths=[p.split(".") for p in paths])
     except StudentCodeError as error:
-        first = paths[0].split(".", 1)[0] if len(paths) == 1 else ""
+        first = paths[0].split(".", 1)[0] if paths else ""  # the first name the kernel looks up
         if remote._id == 0 and first and "NameError" in str(error) and f"'{first}'" in str(error):
             raise StudentCodeError(
                 f"`{first}` is not defined in your notebook: define it with exactly this name") from None
