@@ -255,6 +255,9 @@ def split(students: int, profile_to: Path | None) -> dict[str, float]:
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(str(profile_to))
+    from grader.kernel.template import close_templates
+
+    close_templates()  # the template process sits in the group too
     group.leave()
     group.remove()
     totals_["worker:checks:rest"] = (totals_.get("worker:checks", 0.0) - totals_["worker:checks:bridge"]
