@@ -82,7 +82,7 @@ class GradePlugin:
 
         random.seed(SEED)
         numpy.random.seed(SEED)
-        torch.manual_seed(SEED)
+        seed_torch(SEED)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Failed tests' reports in pytest's cheap native style: only the exception's message is kept
@@ -134,6 +134,29 @@ class GradePlugin:
         # the folder itself or anything under it, to the end of the path
         paths = "|".join(re.escape(root) + r"(?=[/\s'\":,)]|$)[^\s'\":,)]*" for root in roots)
         return re.sub(paths, COURSE_FILE, text)
+
+
+_accelerators: bool | None = None
+
+
+def seed_torch(seed: int) -> None:
+    """torch.manual_seed(seed), without its cost where this host has no accelerator.
+
+    torch.manual_seed also queues a seed for every accelerator not yet initialised, and records
+    the caller's stack (traceback.format_stack) each time: 3-4 ms per test under pytest's deep
+    stack. With no accelerator available none can ever be initialised, so seeding the CPU
+    generator is all it does."""
+    global _accelerators
+    import torch
+
+    if _accelerators is None:
+        _accelerators = (torch.cuda.is_available() or torch.xpu.is_available() or torch.mtia.is_available()
+                         or torch.backends.mps.is_available()
+                         or hasattr(torch, torch._C._get_privateuse1_backend_name()))
+    if _accelerators:
+        torch.manual_seed(seed)
+    else:
+        torch.default_generator.manual_seed(seed)
 
 
 def _signals(excinfo: Any) -> tuple[Signal, ...]:
@@ -258,6 +281,11 @@ def _arguments(test_files: list[Path], rootdir: Path) -> list[str]:
         "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:randomly",
         # its gc.collect() at session end costs 0.15-0.3 s per submission with torch loaded
         "-p", "no:unraisableexception",
+        # its log capture wraps every phase of every test in handlers: no check reads the log
+        "-p", "no:logging",
+        # the course root (the rootdir is reference/<name>/): conftest files up to it load as before; with
+        # `-c /dev/null` pytest would otherwise walk from / and list every folder on the way (all of /tmp)
+        f"--confcutdir={rootdir.parent.parent}",
         "--import-mode=importlib", "--assert=plain", f"--rootdir={rootdir}", "-c", os.devnull,
         "-W", "ignore::DeprecationWarning",
     ]

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from grader.kernel.bridge import StudentCodeError
+from grader.kernel.bridge import StudentCodeError, lookup
 
 # functional_call(module, {name: tensor}, inputs + args, kwargs) on the flat tensors vjp differentiates;
 # `pick` selects one output (an index) when the module returns several and only one gets a cotangent.
@@ -29,9 +29,10 @@ FUNCTIONAL_CALL = (
 
 def _tools(student: Any) -> tuple[Any, Any, Any]:
     """functools.partial, builtins.eval and torch.autograd.functional.vjp, reached through the student's `torch`."""
-    try:
-        remote = student.torch
-        return remote.nn.modules.module.functools.partial, remote.builtins.eval, remote.autograd.functional.vjp
+    try:  # one round trip, not eleven (a getattr each)
+        partial, evaluate, vjp = lookup(student, "torch.nn.modules.module.functools.partial", "torch.builtins.eval",
+                                        "torch.autograd.functional.vjp")
+        return partial, evaluate, vjp
     except StudentCodeError as error:
         raise RuntimeError(f"grader self-check failed (functools.partial, eval or torch.autograd.functional not "
                            f"reachable in the sandbox: {error}); this is not your mistake: tell the course staff") \
@@ -58,7 +59,8 @@ def functional_vjp(student: Any, module: Any, params: dict[str, torch.Tensor], i
     torch.func.functional_call(module, params, inputs + args, kwargs) in the student's kernel, as
     torch.func.vjp(...)'s pullback would give them; `args` are passed along, not differentiated."""
     names = list(params)
-    adapter = kernel_lambda(student, FUNCTIONAL_CALL, student.torch.func.functional_call, module, names,
+    (functional_call,) = lookup(student, "torch.func.functional_call")
+    adapter = kernel_lambda(student, FUNCTIONAL_CALL, functional_call, module, names,
                             tuple(args), kwargs, pick)
     output, grads = sandbox_vjp(student, adapter, (*params.values(), *inputs), cotangent)
     if not isinstance(grads, (tuple, list)) or len(grads) != len(names) + len(inputs):

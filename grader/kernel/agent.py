@@ -38,30 +38,53 @@ class _Agent:
 
     def serve(self, request_text):
         """One request in, one encoded reply out; the student's errors become part of the reply."""
+        self.step = None  # of a "methods" request: [index, "getattr" or "call"] of the one running
         try:
             request = self.extract.decode(request_text, self._resolve)
             value = self._perform(request)
             reply = self.extract.encode({"ok": True, "value": value}, self._handle)
         except BaseException as error:  # noqa: BLE001 - everything becomes a message to the grader
-            reply = self.extract.encode({"ok": False, "error": _describe(error)})
+            described = _describe(error)
+            if self.step is not None:
+                described["step"] = self.step
+            reply = self.extract.encode({"ok": False, "error": described})
         return reply
 
     def _perform(self, request):
         op = request["op"]
         target = request["target"]
         if op == "getattr":
-            name = request["name"]
-            if target is self.namespace:
-                if name not in self.namespace:
-                    raise NameError(f"name '{name}' is not defined")
-                return self.namespace[name]
-            return getattr(target, name)
+            return self._getattr(target, request["name"])
+        if op == "lookup":  # dotted paths, each resolved as a chain of getattr requests would be
+            values = []
+            for names in request["paths"]:
+                value = target
+                for name in names:
+                    value = self._getattr(value, name)
+                values.append(value)
+            return values
+        if op == "methods":  # target.name(*args, **kwargs) for each, in order, as getattr then call requests would
+            values = []
+            for index, (name, args, kwargs) in enumerate(request["calls"]):
+                self.step = [index, "getattr"]
+                method = self._getattr(target, name)
+                self.step = [index, "call"]
+                values.append(method(*args, **kwargs))
+            self.step = None
+            return values
         if op == "call":
             return target(*request["args"], **request["kwargs"])
         if op == "release":
             self.objects = {k: v for k, v in self.objects.items() if k == 0 or v is not target}
             return None
         raise ValueError(f"unknown bridge operation {op!r}")
+
+    def _getattr(self, target, name):
+        if target is self.namespace:
+            if name not in self.namespace:
+                raise NameError(f"name '{name}' is not defined")
+            return self.namespace[name]
+        return getattr(target, name)
 
 
 def _describe(error):

@@ -77,7 +77,10 @@ class Bridge:
         self._await(opening["header"]["msg_id"], "the grader's bridge", lambda kind, content: None)
         self.installed = True
 
-    def request(self, op: str, target: "RemoteObject", label: str, **fields: Any) -> Any:
+    def request(self, op: str, target: "RemoteObject", label: str, *,
+                step_labels: list[tuple[str, str]] | None = None, **fields: Any) -> Any:
+        """One round trip. `step_labels`: for a request of several steps, (getattr label, call label) of
+        each: an error names the step the kernel says failed, as that step's own request would."""
         if not self.installed:
             self.install()
         message = {"op": op, "target": target, **fields}
@@ -94,7 +97,12 @@ class Bridge:
             raise StudentCodeError(f"{label}: the kernel sent a malformed answer")
         if reply["ok"] is True:
             return reply.get("value")
-        raise StudentCodeError(_explain(label, reply.get("error")))
+        error = reply.get("error")
+        step = error.get("step") if isinstance(error, dict) and step_labels else None
+        if (isinstance(step, list) and len(step) == 2 and type(step[0]) is int and 0 <= step[0] < len(step_labels)
+                and step[1] in ("getattr", "call")):
+            label = step_labels[step[0]][0 if step[1] == "getattr" else 1]
+        raise StudentCodeError(_explain(label, error))
 
     def _exchange(self, request_text: str, label: str) -> str:
         """Send one request over the comm and wait until the kernel is idle again."""
@@ -224,6 +232,51 @@ class RemoteObject:
     @property
     def type_name(self) -> str:
         return self._type_name
+
+
+def lookup(remote: RemoteObject, *paths: str) -> tuple[Any, ...]:
+    """The values at dotted `paths` under `remote`, in one round trip instead of one per name.
+
+    `lookup(student, "torch.autograd.functional.vjp")` resolves the names in the kernel in the
+    order `student.torch.autograd.functional.vjp` would, each as that getattr would; the first
+    that fails raises as it would. An object comes back as a handle labelled with its path."""
+    labels = [path if remote._id == 0 else f"{remote._label}.{path}" for path in paths]
+    try:
+        values = remote._bridge.request("lookup", remote, ", ".join(labels), paths=[p.split(".") for p in paths])
+    except StudentCodeError as error:
+        first = paths[0].split(".", 1)[0] if paths else ""  # the first name the kernel looks up
+        if remote._id == 0 and first and "NameError" in str(error) and f"'{first}'" in str(error):
+            raise StudentCodeError(
+                f"`{first}` is not defined in your notebook: define it with exactly this name") from None
+        raise
+    if not isinstance(values, list) or len(values) != len(paths):
+        raise StudentCodeError(f"{', '.join(labels)}: the kernel sent a malformed answer")
+    for value, label in zip(values, labels):
+        if isinstance(value, RemoteObject):
+            value._label = label
+    return tuple(values)
+
+
+def call_methods(remote: RemoteObject, *calls: tuple[Any, ...]) -> tuple[Any, ...]:
+    """`remote.name(*args, **kwargs)` for each (name, args=(), kwargs={}) in order, in one round trip.
+
+    The kernel runs them as the getattr and call requests would, one after another, and stops at
+    the first that raises, which raises here as its own request would (with its label). Use it for
+    calls with nothing to decide between them, e.g. load_state_dict, eval, state_dict."""
+    steps, labels = [], []
+    for call in calls:
+        name, args, kwargs = call[0], tuple(call[1]) if len(call) > 1 else (), dict(call[2]) if len(call) > 2 else {}
+        steps.append([name, list(args), kwargs])
+        attribute = name if remote._id == 0 else f"{remote._label}.{name}"
+        labels.append((attribute, f"{attribute}(...)"))
+    values = remote._bridge.request("methods", remote, ", ".join(label for _, label in labels), calls=steps,
+                                    step_labels=labels)
+    if not isinstance(values, list) or len(values) != len(calls):
+        raise StudentCodeError(f"{', '.join(label for _, label in labels)}: the kernel sent a malformed answer")
+    for value, (_, label) in zip(values, labels):
+        if isinstance(value, RemoteObject):
+            value._label = label
+    return tuple(values)
 
 
 def student_namespace(bridge: Bridge) -> RemoteObject:

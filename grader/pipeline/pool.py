@@ -134,9 +134,12 @@ def grade_class(submissions: list[Submission], course: Course, store: Gradebook,
             else:
                 todo.append(submission)
     options = options.scorers_warm_for(sum(course.assignments[s.assignment].kind.runs_scorer for s in todo))
+    if todo and not options.cluster:
+        _forkserver()  # its imports (seconds) run beside the pre-flight, on a CPU that would idle
     on_phase("checking the course")
     with clock.stage("preflight"):
-        check_course(course, {submission.assignment for submission in todo})
+        check_course(course, {submission.assignment for submission in todo},
+                     torch_threads=options.limits.torch_threads)
     remove_stale_cgroups()
     remove_stale_scratch()
     run_id = store.start_run({"jobs": options.jobs, "sandbox": options.sandbox, "force": options.force,
@@ -200,6 +203,16 @@ def remove_stale_scratch() -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def _forkserver() -> multiprocessing.context.BaseContext:
+    """The forkserver context the workers fork from, its server started now (once per process)."""
+    from multiprocessing import forkserver
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(WORKER_PRELOAD)
+    forkserver.ensure_running()
+    return context
+
+
 def _run_pool(todo: list[Submission], course: Course, options: GradingOptions) -> Iterator[Graded]:
     """Yield results as they finish. When a worker process dies (the host's OOM killer, say),
     the submissions it took down with it are graded again in a fresh pool; one that breaks
@@ -207,8 +220,7 @@ def _run_pool(todo: list[Submission], course: Course, options: GradingOptions) -
     InstructorError stops the pool and is raised."""
     if not todo:
         return
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(WORKER_PRELOAD)
+    context = _forkserver()
     pending = list(todo)
     breaks: dict[tuple[str, str], int] = {}
     while pending:

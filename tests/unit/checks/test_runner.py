@@ -165,3 +165,15 @@ def test_the_same_suite_name_in_another_course_folder_or_edited_runs_the_new_cod
     plugin = run_checks([b], student=None, reference=types.ModuleType("reference"), rootdir=second)
     assert plugin.collected == ["test_edited"]
     assert plugin.outcomes["test_edited"][0] == Outcome.PASSED
+
+
+def test_seed_torch_leaves_the_generators_as_torch_manual_seed_does() -> None:
+    import torch
+
+    from grader.checks.runner import seed_torch
+
+    torch.manual_seed(0)
+    expected = torch.randn(5), torch.get_rng_state()
+    torch.randn(7)  # move the generator on
+    seed_torch(0)
+    assert torch.equal(torch.randn(5), expected[0]) and torch.equal(torch.get_rng_state(), expected[1])

@@ -19,7 +19,7 @@ import torch
 from grader.kernel import bridge as bridge_module
 from grader.kernel import extract
 from grader.kernel.bridge import (AGENT_SOURCE, EXTRACT_SOURCE, Bridge, KernelGone, RemoteObject, StudentCodeError,
-                                  StudentTimeout, student_namespace)
+                                  StudentTimeout, call_methods, lookup, student_namespace)
 
 STUDENT_FILE = "/tmp/ipykernel_61000/cell_3.py"  # where a notebook cell's code says it comes from
 STUDENT_CODE = """\
@@ -172,6 +172,51 @@ def test_a_remote_object_can_be_sent_back_as_an_argument() -> None:
     student, _, _ = connect()
     counter = student.Counter(7)
     assert student.count_of(counter) == 7  # the agent resolves the handle to the object it kept
+
+
+def test_a_lookup_resolves_dotted_paths_in_one_round_trip_as_the_getattr_chain_would() -> None:
+    student, kernel, _ = connect()
+    chained = student.torch.nn.functional.relu  # one round trip per name
+    before = len(kernel.requests)
+    relu, add = lookup(student, "torch.nn.functional.relu", "Counter.add")
+    assert len(kernel.requests) == before + 1
+    assert relu.type_name == chained.type_name and add.type_name == "function"
+    assert repr(relu) == repr(chained)  # the same label: error messages name the path as before
+    assert torch.equal(relu(torch.tensor([-1.0, 2.0])), torch.tensor([0.0, 2.0]))
+    counter = student.Counter(3)
+    (count,) = lookup(counter, "count")
+    assert count == 3
+
+
+def test_a_lookup_fails_as_the_getattr_chain_would() -> None:
+    student, _, _ = connect()
+    with pytest.raises(StudentCodeError, match=r"^`attention` is not defined in your notebook"):
+        lookup(student, "attention.forward")
+    with pytest.raises(StudentCodeError, match=r"torch\.nn\.no_such_module raised AttributeError"):
+        lookup(student, "torch.nn.no_such_module")
+
+
+def test_call_methods_runs_the_calls_in_order_in_one_round_trip() -> None:
+    student, kernel, _ = connect()
+    counter = student.Counter(10)
+    before = len(kernel.requests)
+    assert call_methods(counter, ("add", (5,)), ("add", (), {"n": 1})) == (15, 16)
+    assert len(kernel.requests) == before + 1
+    assert counter.count == 16  # the same object, changed in the kernel
+
+
+def test_call_methods_stops_at_the_first_failure_and_names_it_as_its_own_request_would() -> None:
+    student, _, _ = connect()
+    counter = student.Counter(1)
+    with pytest.raises(StudentCodeError) as separate:
+        counter.add("x")
+    with pytest.raises(StudentCodeError) as batched:
+        call_methods(counter, ("add", (1,)), ("add", ("x",)), ("add", (100,)))
+    assert str(batched.value) == str(separate.value)
+    assert str(batched.value).startswith("Counter(...).add(...) raised TypeError")
+    assert counter.count == 2  # the first call ran, the third never did
+    with pytest.raises(StudentCodeError, match=r"^Counter\(\.\.\.\)\.nothing raised AttributeError"):
+        call_methods(counter, ("nothing",))
 
 
 # -- what the student is told ----------------------------------------------------------------

@@ -91,7 +91,7 @@ def record_grades(db: Path, course_root: Path, subs: Path) -> None:
 @pytest.fixture
 def no_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     """Grade in this process instead of a pool of sandboxed workers; skip the reference pre-flight."""
-    monkeypatch.setattr(pool, "check_course", lambda course, names: None)
+    monkeypatch.setattr(pool, "check_course", lambda course, names, **options: None)
     monkeypatch.setattr(pool, "_run_pool", lambda todo, course, options: (
         grade_and_time(s, course.assignments[s.assignment], options, 0) for s in todo))
 

@@ -28,3 +28,18 @@ def test_the_first_broken_assignment_stops_the_check_and_is_checked_again_next_t
         with pytest.raises(InstructorError, match=r"a1.yaml: broken on purpose"):
             check_course(course, ["a1", "a2"])
     assert kind.checked == ["a1", "a1"]  # type: ignore[attr-defined]
+
+
+def test_the_check_runs_with_the_workers_torch_threads_and_restores_them(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    course = scripted_course(tmp_path, "threads")
+    kind = course.assignments["threads"].kind
+    seen: list[int] = []
+    original = type(kind).check_course
+    monkeypatch.setattr(type(kind), "check_course",
+                        lambda self, assignment: (seen.append(torch.get_num_threads()), original(self, assignment)))
+    before = torch.get_num_threads()
+    check_course(course, ["threads"], torch_threads=1)
+    assert seen == [1] and torch.get_num_threads() == before

@@ -29,7 +29,7 @@ from grader.checks.memo import memoised
 from grader.checks.sandbox_autograd import functional_vjp
 from grader.checks.selfcheck import self_check
 from grader.checks.tensors import assert_close, assert_equal, assert_tensor, is_close, shape_text, unpack
-from grader.kernel.bridge import StudentCodeError
+from grader.kernel.bridge import StudentCodeError, call_methods, lookup
 
 PAIR = ("output", "weights")
 PARAMETER_NAMES = [f"{layer}.{kind}" for layer in ("w_q", "w_k", "w_v", "w_o") for kind in ("weight", "bias")]
@@ -66,6 +66,7 @@ def shapes(*tensors):
 
 # -- attention, with the knobs students get wrong (the defaults are eq. 1) -----------------
 
+@memoised  # fixed inputs, the same for every student: computed once per worker
 def attention(q, k, v, mask=None, *, scale=None, softmax_dim=-1, mask_after_softmax=False,
               invert_mask=False, mask_before_scale=False, multiply_by_mask=False):
     d_k = q.size(-1)
@@ -86,6 +87,7 @@ def attention(q, k, v, mask=None, *, scale=None, softmax_dim=-1, mask_after_soft
     return weights @ v, weights
 
 
+@memoised  # fixed inputs, the same for every student: computed once per worker
 def scale_and_dim_variants(q, k, v, mask):
     """Correct masking with a wrong scale or softmax dim: penalised by test_sdpa_matches_reference only."""
     d_k = q.size(-1)
@@ -113,6 +115,7 @@ SCALE_AND_DIM_MISTAKES = {
 }
 
 
+@memoised  # fixed inputs, the same for every student: computed once per worker
 def scale_and_dim_diagnoses(q, k, v, index):
     d_k = q.size(-1)
     variants = {
@@ -175,6 +178,7 @@ MASK_MISTAKES = {
 }
 
 
+@memoised  # fixed inputs, the same for every student: computed once per worker
 def mask_diagnoses(q, k, v, mask, index):
     variants = {
         "after": attention(q, k, v, mask, mask_after_softmax=True),
@@ -310,11 +314,11 @@ def check_parameter_names(state, d_model, num_heads, *, loading=False):
 def loaded_mha(student, d_model, num_heads, seed):
     """The student's module with our weights loaded (and checked to be loaded), in eval mode."""
     mha = student.MultiHeadAttention(d_model, num_heads)
-    check_parameter_names(mha.state_dict(), d_model, num_heads, loading=True)
+    (state,) = call_methods(mha, ("state_dict",))
+    check_parameter_names(state, d_model, num_heads, loading=True)
     parameters = random_parameters(d_model, seed)
-    mha.load_state_dict(parameters)
-    mha.eval()  # a student's dropout must not change the verdict
-    back = mha.state_dict()
+    # load, eval (a student's dropout must not change the verdict), read back: one round trip
+    _, _, back = call_methods(mha, ("load_state_dict", (parameters,)), ("eval",), ("state_dict",))
     assert all(is_close(back[name], parameters[name], atol=0, rtol=0) for name in PARAMETER_NAMES), (
         "after load_state_dict the parameters are not the ones loaded; do not override load_state_dict or state_dict"
     )
@@ -510,7 +514,7 @@ def sandbox_partial(student, function, *args, **kwargs):
     calling it and reading `.args` / `.keywords` back shows what the student's code did to the caller's
     tensors (a tensor that crosses the boundary is always a copy)."""
     try:
-        partial = student.torch.nn.modules.module.functools.partial
+        (partial,) = lookup(student, "torch.nn.modules.module.functools.partial")  # one round trip
     except StudentCodeError as error:
         raise RuntimeError(f"grader self-check failed (functools.partial not reachable in the sandbox: {error}); "
                            "this is not your mistake: tell the course staff") from None
@@ -520,7 +524,8 @@ def sandbox_partial(student, function, *args, **kwargs):
 def sdpa_gradients(student, q, k, v, mask, grad_output, grad_weights):
     """((output, weights), (dq, dk, dv)) of the student's attention: one backward pass in the sandbox."""
     function = sandbox_partial(student, student.scaled_dot_product_attention, mask=mask)
-    result = student.torch.autograd.functional.vjp(function, (q, k, v), (grad_output, grad_weights))
+    (vjp,) = lookup(student, "torch.autograd.functional.vjp")
+    result = vjp(function, (q, k, v), (grad_output, grad_weights))
     return unpack(result, ("outputs", "gradients"), what="torch.autograd.functional.vjp")
 
 
@@ -699,7 +704,8 @@ def mha_gradients(student, mha, parameters, query, key, value, mask, grad_output
     pass, then one backward pass in the sandbox with torch.autograd.functional (the parameters are ours, passed in
     by name through torch.func.functional_call). Only the output gets a cotangent: the weights' would be zero."""
     kwargs = {"mask": mask} if mask is not None else None
-    outputs = student.torch.func.functional_call(mha, parameters, (query, key, value), kwargs)
+    (functional_call,) = lookup(student, "torch.func.functional_call")
+    outputs = functional_call(mha, parameters, (query, key, value), kwargs)
     output, weights = unpack(outputs, PAIR, what="the multi-head attention")
     _, (parameter_grads, input_grads) = functional_vjp(student, mha, parameters, (query, key, value), grad_output,
                                                        kwargs=kwargs, pick=0)
