@@ -111,9 +111,8 @@ def bind(source, root, *, read_only, target=None):
     else:
         open(destination, "a").close()
     mount(source, destination, None, MS_BIND | MS_REC)
-    if read_only:
-        for point in mount_points_under(destination):
-            remount_read_only(point)
+    for point in mount_points_under(destination):  # as bwrap's binds: nosuid and nodev, read-only if asked
+        remount(point, MS_NOSUID | MS_NODEV | (MS_RDONLY if read_only else 0))
 
 
 def extra_mount(root, kind, source, target):
@@ -149,9 +148,13 @@ def mount_points_under(path):
     return points
 
 
+def remount(point, flags):
+    """Remount a bind with `flags` added to those it must keep (the kernel refuses to drop a locked one)."""
+    mount(None, point, None, MS_BIND | MS_REMOUNT | os.statvfs(point).f_flag & _KEPT_FLAGS | flags)
+
+
 def remount_read_only(point, extra=0):
-    flags = os.statvfs(point).f_flag & _KEPT_FLAGS | extra
-    mount(None, point, None, MS_BIND | MS_REMOUNT | MS_RDONLY | flags)
+    remount(point, MS_RDONLY | extra)
 
 
 def make_dev(dev):

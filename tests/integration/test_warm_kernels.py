@@ -102,6 +102,8 @@ PROBE = textwrap.dedent("""
             return False
     facts["writable"] = {p: writable(p) for p in ("/x", "/usr/x", "/etc/x", os.getcwd() + "/x", "/tmp/x")}
     facts["cwd"] = os.getcwd()
+    flags = {p: os.statvfs(p).f_flag for p in ("/usr", os.getcwd())}
+    facts["nosuid_nodev"] = {p: bool(f & os.ST_NOSUID) and bool(f & os.ST_NODEV) for p, f in flags.items()}
     import helper_beside
     facts["own_module"] = helper_beside.VALUE
 """)
@@ -128,6 +130,7 @@ def test_a_forked_kernel_is_as_isolated_as_a_cold_one(slot: int, kernel_python: 
     assert not any(facts["visible"].values()), facts["visible"]
     assert facts["writable"] == {"/x": False, "/usr/x": False, "/etc/x": False,
                                  facts["cwd"] + "/x": True, "/tmp/x": True}
+    assert facts["nosuid_nodev"] == {"/usr": True, facts["cwd"]: True}, facts["nosuid_nodev"]  # as bwrap's binds
     assert facts["own_module"] == 42  # a module beside the notebook imports, as with python -m ipykernel_launcher
 
 
