@@ -15,10 +15,9 @@ import json
 import os
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +31,7 @@ from grader.store.accounts import Accounts
 from grader.store.manual import GradeEvent, ManualGrading, apply_manual, record_event, without_manual_grades
 from grader.store.overrides import Override, check_override
 from grader.store.engine import as_utc, engine_for, now, run_process_alive, sqlite_pragma
+from grader.store.stored import Revision, RunInfo, StoredResult
 from grader.store.schema import (LmsAssignmentRow, ManualGradeRow, OverrideRow, ResultRow,
                                  ResultTestRow, RosterRow, RunRow, SubmissionRow, WrittenAnswerRow)
 
@@ -44,40 +44,6 @@ REUSABLE: frozenset[Status] = frozenset(Status) - TRANSIENT
 
 
 ROSTER_FIELDS = tuple(f.name for f in fields(RosterStudent))
-
-
-class Revision(NamedTuple):
-    """What `Gradebook.revision` compares: per table, a value that changes when the table does."""
-
-    results: tuple[Any, ...]
-    overrides: tuple[Any, ...]
-    runs: tuple[Any, ...]
-    roster: tuple[Any, ...]
-    manual: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class StoredResult:
-    """One stored result with where it sits in the history (for the per-run report pages)."""
-
-    result_id: int
-    run_id: int
-    reused_from: int | None
-    grade: Grade
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """One grading run, as listed by `Gradebook.runs()`. Times are UTC."""
-
-    id: int
-    started_at: datetime
-    finished_at: datetime | None
-    status: RunState
-    pid: int
-    host: str
-    grader_version: str
-    options: dict[str, Any]
 
 
 class Gradebook:
