@@ -156,28 +156,11 @@ def totals(checkouts: list[Path], students: int, jobs: int, repeat: int, timeout
 
 # -- the split, in this process -----------------------------------------------------------------
 
-class CpuClocks:
-    """CPU seconds of this process inside wrapped calls, by name; nested calls count once, by the outer one."""
+def cpu_clocks():  # type: ignore[no-untyped-def]
+    """trusted_side's Clocks counting this process's CPU seconds (nested calls once, by the outer one)."""
+    from benchmarks.trusted_side import Clocks
 
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = defaultdict(float)
-        self._depth = 0
-
-    def wrap(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-        import functools
-
-        @functools.wraps(function)
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            if self._depth:
-                return function(*args, **kwargs)
-            self._depth += 1
-            started = time.process_time()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                self.seconds[name] += time.process_time() - started
-                self._depth -= 1
-        return timed
+    return Clocks(time.process_time)
 
 
 def split(students: int, profile_to: Path | None) -> dict[str, float]:
@@ -201,7 +184,7 @@ def split(students: int, profile_to: Path | None) -> dict[str, float]:
     torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))  # as a pool worker of --jobs 2 has it
     group = CpuGroup(f"grade-cpu-split-{os.getpid()}")
     group.join()  # the template and every kernel it forks inherit it: their CPU is the group's less ours
-    clocks = CpuClocks()
+    clocks = cpu_clocks()
     Bridge._exchange = clocks.wrap("bridge", Bridge._exchange)  # type: ignore[method-assign]
     original_load, timed = reference.load_reference, {}
 
