@@ -60,10 +60,18 @@ def still_running(processes: list[psutil.Process]) -> list[str]:
     for process in processes:
         try:
             if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
-                alive.append(f"{process.pid} {' '.join(process.cmdline())[:120]}")
+                alive.append(f"{process.pid} {command_line(process)[:120]}")
         except psutil.NoSuchProcess:
             pass
     return alive
+
+
+def command_line(process: psutil.Process) -> str:
+    """The process's command line, or "" for one that exited (or is a zombie) since it was listed."""
+    try:
+        return " ".join(process.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):  # ZombieProcess is a NoSuchProcess
+        return ""
 
 
 def stored_results(db: Path) -> int:
@@ -91,7 +99,7 @@ def test_sigkill_mid_run_then_rerun_keeps_finished_results_once(tmp_path: Path,
         assert time.monotonic() < deadline, "no results after 180 s"
         time.sleep(0.1)
     family = descendants(grader.pid)
-    workers = [p.pid for p in family if "forkserver" not in " ".join(p.cmdline())]
+    workers = [p.pid for p in family if "forkserver" not in command_line(p)]
     grader.send_signal(signal.SIGKILL)
     grader.wait()
     finished_before = stored_results(db)
