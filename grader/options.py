@@ -26,9 +26,16 @@ class GradingOptions:
     # costs one cold start's imports and more, so it pays from a worker's second model on. None: decided
     # per run by grade_class (warm when warm_kernels and there are more models to score than jobs).
     warm_scorers: bool | None = None
+    # What the warm kernel template imports besides ipykernel, numpy and torch: torch._dynamo only for a
+    # run whose assignments train (grader/pipeline/template_imports.py). None: the default (it does).
+    kernel_imports: tuple[str, ...] | None = None
 
     def scorers_warm_for(self, models: int) -> "GradingOptions":
         """These options with warm_scorers decided for a run that scores `models` models."""
         if self.warm_scorers is not None:
             return self
         return replace(self, warm_scorers=self.warm_kernels and models > max(1, self.jobs))
+
+    def kernel_imports_for(self, imports: tuple[str, ...]) -> "GradingOptions":
+        """These options with kernel_imports decided for a run (kept when the caller chose)."""
+        return self if self.kernel_imports is not None else replace(self, kernel_imports=imports)

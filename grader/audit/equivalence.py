@@ -124,7 +124,8 @@ def probe_notebook(notebook: nbformat.NotebookNode, notebook_name: str, options:
         probed = instrumented(notebook)
         nbformat.write(probed, paths.workdir / notebook_name)
         sandbox = Sandbox(_slot if slot is None else slot, options.limits, options.kernel) if options.sandbox else None
-        with KernelSession(paths, options.limits, sandbox, warm=options.warm_kernels) as session:
+        with KernelSession(paths, options.limits, sandbox, warm=options.warm_kernels,
+                           template_imports=options.kernel_imports) as session:
             execution = session.run_notebook(probed)
             errors = tuple(e.ename for e in execution.cell_errors)
             if execution.status.value != "graded":

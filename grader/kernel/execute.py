@@ -26,7 +26,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from grader.kernel.bridge import Bridge
 from grader.kernel.figures import FigureCollector
 from grader.kernel.tamper import output_signals
-from grader.kernel.template import INLINE_BACKEND, TemplateError, template_for
+from grader.kernel.template import INLINE_BACKEND, TemplateError, kernel_spec, template_for
 from grader.models import CellError, Execution, Signal, SignalKind, Status
 from grader.sandbox.bwrap import Limits, Sandbox, SandboxPaths
 
@@ -44,6 +44,7 @@ class SandboxedKernelManager(KernelManager):
     sandbox: Sandbox | None = None
     sandbox_paths: SandboxPaths | None = None
     warm: bool = False  # fork the kernel from this worker's template (grader/kernel/template.py)
+    template_imports: tuple[str, ...] | None = None  # what that template imports ahead (None: the default)
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         # bwrap --new-session puts the kernel outside the process group that a SIGINT from
@@ -61,7 +62,8 @@ class SandboxedKernelManager(KernelManager):
             # Matplotlib's inline backend: headless like Agg (plt.show() never opens a window), and a
             # figure becomes an image/png display output, the figures the student's page shows.
             env["MPLBACKEND"] = INLINE_BACKEND
-            template = template_for(self.sandbox.interpreter, self.sandbox.limits) if self.warm else None
+            template = (template_for(self.sandbox.interpreter, self.sandbox.limits, kernel_spec(self.template_imports))
+                        if self.warm else None)
             process = None
             if template is not None:
                 try:
@@ -123,11 +125,14 @@ class LimitedNotebookClient(NotebookClient):
 class KernelSession:
     """A started kernel for one submission: run the notebook, then serve bridge calls."""
 
-    def __init__(self, paths: SandboxPaths, limits: Limits, sandbox: Sandbox | None, *, warm: bool = False) -> None:
+    def __init__(self, paths: SandboxPaths, limits: Limits, sandbox: Sandbox | None, *, warm: bool = False,
+                 template_imports: tuple[str, ...] | None = None) -> None:
         """`warm`: fork the sandboxed kernel from a template (grader/kernel/template.py), else start it
-        cold through bwrap; either way the same sandbox. Ignored without a sandbox."""
+        cold through bwrap; either way the same sandbox. Ignored without a sandbox. `template_imports`:
+        what the template imports ahead (GradingOptions.kernel_imports)."""
         self.paths = paths
         self.warm = warm
+        self.template_imports = template_imports
         self.limits = limits
         self.sandbox = sandbox
         self.km: SandboxedKernelManager | None = None
@@ -145,6 +150,7 @@ class KernelSession:
         km.sandbox = self.sandbox
         km.sandbox_paths = self.paths
         km.warm = self.warm
+        km.template_imports = self.template_imports
         # Every socket of ours refuses a single message above the payload bound.
         km.context = zmq.Context()
         km.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)

@@ -62,13 +62,13 @@ class SpareKernel:
 
 
 def start_spare(slot: int, limits: Limits, sandboxed: bool, interpreter: Interpreter | None = None,
-                warm: bool = False) -> SpareKernel:
+                warm: bool = False, template_imports: tuple[str, ...] | None = None) -> SpareKernel:
     from grader.kernel.execute import KernelSession
 
     scratch, paths = new_scratch()
     try:
         sandbox = Sandbox(slot, limits, interpreter) if sandboxed else None
-        session = KernelSession(paths, limits, sandbox, warm=warm).__enter__()
+        session = KernelSession(paths, limits, sandbox, warm=warm, template_imports=template_imports).__enter__()
         spare = SpareKernel(slot, scratch, paths, sandbox, session)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -117,13 +117,13 @@ class SpareKernels:
         return self.slots[1] if self._starting_slot == self.slots[0] else self.slots[0]
 
     def start(self, busy_slot: int, limits: Limits, sandboxed: bool, interpreter: Interpreter | None = None,
-              warm: bool = False) -> None:
+              warm: bool = False, template_imports: tuple[str, ...] | None = None) -> None:
         slot = self.slots[1] if busy_slot == self.slots[0] else self.slots[0]
         self._starting_slot = slot
 
         def run() -> SpareKernel | None:
             try:
-                return start_spare(slot, limits, sandboxed, interpreter, warm)
+                return start_spare(slot, limits, sandboxed, interpreter, warm, template_imports)
             except Exception:  # noqa: BLE001 - the submission then starts its own kernel, as without a spare
                 return None
 

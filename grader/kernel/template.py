@@ -41,6 +41,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -69,7 +70,13 @@ class TemplateSpec:
     starts: str = "kernels"  # what its children are, for the warning when it cannot start
 
 
-KERNEL = TemplateSpec()
+KERNEL = TemplateSpec()  # its warm-up imports torch._dynamo too (template_agent.py's warm_up)
+
+
+def kernel_spec(ahead: tuple[str, ...] | None = None) -> TemplateSpec:
+    """The kernel template that imports `ahead` besides ipykernel, numpy and torch (None: the default,
+    torch._dynamo; see grader/pipeline/template_imports.py for who decides)."""
+    return KERNEL if ahead is None else TemplateSpec(warm=("kernel", tuple(ahead)))
 
 
 class TemplateError(RuntimeError):
@@ -156,7 +163,8 @@ class KernelTemplate:
         self.spec = spec
         # Named like the workers' scratch folders (grader/kernel/spare.py's SCRATCH_PREFIX): the next
         # run removes what a killed worker left.
-        kind = "" if spec == KERNEL else f"-{spec.warm[0]}"  # a worker may hold a kernel and a scorer template
+        # A worker may hold a kernel and a scorer template; a process grading with other options, more.
+        kind = "" if spec == KERNEL else f"-{spec.warm[0]}-{zlib.crc32(repr(spec).encode()):08x}"
         self.scratch = Path(tempfile.gettempdir()) / f"grade-{os.getpid()}-template{kind}"
         shutil.rmtree(self.scratch, ignore_errors=True)
         self.scratch.mkdir(mode=0o700)

@@ -50,21 +50,35 @@ def report(fd, line):
 # -- the template -----------------------------------------------------------------------------
 
 
-def warm_up():
+def warm_up(ahead=("torch._dynamo",)):
     """What every kernel imports first; nothing here starts a thread or runs a torch op.
 
+    `ahead`: modules the run's assignments use besides. torch._dynamo (with sympy, 2 CPU-s): a
+    torch.optim step and torch.func's transforms import it on first use; it starts no thread.
     Not matplotlib_inline (its package imports .backend_inline, whose import hooks into the running
     IPython shell: that exists only in the kernel, so the kernel imports it, cheaply, after this)."""
+    import importlib
+
     import IPython  # noqa: F401
     import matplotlib.backends.backend_agg  # noqa: F401 - what the inline backend draws with (fonts loaded)
     import matplotlib.figure  # noqa: F401
     import numpy  # noqa: F401
     import torch  # noqa: F401
-    # torch._dynamo (with sympy): a torch.optim step, torch.func and autograd.grad with a cotangent import
-    # it on first use, 1.7 s of every kernel that trains or checks gradients; it starts no thread.
-    import torch._dynamo  # noqa: F401
     import zmq  # noqa: F401
     from ipykernel import ipkernel, kernelapp  # noqa: F401
+
+    for name in ahead:
+        importlib.import_module(name)
+    # What IPKernelApp imports as it starts (0.1 CPU-s of every kernel): ipykernel's debugger (debugpy,
+    # pydevd), IPython's debugger, completer and history (sqlite3), tornado's asyncio loop, psutil.
+    # Optional: a kernel environment without one of them starts as it would have.
+    for name in ("ipykernel.debugger", "IPython.core.debugger", "IPython.core.completerlib",
+                 "IPython.core.oinspect", "IPython.extensions.storemagic", "psutil", "sqlite3",
+                 "tornado.platform.asyncio"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
 
 
 def warm_up_scorer(architectures=()):

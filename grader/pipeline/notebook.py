@@ -73,7 +73,8 @@ def grade_notebook(submission: Submission, assignment: Assignment, options: Grad
             session = spare.adopt(options.limits)
         else:
             sandbox = Sandbox(slot, options.limits, options.kernel) if options.sandbox else None
-            session = KernelSession(paths, options.limits, sandbox, warm=options.warm_kernels).__enter__()
+            session = KernelSession(paths, options.limits, sandbox, warm=options.warm_kernels,
+                                    template_imports=options.kernel_imports).__enter__()
         execution = session.run_notebook(notebook)
         enter_stage("checks")
         if execution.status is Status.GRADED:

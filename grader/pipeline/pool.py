@@ -26,6 +26,7 @@ from grader.options import GradingOptions
 from grader.pipeline.preflight import check_course
 from grader.pipeline.stopwatch import Stopwatch
 from grader.pipeline.submission import Graded, grade_and_time, grader_failure, needs_kernel
+from grader.pipeline.template_imports import kernel_imports
 from grader.sandbox.bwrap import claim_slot, die_with_parent, process_alive, remove_stale_cgroups
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ def _grade_in_worker(submission: Submission, assignment: Assignment, options: Gr
     spare = _spares.take()
     slot = spare.slot if spare is not None else _spares.slots[0]
     if prefetch:
-        _spares.start(slot, options.limits, options.sandbox, options.kernel, options.warm_kernels)
+        _spares.start(slot, options.limits, options.sandbox, options.kernel, options.warm_kernels, options.kernel_imports)
     return grade_and_time(submission, assignment, options, slot, spare)
 
 
@@ -134,6 +135,7 @@ def grade_class(submissions: list[Submission], course: Course, store: Gradebook,
             else:
                 todo.append(submission)
     options = options.scorers_warm_for(sum(course.assignments[s.assignment].kind.runs_scorer for s in todo))
+    options = options.kernel_imports_for(kernel_imports({s.assignment: course.assignments[s.assignment] for s in todo}.values()))
     if todo and not options.cluster:
         _forkserver()  # its imports (seconds) run beside the pre-flight, on a CPU that would idle
     on_phase("checking the course")

@@ -23,7 +23,7 @@ from grader.course.config import load_course_config
 from grader.course.environment import kernel_interpreter
 from grader.kernel.execute import KernelSession
 from grader.kernel.spare import new_scratch
-from grader.kernel.template import PR_SET_CHILD_SUBREAPER, TemplateError, close_templates, template_for
+from grader.kernel.template import PR_SET_CHILD_SUBREAPER, TemplateError, close_templates, kernel_spec, template_for
 from grader.models import Status
 from grader.sandbox.bwrap import SANDBOX_UID_BASE, Limits, Sandbox, claim_slot, process_alive
 from grader.sandbox.interpreter import Interpreter
@@ -59,14 +59,14 @@ def slot():  # type: ignore[no-untyped-def]
 
 
 def run(code: str, slot: int, kernel_python: Interpreter | None, limits: Limits = LIMITS,
-        files: dict[str, str] | None = None) -> tuple[dict, object]:
+        files: dict[str, str] | None = None, template_imports: tuple[str, ...] | None = None) -> tuple[dict, object]:
     """Run one cell in a warm kernel; the `facts` dict it prints, and the execution."""
     scratch, paths = new_scratch()
     try:
         for name, text in (files or {}).items():
             (paths.workdir / name).write_text(text)
         sandbox = Sandbox(slot, limits, kernel_python)
-        with KernelSession(paths, limits, sandbox, warm=True) as session:
+        with KernelSession(paths, limits, sandbox, warm=True, template_imports=template_imports) as session:
             assert session.km is not None
             assert type(session.km.provisioner.process).__name__ == "AdoptedProcess", "the kernel was not forked"
             nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code + "\n" + FACTS)])
@@ -168,6 +168,32 @@ def test_nothing_of_one_student_reaches_the_next(slot: int, kernel_python: Inter
     assert template.alive()
     assert b == {"torch.leak": False, "numpy.leak": False, "softmax": 0.5, "/tmp/leak": False,
                  "~/.leak": False, "LEAK": None}, execution_b.message
+
+
+TRAINS = textwrap.dedent("""
+    import sys
+    facts = {"dynamo before": "torch._dynamo" in sys.modules, "debugger before": "ipykernel.debugger" in sys.modules}
+    import torch
+    model = torch.nn.Linear(3, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    model(torch.ones(2, 3)).sum().backward()
+    optimizer.step()
+    facts["dynamo after"] = "torch._dynamo" in sys.modules
+""")
+
+
+def test_a_template_without_dynamo_still_trains_and_each_import_set_has_its_own_template(
+        slot: int, kernel_python: Interpreter | None) -> None:
+    """A run whose assignments never train gets a template without torch._dynamo (2 CPU-s): a student
+    who trains anyway imports it in their own kernel. Both templates live side by side in one process."""
+    lean, execution = run(TRAINS, slot, kernel_python, template_imports=())
+    assert lean == {"dynamo before": False, "debugger before": True, "dynamo after": True}, execution.message
+    full, execution = run(TRAINS, slot, kernel_python)
+    assert full == {"dynamo before": True, "debugger before": True, "dynamo after": True}, execution.message
+    python = kernel_python or Interpreter.running()
+    default, without = template_for(python, LIMITS), template_for(python, LIMITS, kernel_spec(()))
+    assert default is not None and without is not None and default is not without
+    assert default.alive() and without.alive() and default.scratch != without.scratch
 
 
 def test_with_two_torch_threads_the_template_stays_single_threaded(slot: int,
