@@ -25,6 +25,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from grader.kernel.bridge import Bridge
 from grader.kernel.figures import FigureCollector
+from grader.kernel.ready import wait_until_ready
 from grader.kernel.tamper import output_signals
 from grader.kernel.template import INLINE_BACKEND, TemplateError, kernel_spec, template_for
 from grader.models import CellError, Execution, Signal, SignalKind, Status
@@ -32,6 +33,7 @@ from grader.sandbox.bwrap import Limits, Sandbox, SandboxPaths
 
 KERNEL_START_TIMEOUT_S = 60.0
 MAX_MESSAGE_BYTES = 80 * 1024 * 1024  # above the bridge's payload bound
+RECONNECT_MS = 5  # zmq's retry of a connect the kernel's socket was not bound for yet (default 100)
 
 
 class OutputLimitExceeded(Exception):
@@ -83,6 +85,11 @@ class SandboxedKernelManager(KernelManager):
             argv = self.sandbox.wrap(argv, self.sandbox_paths, env)
             kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         await super()._async_launch_kernel(argv, **kw)
+
+    async def _async_wait(self, pollinterval: float = 0.1) -> None:
+        """jupyter_client polls a killed kernel every 0.1 s; a sandbox's pid 1 takes its namespace down
+        in milliseconds, so each shutdown waited a tenth of a second for nothing."""
+        await super()._async_wait(pollinterval=min(pollinterval, 0.005))
 
 
 class LimitedNotebookClient(NotebookClient):
@@ -154,6 +161,9 @@ class KernelSession:
         # Every socket of ours refuses a single message above the payload bound.
         km.context = zmq.Context()
         km.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        # Our sockets connect as the kernel starts, often before it has bound its own: zmq then retries
+        # after RECONNECT_IVL, 100 ms by default, and IOPub misses what the kernel says meanwhile.
+        km.context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
         self.km = km
         try:
             env = {"PATH": os.environ.get("PATH", "")} if self.sandbox else _unsandboxed_env(self.limits)
@@ -162,7 +172,7 @@ class KernelSession:
                             stderr=self._kernel_log, stdin=subprocess.DEVNULL)
             self.kc = km.client()
             self.kc.start_channels()
-            self.kc.wait_for_ready(timeout=KERNEL_START_TIMEOUT_S)
+            wait_until_ready(self.kc, KERNEL_START_TIMEOUT_S)
             # The student's clock starts with their kernel: a worker's first warm start also starts
             # its template (seconds of imports), which is the grader's time, not the notebook's.
             self.deadline = time.monotonic() + self.limits.submission_timeout_s
@@ -209,6 +219,7 @@ class KernelSession:
         reaches the cell timeout."""
         async_context = zmq.asyncio.Context()
         async_context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        async_context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
         async_client = AsyncKernelClient(context=async_context)
         async_client.load_connection_info(self.km.get_connection_info())
         async_client.session.key = self.km.session.key
