@@ -55,6 +55,7 @@ def run_command(path: Path, db: str, reports_dir: Path, timeout: float | None, c
     from grader.course.config import CourseDefaults
     from grader.kinds import load_course
     from grader.pipeline.folder import RunRequest, cpu_count, grade_folder
+    from grader.pipeline.pool import end_forkserver
 
     def run() -> None:
         course = load_course(course_dir)
@@ -64,8 +65,11 @@ def run_command(path: Path, db: str, reports_dir: Path, timeout: float | None, c
                              sandbox=not no_sandbox, force=force, only=frozenset(only), cluster=cluster,
                              memory_mb=defaults.memory_mb, submitted_at=submitted_at,
                              trust_commit_dates=trust_commit_dates, warm_kernels=kernel_start == "warm")
-        with ProgressBar() as bar:
-            outcome = grade_folder(request, course, progress=bar)
+        try:
+            with ProgressBar() as bar:
+                outcome = grade_folder(request, course, progress=bar)
+        finally:
+            end_forkserver()  # the command ends here either way
         _print_summary(outcome, request, verbose=verbose)
 
     guard(run)

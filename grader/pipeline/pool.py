@@ -9,6 +9,7 @@ import multiprocessing
 import multiprocessing.util
 import os
 import shutil
+import signal
 import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -213,6 +214,25 @@ def _forkserver() -> multiprocessing.context.BaseContext:
     context.set_forkserver_preload(WORKER_PRELOAD)
     forkserver.ensure_running()
     return context
+
+
+def end_forkserver() -> None:
+    """End this process's forkserver now, for a command about to exit (SIGKILL: it holds nothing).
+
+    Left to notice the coordinator's exit on its own, it tears its imports (torch) down for most
+    of a second while holding the command's stdout and stderr open, so a script that reads grade's
+    output waited for it. A later grade_class in this process starts a new one."""
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver  # type: ignore[attr-defined]
+    pid = getattr(server, "_forkserver_pid", None)
+    if pid is None:
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    server._stop()  # reaps it and removes its socket
 
 
 def _run_pool(todo: list[Submission], course: Course, options: GradingOptions) -> Iterator[Graded]:
