@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -64,6 +65,9 @@ class ProgressListener:
     def advance(self, grade: Grade, reused: bool) -> None: ...
 
 
+_BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grade-probe")
+
+
 def torch_threads(jobs: int, cluster: str | None) -> int:
     """Threads per sandbox so that the jobs side by side use the CPUs without oversubscribing."""
     side_by_side = jobs
@@ -86,11 +90,15 @@ def grade_folder(request: RunRequest, course: Course, progress: ProgressListener
                          commit_dates_in=request.path if request.trust_commit_dates else None)
     # Sandboxed kernels run the course's environment (course.yaml `packages:`), which must be built;
     # without the sandbox (your own code) they run grade's own, as `grade check` does.
-    kernel = None
-    if request.sandbox:
-        sandbox.probe(limits)
-        kernel = kernel_interpreter(course.config)
-    submissions = discover(request.path, course, only=set(request.only) or None)
+    # The sandbox's probe (a sandboxed python, 0.3-0.4 s of waiting) runs beside discovery; its verdict
+    # comes first, before any other error and before anything is graded or recorded.
+    probing = _BACKGROUND.submit(sandbox.probe, limits) if request.sandbox else None
+    try:
+        kernel = kernel_interpreter(course.config) if request.sandbox else None
+        submissions = discover(request.path, course, only=set(request.only) or None)
+    finally:
+        if probing is not None:
+            probing.result()  # raises SandboxUnavailable
     if not submissions:
         raise GradeError(f"no submissions found in {request.path}: expected <student>/ folders or <student>.zip files")
     absent = policy.missing(course, request.path, {s.student for s in submissions}, request.only)
