@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-from grader.kernel import extract
+from grader.kernel import extract, iopub
 from grader.kernel.extract import BoundaryError, Handle
 
 COMM_TARGET = "grade.bridge"
@@ -41,8 +41,11 @@ class Bridge:
     """Round trips to the kernel's agent, one at a time, each with a timeout."""
 
     def __init__(self, kc: Any, km: Any, *, call_timeout_s: float, is_alive: Callable[[], bool],
-                 kill: Callable[[], None]) -> None:
+                 kill: Callable[[], None], read_iopub: Callable[[float], dict] | None = None) -> None:
+        """`read_iopub(timeout_s)`: the kernel's next IOPub message, else queue.Empty (default: read from
+        kc's IOPub socket by grader/kernel/iopub.py)."""
         self.kc = kc
+        self.read_iopub = read_iopub or (lambda timeout_s: iopub.next_message(kc, timeout_s))
         self.km = km
         self.call_timeout_s = call_timeout_s
         self.is_alive = is_alive
@@ -148,7 +151,7 @@ class Bridge:
                     f"{label} did not return within {self.call_timeout_s:g} s: look for an endless loop"
                 )
             try:
-                msg = self.kc.get_iopub_msg(timeout=min(remaining, 1.0))
+                msg = self.read_iopub(min(remaining, 1.0))
             except queue.Empty:
                 if not self.is_alive():
                     self.dead_reason = f"the kernel died while running {label}"
@@ -171,7 +174,7 @@ class Bridge:
             self.km.interrupt_kernel()
             deadline = time.monotonic() + INTERRUPT_GRACE_S
             while time.monotonic() < deadline:
-                msg = self.kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+                msg = self.read_iopub(max(0.1, deadline - time.monotonic()))
                 if msg.get("msg_type") == "status" and msg["content"].get("execution_state") == "idle":
                     return
         except Exception:  # noqa: BLE001 - queue.Empty or a dead kernel: both end in kill below

@@ -136,7 +136,8 @@ def connect(serve: Callable[[str], str | None] | None = None, *, call_timeout_s:
         killed.append("killed")
         kernel.alive = False
 
-    bridge = Bridge(kernel, kernel, call_timeout_s=call_timeout_s, is_alive=lambda: kernel.alive, kill=kill)
+    bridge = Bridge(kernel, kernel, call_timeout_s=call_timeout_s, is_alive=lambda: kernel.alive, kill=kill,
+                    read_iopub=kernel.get_iopub_msg)
     return student_namespace(bridge), kernel, killed
 
 
