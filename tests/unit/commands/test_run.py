@@ -11,6 +11,7 @@ from click.testing import CliRunner
 import grader.models as m
 import grader.pipeline.folder
 from grader.cli import main
+from grader.pipeline.preflight import CourseCheck
 
 FP = m.Fingerprint("s", "t", "r", "u", "0")
 
@@ -26,7 +27,8 @@ def graded(monkeypatch: pytest.MonkeyPatch) -> None:
               grade("ada", "homework", m.Status.MISSING, message="no model/ folder found in your submission"),
               grade("ivan", "05_attention", m.Status.TIMEOUT, message="cell 8 ran longer than 60 s"),
               grade("ivan", "homework", m.Status.GRADED, 3.4166)]
-    result = SimpleNamespace(grades=grades, run_id=1, reused=0, graded=4, seconds=1.5, stages={})
+    result = SimpleNamespace(grades=grades, run_id=1, reused=0, graded=4, seconds=1.5, stages={},
+                             course_check=CourseCheck())
     outcome = SimpleNamespace(result=result, db="grade.db", index=Path("reports/index.html"), stages={"execute": 1.0},
                               strangers=(), missing_students=(), untimed=0)
     monkeypatch.setattr(grader.pipeline.folder, "grade_folder", lambda request, course, progress=None: outcome)
