@@ -43,7 +43,7 @@ def stamps_folder() -> Path:
     configured = os.environ.get("GRADE_PREFLIGHT_CACHE")
     if configured:
         return Path(configured)
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")  # never raises, unlike Path.home()
     return Path(cache) / "grade" / "preflight"
 
 
