@@ -15,10 +15,13 @@ import grader.pipeline.preflight as preflight
 from grader.course.assignments import Assignment, Course
 from grader.course.rubric import load_rubric
 from grader.errors import InstructorError
-from grader.pipeline import course_stamps
+from grader.options import GradingOptions
+from grader.pipeline import course_stamps, pool
+from grader.pipeline.submission import grade_and_time
+from grader.store.gradebook import Gradebook
 from grader.pipeline.preflight import check_course
 from grader.validate.suite import preflight_findings
-from tests.unit.pipeline.test_submission import Scripted, scripted_course
+from tests.unit.pipeline.test_submission import Scripted, scripted_course, submission
 
 
 class Remembered(Scripted):
@@ -173,6 +176,29 @@ def test_validate_checks_for_real_whatever_a_stamp_says(tmp_path: Path, stamps: 
     course = new_process(course, monkeypatch)
     assert preflight_findings(course, course.assignments["a1"]) == []
     assert checked(course) == ["a1", "a1"]
+
+
+def test_a_class_is_graded_with_stamps_only_when_its_options_ask(tmp_path: Path, stamps: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`grade run` asks (GradingOptions.course_stamps); validate and audit grade classes with the default,
+    which checks for real. Each run's record says which it was."""
+    monkeypatch.setattr(pool, "_forkserver", lambda: None)
+    monkeypatch.setattr(pool, "_run_pool", lambda todo, course, options: (
+        grade_and_time(s, course.assignments[s.assignment], options, 0) for s in todo))
+    course = course_with_tests(tmp_path)
+    check_course(course, ["a1"], stamps=True)
+    recorded = {}
+    for asked in (False, True):
+        course = new_process(course, monkeypatch)
+        with Gradebook(str(tmp_path / f"{asked}.db")) as store:
+            result = pool.grade_class([submission(tmp_path, "ada", "a1", "ok")], course, store,
+                                      GradingOptions(sandbox=False, course_stamps=asked))
+            [run] = store.runs()
+        assert [g.score for g in result.grades] == [1.0]
+        recorded[asked] = run.options["preflight"]["a1"], set(result.course_check.remembered)
+    assert checked(course) == ["a1", "a1"]  # the stamp's own check, then the run that did not ask
+    assert recorded[False] == ("checked", set())
+    assert recorded[True][0].startswith("unchanged since ") and recorded[True][1] == {"a1"}
 
 
 def test_a_kind_that_does_not_opt_in_is_checked_by_every_process(tmp_path: Path, stamps: Path,
