@@ -29,6 +29,10 @@ class GradingOptions:
     # What the warm kernel template imports besides ipykernel, numpy and torch: torch._dynamo only for a
     # run whose assignments train (grader/pipeline/template_imports.py). None: the default (it does).
     kernel_imports: tuple[str, ...] | None = None
+    # The pre-flight skips an assignment a stamp says passed with everything its check reads unchanged
+    # (grader/pipeline/course_stamps.py). `grade run` sets it, unless --recheck-course; what checks a course
+    # for its author (`grade validate`, `grade audit`) leaves it off and checks for real.
+    course_stamps: bool = False
 
     def scorers_warm_for(self, models: int) -> "GradingOptions":
         """These options with warm_scorers decided for a run that scores `models` models."""

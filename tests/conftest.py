@@ -37,3 +37,17 @@ def postgres_url():  # type: ignore[no-untyped-def]
         pytest.skip("PostgreSQL is not installed: apt-get install postgresql (scripts/setup.sh does)")
     with cluster(binaries) as url:
         yield url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def preflight_stamps(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The pre-flight's stamps (grader/pipeline/course_stamps.py) in a folder of this session's: a test
+    session never reads a developer's stamps, and CI starts clean. A test may set its own
+    (monkeypatch.setenv); `grade` started as a subprocess inherits it."""
+    before = os.environ.get("GRADE_PREFLIGHT_CACHE")
+    os.environ["GRADE_PREFLIGHT_CACHE"] = str(tmp_path_factory.mktemp("preflight-stamps"))
+    yield
+    if before is None:
+        os.environ.pop("GRADE_PREFLIGHT_CACHE", None)
+    else:
+        os.environ["GRADE_PREFLIGHT_CACHE"] = before

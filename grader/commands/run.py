@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from datetime import timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich import box
@@ -17,6 +19,9 @@ from grader.commands.group import console, course_option, guard, main
 from grader.models import Grade, Status
 from grader.reports import terminal
 from grader.reports.text import clean
+
+if TYPE_CHECKING:
+    from grader.pipeline.preflight import CourseCheck
 
 
 @main.command("run")
@@ -39,6 +44,10 @@ from grader.reports.text import clean
               "model scorers start warm too when there are more models than --jobs (the template pays from a "
               "worker's second model on).")
 @click.option("--force", is_flag=True, help="Grade again even if nothing changed.")
+@click.option("--recheck-course", "recheck_course", is_flag=True,
+              help="Check the course before grading even where it is unchanged since it last passed (the "
+              "pre-flight remembers a sound notebook assignment in ~/.cache/grade/preflight, or "
+              "$GRADE_PREFLIGHT_CACHE), and remember it anew.")
 @click.option("--only", multiple=True, help="Grade only these assignments (repeatable).")
 @course_option
 @click.option("--submitted-at", "submitted_at", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -49,8 +58,9 @@ from grader.reports.text import clean
               "by push; students can set commit dates, so only when the collection itself is trusted).")
 @click.option("--verbose", is_flag=True, help="Also list every result with its message, missing ones included.")
 def run_command(path: Path, db: str, reports_dir: Path, timeout: float | None, cell_timeout: float | None, jobs: int | None,
-                cluster: str | None, no_sandbox: bool, kernel_start: str, force: bool, only: tuple[str, ...], course_dir: Path,
-                submitted_at: Path | None, trust_commit_dates: bool, verbose: bool) -> None:
+                cluster: str | None, no_sandbox: bool, kernel_start: str, force: bool, recheck_course: bool,
+                only: tuple[str, ...], course_dir: Path, submitted_at: Path | None, trust_commit_dates: bool,
+                verbose: bool) -> None:
     """Grade every submission under PATH, store the results, write the reports."""
     from grader.course.config import CourseDefaults
     from grader.kinds import load_course
@@ -64,7 +74,8 @@ def run_command(path: Path, db: str, reports_dir: Path, timeout: float | None, c
                              cell_timeout_s=cell_timeout or defaults.cell_timeout_s, jobs=jobs or cpu_count(),
                              sandbox=not no_sandbox, force=force, only=frozenset(only), cluster=cluster,
                              memory_mb=defaults.memory_mb, submitted_at=submitted_at,
-                             trust_commit_dates=trust_commit_dates, warm_kernels=kernel_start == "warm")
+                             trust_commit_dates=trust_commit_dates, warm_kernels=kernel_start == "warm",
+                             recheck_course=recheck_course)
         try:
             with ProgressBar() as bar:
                 outcome = grade_folder(request, course, progress=bar)
@@ -159,6 +170,8 @@ def _print_summary(outcome, request, *, verbose: bool = False) -> None:  # type:
     if outcome.strangers:
         console.print(f"{len(outcome.strangers)} graded student(s) not on the roster (graded and flagged in the "
                       f"report): {', '.join(outcome.strangers)}", markup=False, style="yellow")
+    if remembered := course_note(outcome.result.course_check):
+        console.print(remembered, markup=False, style="dim")
     console.print(
         f"{outcome.result.graded} graded, {outcome.result.reused} unchanged (reused) in "
         f"{outcome.result.seconds:.1f} s; database {outcome.db}; report {outcome.index}"
@@ -191,6 +204,15 @@ def _result_list(grades: Iterable[Grade]) -> Table:
                       f"{grade.final_score:g}/{grade.max_score:g}", Text(clean(grade.message[:200])),
                       style=_CELL_STYLE.get(grade.status, "yellow"))
     return table
+
+
+def course_note(check: CourseCheck) -> str:
+    """One line naming the assignments whose pre-flight a stamp vouched for, and since when; "" if none."""
+    if not check.remembered:
+        return ""
+    since = "; ".join(f"{name} unchanged since {when.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
+                      for name, when in sorted(check.remembered.items()))
+    return f"course checked: {since} (it passed then; --recheck-course checks it again)"
 
 
 def stage_summary(stages: dict[str, float], request) -> str:  # type: ignore[no-untyped-def]

@@ -39,6 +39,10 @@ class AssignmentKind(ABC):
     runs_scorer: ClassVar[bool] = False  # grading runs a sandboxed scorer (GradingOptions.warm_scorers)
     has_public_tests: ClassVar[bool] = True  # `grade check` runs students' work against public tests
     no_public_tests: ClassVar[str] = "this assignment has no public tests"  # what `grade check` says instead
+    # A passed check_course is stamped on disk and skipped by `grade run` while nothing it reads changes
+    # (grader/pipeline/course_stamps.py): for a check that costs seconds, and reads only the assignment's
+    # files, grade's code and the installed packages.
+    check_remembered: ClassVar[bool] = False
 
     @abstractmethod
     def find(self, folder: StudentFolder, assignment: Assignment, course: Course) -> Submission:

@@ -41,6 +41,7 @@ class RunRequest:
     submitted_at: Path | None = None  # the trusted manifest of submission times (student,assignment,submitted_at)
     trust_commit_dates: bool = False  # take each student folder's HEAD commit date as its submission time
     warm_kernels: bool = True  # fork sandboxed kernels from a warm template (--kernel-start warm), else bwrap
+    recheck_course: bool = False  # check the course even where a stamp says it is unchanged since it passed
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,8 @@ def grade_folder(request: RunRequest, course: Course, progress: ProgressListener
     submissions += absent
     discovered = time.monotonic() - started
     options = GradingOptions(sandbox=request.sandbox, limits=limits, jobs=max(1, request.jobs), force=request.force,
-                             cluster=request.cluster, kernel=kernel, warm_kernels=request.warm_kernels)
+                             cluster=request.cluster, kernel=kernel, warm_kernels=request.warm_kernels,
+                             course_stamps=not request.recheck_course)
     listener = progress or ProgressListener()
     on_start: Callable[[int], None] = listener.start
     with Gradebook(request.db) as store:

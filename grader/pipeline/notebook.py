@@ -25,6 +25,7 @@ class NotebookKind(AssignmentKind):
     """A notebook (or package of modules) checked by hidden pytest suites against the reference."""
 
     name: ClassVar[str] = "notebook"
+    check_remembered: ClassVar[bool] = True  # 05's check: 4.4 CPU-s (torch, the reference, pytest)
 
     def find(self, folder: StudentFolder, assignment: Assignment, course: Course) -> Submission:
         return find_notebook(folder, assignment, course)

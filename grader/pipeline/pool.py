@@ -24,7 +24,7 @@ from grader.kernel.spare import SCRATCH_PREFIX, SpareKernels
 from grader.kernel.template import close_templates
 from grader.models import Grade, RunState, Submission
 from grader.options import GradingOptions
-from grader.pipeline.preflight import check_course
+from grader.pipeline.preflight import CourseCheck, check_course
 from grader.pipeline.stopwatch import Stopwatch
 from grader.pipeline.submission import Graded, grade_and_time, grader_failure, needs_kernel
 from grader.pipeline.template_imports import kernel_imports
@@ -101,6 +101,7 @@ class ClassResult:
     graded: int
     seconds: float
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, summed over workers
+    course_check: CourseCheck = field(default_factory=CourseCheck)  # what the pre-flight checked, and what stamps vouched for
 
 
 def grade_class(submissions: list[Submission], course: Course, store: Gradebook, options: GradingOptions,
@@ -141,8 +142,8 @@ def grade_class(submissions: list[Submission], course: Course, store: Gradebook,
         _forkserver()  # its imports (seconds) run beside the pre-flight, on a CPU that would idle
     on_phase("checking the course")
     with clock.stage("preflight"):
-        check_course(course, {submission.assignment for submission in todo},
-                     torch_threads=options.limits.torch_threads)
+        course_check = check_course(course, {submission.assignment for submission in todo},
+                                    torch_threads=options.limits.torch_threads, stamps=options.course_stamps)
     remove_stale_cgroups()
     remove_stale_scratch()
     run_id = store.start_run({"jobs": options.jobs, "sandbox": options.sandbox, "force": options.force,
@@ -151,7 +152,9 @@ def grade_class(submissions: list[Submission], course: Course, store: Gradebook,
                               "kernel_start": "warm" if options.warm_kernels else "cold",
                               "scorer_start": "warm" if options.warm_scorers else "cold",
                               # what the sandboxed kernels ran: the course's environment, or grade's own
-                              "kernel_python": str(options.kernel.executable) if options.kernel else "grade's own"})
+                              "kernel_python": str(options.kernel.executable) if options.kernel else "grade's own",
+                              # each assignment graded: checked by this run's pre-flight, or unchanged since
+                              "preflight": course_check.record()})
     grades: list[Grade] = []
     on_start(len(submissions))
     try:
@@ -182,7 +185,7 @@ def grade_class(submissions: list[Submission], course: Course, store: Gradebook,
         raise
     store.finish_run(run_id, RunState.FINISHED)
     return ClassResult(grades=grades, run_id=run_id, reused=len(reusable), graded=len(todo),
-                       seconds=time.monotonic() - started, stages=clock.seconds)
+                       seconds=time.monotonic() - started, stages=clock.seconds, course_check=course_check)
 
 
 def cpu_count() -> int:

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 import grader.models as m
 import grader.pipeline.folder
 from grader.cli import main
+from grader.pipeline.preflight import CourseCheck
 
 FP = m.Fingerprint("s", "t", "r", "u", "0")
 
@@ -26,7 +27,8 @@ def graded(monkeypatch: pytest.MonkeyPatch) -> None:
               grade("ada", "homework", m.Status.MISSING, message="no model/ folder found in your submission"),
               grade("ivan", "05_attention", m.Status.TIMEOUT, message="cell 8 ran longer than 60 s"),
               grade("ivan", "homework", m.Status.GRADED, 3.4166)]
-    result = SimpleNamespace(grades=grades, run_id=1, reused=0, graded=4, seconds=1.5, stages={})
+    result = SimpleNamespace(grades=grades, run_id=1, reused=0, graded=4, seconds=1.5, stages={},
+                             course_check=CourseCheck())
     outcome = SimpleNamespace(result=result, db="grade.db", index=Path("reports/index.html"), stages={"execute": 1.0},
                               strangers=(), missing_students=(), untimed=0)
     monkeypatch.setattr(grader.pipeline.folder, "grade_folder", lambda request, course, progress=None: outcome)
@@ -83,3 +85,35 @@ def test_kernel_start_reaches_the_run(monkeypatch: pytest.MonkeyPatch, tmp_path:
 def test_an_unknown_kernel_start_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, [str(tmp_path), "--kernel-start", "lukewarm"])
     assert result.exit_code == 2 and "lukewarm" in result.output
+
+
+@pytest.mark.parametrize(("argv", "stamps"), [([], True), (["--recheck-course"], False)])
+def test_recheck_course_reaches_the_pre_flight(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, argv: list[str],
+                                               stamps: bool) -> None:
+    """`grade run` lets stamps vouch for an unchanged course; --recheck-course checks it for real."""
+    from tests.conftest import REPO
+
+    seen = []
+
+    def grade_class(submissions, course, store, options, **listeners):  # type: ignore[no-untyped-def]
+        seen.append(options.course_stamps)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(grader.pipeline.folder, "grade_class", grade_class)
+    result = CliRunner().invoke(main, [str(REPO / "submissions"), "--course", str(REPO), "--no-sandbox",
+                                       "--only", "05_attention_mechanism", "--db", str(tmp_path / "g.db"), *argv])
+    assert seen == [stamps], result.output
+
+
+def test_a_remembered_course_check_is_a_line_of_its_own(graded: None, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime, timezone
+
+    outcome = grader.pipeline.folder.grade_folder(None, None)
+    when = datetime(2026, 12, 3, 16, 50, 12, tzinfo=timezone.utc)
+    outcome.result.course_check = CourseCheck(remembered={"05_attention": when})
+    result = CliRunner().invoke(main, [str(tmp_path)], env={"COLUMNS": "300"})
+    lines = [" ".join(line.split()) for line in result.output.splitlines()]
+    assert ("course checked: 05_attention unchanged since 2026-12-03 16:50 UTC (it passed then; --recheck-course "
+            "checks it again)") in lines
+    assert lines[-1].startswith("time per stage (summed over ") and lines[-2].startswith("4 graded, ")

@@ -24,6 +24,7 @@ from grader.kinds import load_course
 from grader.pipeline import pool
 from grader.pipeline.folder import RunRequest, grade_folder
 from grader.pipeline.policy import load_policy, reapply
+from grader.pipeline.preflight import CourseCheck
 from grader.pipeline.submission import grade_and_time
 from grader.store.gradebook import Gradebook
 from grader.store.overrides import apply_overrides
@@ -91,7 +92,7 @@ def record_grades(db: Path, course_root: Path, subs: Path) -> None:
 @pytest.fixture
 def no_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     """Grade in this process instead of a pool of sandboxed workers; skip the reference pre-flight."""
-    monkeypatch.setattr(pool, "check_course", lambda course, names, **options: None)
+    monkeypatch.setattr(pool, "check_course", lambda course, names, **options: CourseCheck())
     monkeypatch.setattr(pool, "_run_pool", lambda todo, course, options: (
         grade_and_time(s, course.assignments[s.assignment], options, 0) for s in todo))
 

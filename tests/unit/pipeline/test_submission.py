@@ -55,8 +55,8 @@ class Scripted(AssignmentKind):
             raise InstructorError(f"{assignment.rubric_path}: broken on purpose")
 
 
-def scripted_course(root: Path, *names: str, broken: tuple[str, ...] = ()) -> Course:
-    kind = Scripted()
+def scripted_course(root: Path, *names: str, broken: tuple[str, ...] = (), kind: Scripted | None = None) -> Course:
+    kind = kind or Scripted()
     assignments = {}
     (root / "rubrics").mkdir(parents=True, exist_ok=True)
     for name in names:
