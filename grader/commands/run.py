@@ -62,12 +62,22 @@ def run_command(path: Path, db: str, reports_dir: Path, timeout: float | None, c
                 only: tuple[str, ...], course_dir: Path, submitted_at: Path | None, trust_commit_dates: bool,
                 verbose: bool) -> None:
     """Grade every submission under PATH, store the results, write the reports."""
+    from grader.pipeline.pool import end_forkserver, start_forkserver
+
+    if not cluster:
+        start_forkserver()  # its imports (seconds) run while ours and the course load; grade_folder would start it later
     from grader.course.config import CourseDefaults
     from grader.kinds import load_course
-    from grader.pipeline.folder import RunRequest, cpu_count, grade_folder
-    from grader.pipeline.pool import end_forkserver
+    from grader.pipeline.folder import RunOutcome, RunRequest, cpu_count, grade_folder
 
     def run() -> None:
+        try:
+            outcome, request = grade()
+        finally:
+            end_forkserver()  # the command ends here either way
+        _print_summary(outcome, request, verbose=verbose)
+
+    def grade() -> tuple[RunOutcome, RunRequest]:
         course = load_course(course_dir)
         defaults = course.config.defaults if course.config else CourseDefaults()
         request = RunRequest(path=path, db=db, reports_dir=reports_dir, timeout_s=timeout or defaults.timeout_s,
@@ -76,12 +86,8 @@ def run_command(path: Path, db: str, reports_dir: Path, timeout: float | None, c
                              memory_mb=defaults.memory_mb, submitted_at=submitted_at,
                              trust_commit_dates=trust_commit_dates, warm_kernels=kernel_start == "warm",
                              recheck_course=recheck_course)
-        try:
-            with ProgressBar() as bar:
-                outcome = grade_folder(request, course, progress=bar)
-        finally:
-            end_forkserver()  # the command ends here either way
-        _print_summary(outcome, request, verbose=verbose)
+        with ProgressBar() as bar:
+            return grade_folder(request, course, progress=bar), request
 
     guard(run)
 

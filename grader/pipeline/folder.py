@@ -15,7 +15,7 @@ from grader.errors import GradeError
 from grader.models import Grade
 from grader.options import GradingOptions
 from grader.pipeline.policy import load_policy
-from grader.pipeline.pool import ClassResult, cpu_count, grade_class
+from grader.pipeline.pool import ClassResult, cpu_count, grade_class, start_forkserver
 from grader.reports.overview import strangers
 from grader.reports.write import write_reports
 from grader.sandbox import bwrap as sandbox
@@ -91,6 +91,8 @@ def grade_folder(request: RunRequest, course: Course, progress: ProgressListener
                          commit_dates_in=request.path if request.trust_commit_dates else None)
     # Sandboxed kernels run the course's environment (course.yaml `packages:`), which must be built;
     # without the sandbox (your own code) they run grade's own, as `grade check` does.
+    if not request.cluster:
+        start_forkserver()
     # The sandbox's probe (a sandboxed python, 0.3-0.4 s of waiting) runs beside discovery; its verdict
     # comes first, before any other error and before anything is graded or recorded.
     probing = _BACKGROUND.submit(sandbox.probe, limits) if request.sandbox else None

@@ -219,6 +219,13 @@ def _forkserver() -> multiprocessing.context.BaseContext:
     return context
 
 
+def start_forkserver() -> None:
+    """Start the workers' forkserver now: its imports (torch, seconds) run while the coordinator
+    probes the sandbox, discovers, opens the gradebook and checks the course. A run that then has
+    nothing to grade leaves it idle (`grade run` ends it as it exits)."""
+    _forkserver()
+
+
 def end_forkserver() -> None:
     """End this process's forkserver now, for a command about to exit (SIGKILL: it holds nothing).
 
