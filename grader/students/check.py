@@ -234,6 +234,7 @@ class Checked:
 
 def check_notebook(target: Target, course: PublicCourse, *, sandboxed: bool, limits: Limits) -> Grade:
     """Grade one notebook against the public tests with the instructor's pipeline."""
+    from grader.errors import InstructorError
     from grader.options import GradingOptions
     from grader.pipeline.submission import grade_submission
 
@@ -245,7 +246,15 @@ def check_notebook(target: Target, course: PublicCourse, *, sandboxed: bool, lim
         shutil.copyfile(target.path, copy)
         submission = Submission(student="you", assignment=assignment.name, kind=SubmissionKind.NOTEBOOK,
                                 source=copy, content_hash=hashlib.sha256(copy.read_bytes()).hexdigest())
-        return grade_submission(submission, assignment, GradingOptions(sandbox=sandboxed, limits=limits))
+        try:
+            return grade_submission(submission, assignment, GradingOptions(sandbox=sandboxed, limits=limits))
+        except InstructorError:
+            raise
+        except Exception as error:  # noqa: BLE001 - e.g. a kernel that died as it started: this notebook's result
+            return replace(assignment.blank_grade(submission), status=Status.ERROR,
+                           message=f"the check could not run this notebook ({type(error).__name__}: {error}); "
+                                   "if it happens again, run `grade check` once more or tell your instructor",
+                           tests=assignment.rubric.not_run("the check could not run"))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -135,3 +135,21 @@ def test_edited_tests_cannot_make_ci_pass(student_repo: Path, tmp_path: Path) ->
     assert done.returncode == 1 and "test_public_causal_mask" in done.stdout
     suite = ET.parse(tmp_path / "r2/junit.xml").getroot()[0]
     assert suite.get("failures") == "1"
+
+
+def test_a_kernel_that_dies_as_it_starts_is_this_notebooks_error_not_a_traceback(
+        student_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever stops the kernel from starting (here: it never answers), `grade check` reports it as the
+    notebook's result, with what happened, and goes on; it does not end in a traceback."""
+    import grader.kernel.execute as execute
+
+    def dies(kc: object, timeout_s: float) -> None:
+        raise RuntimeError("Kernel died before replying to kernel_info")
+
+    monkeypatch.setattr(execute, "wait_until_ready", dies)
+    outcome = run_check(CheckRequest(notebooks=(student_repo / NOTEBOOK,), start=student_repo, sandbox="off"))
+    (checked,) = outcome.checked
+    assert checked.grade.status.value == "error" and not outcome.ok
+    assert "Kernel died before replying to kernel_info" in checked.grade.message
+    assert checked.grade.tests and all("the check could not run" in t.message and t.points == 0
+                                       for t in checked.grade.tests)
