@@ -28,6 +28,7 @@ from grader.homework.metrics import DEFAULT_METRICS, REGISTRY
 from grader.homework.scorer_sandbox import extra_mounts, gpu_env, gpus_offered, quiet_env
 from grader.homework.scorer_sandbox import visible_in_sandbox, with_extra_binds  # noqa: F401 - this module's API too
 from grader.homework.warm_scorer import Finished, run_warm, scorer_template
+from grader.homework.validate import ARCHITECTURES, allowed_architectures
 from grader.kernel.template import KernelTemplate, TemplateError
 from grader.sandbox.bwrap import Limits, Sandbox, SandboxPaths
 
@@ -53,6 +54,8 @@ class InferenceSettings:
     threads: int = 1
     device: str = "auto"  # auto: CUDA (bf16) when the host has one, CPU otherwise
     timeout_s: float = 300.0
+    # settings.architectures (architecture -> model_type): what the warm scorer's template imports ahead
+    architectures: tuple[tuple[str, str], ...] = tuple(ARCHITECTURES.items())
 
     @staticmethod
     def from_settings(settings: dict[str, Any], limits: Limits) -> "InferenceSettings":
@@ -64,6 +67,7 @@ class InferenceSettings:
             device=str(os.environ.get("GRADE_DEVICE", settings.get("device", "auto"))),
             timeout_s=min(float(settings.get("inference_timeout_s", limits.submission_timeout_s)),
                           limits.submission_timeout_s),  # grade --timeout caps it too
+            architectures=tuple(allowed_architectures(settings).items()),
         )
 
 
@@ -96,7 +100,8 @@ def run_inference(model_files: Path, texts: tuple[str, ...], run: InferenceSetti
         out = paths.workdir / "out"
         gpu = sandbox is not None and uses_gpu(run)
         # The worker's template, started on its first use: its imports are the worker's, not this model's time.
-        template = scorer_template(sandbox, run.threads, gpu) if warm and sandbox is not None else None
+        template = (scorer_template(sandbox, run.threads, gpu, run.architectures)
+                    if warm and sandbox is not None else None)
         started = time.monotonic()
         memory_hit = False
         if sandbox is not None:

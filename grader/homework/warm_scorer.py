@@ -30,18 +30,21 @@ class Finished:
     stderr: bytes  # its end only
 
 
-def scorer_spec(threads: int, gpu: bool) -> TemplateSpec:
-    """The scorer's template: what infer.py imports (and the default architectures' classes) ahead,
+def scorer_spec(threads: int, gpu: bool,
+                architectures: tuple[tuple[str, str], ...] = tuple(ARCHITECTURES.items())) -> TemplateSpec:
+    """The scorer's template: what infer.py imports (and the rubric's architectures' classes) ahead,
     started as a cold scorer is (`python -I`), with the environment its imports read (offline, threads,
     the GPU's library path: the dynamic loader reads LD_LIBRARY_PATH once, at process start)."""
     env = quiet_env(threads) | (gpu_env() if gpu else {})
-    return TemplateSpec(warm=("scorer", tuple(ARCHITECTURES.items())), env=tuple(sorted(env.items())),
+    return TemplateSpec(warm=("scorer", tuple(architectures)), env=tuple(sorted(env.items())),
                         flags=("-I",), starts="scorers")
 
 
-def scorer_template(sandbox: Sandbox, threads: int, gpu: bool) -> KernelTemplate | None:
-    """This worker's scorer template for the sandbox's Python; None: score cold (warned once)."""
-    return template_for(sandbox.interpreter, sandbox.limits, scorer_spec(threads, gpu))
+def scorer_template(sandbox: Sandbox, threads: int, gpu: bool,
+                    architectures: tuple[tuple[str, str], ...] = tuple(ARCHITECTURES.items())) -> KernelTemplate | None:
+    """This worker's scorer template for the sandbox's Python and the rubric's architectures; None: score
+    cold (warned once)."""
+    return template_for(sandbox.interpreter, sandbox.limits, scorer_spec(threads, gpu, architectures))
 
 
 def run_warm(template: KernelTemplate, sandbox: Sandbox, paths: SandboxPaths, env: dict[str, str],

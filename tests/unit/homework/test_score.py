@@ -82,3 +82,18 @@ def test_gpu_scoring_lifts_only_the_address_space_cap_and_binds_the_driver_libra
     assert not uses_gpu(InferenceSettings(device="cpu"))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # a worker given no GPU: none is bound even if the host has one
     assert not uses_gpu(InferenceSettings(device="auto"))
+
+
+def test_the_warm_scorer_template_imports_the_rubrics_architectures_ahead() -> None:
+    from grader.homework.score import InferenceSettings
+    from grader.homework.validate import ARCHITECTURES
+    from grader.homework.warm_scorer import scorer_spec
+    from grader.sandbox.bwrap import Limits
+
+    default = InferenceSettings.from_settings({}, Limits())
+    assert default.architectures == tuple(ARCHITECTURES.items())
+    chosen = InferenceSettings.from_settings({"architectures": ["BertForSequenceClassification"]}, Limits())
+    assert chosen.architectures == (("BertForSequenceClassification", "bert"),)
+    spec = scorer_spec(1, False, chosen.architectures)
+    assert spec.warm == ("scorer", (("BertForSequenceClassification", "bert"),))
+    assert scorer_spec(1, False, default.architectures) == scorer_spec(1, False)  # one template for the default
