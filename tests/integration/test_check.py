@@ -11,10 +11,12 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
 
+from grader.kernel.ready import wait_until_ready
 from grader.students.check import CheckRequest, run_check
 from grader.kinds import load_course
 from grader.discover import discover
@@ -139,12 +141,14 @@ def test_edited_tests_cannot_make_ci_pass(student_repo: Path, tmp_path: Path) ->
 
 def test_a_kernel_that_dies_as_it_starts_is_this_notebooks_error_not_a_traceback(
         student_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Whatever stops the kernel from starting (here: it never answers), `grade check` reports it as the
-    notebook's result, with what happened, and goes on; it does not end in a traceback."""
+    """Whatever stops the kernel from starting (here: it is killed before it answers), `grade check`
+    reports it as the notebook's result, with what happened, and goes on; it does not end in a traceback."""
     import grader.kernel.execute as execute
 
-    def dies(kc: object, timeout_s: float) -> None:
-        raise RuntimeError("Kernel died before replying to kernel_info")
+    def dies(kc: Any, timeout_s: float) -> None:
+        kc.parent.provisioner.process.kill()
+        kc.parent.provisioner.process.wait()
+        wait_until_ready(kc, timeout_s)
 
     monkeypatch.setattr(execute, "wait_until_ready", dies)
     outcome = run_check(CheckRequest(notebooks=(student_repo / NOTEBOOK,), start=student_repo, sandbox="off"))
