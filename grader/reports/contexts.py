@@ -33,6 +33,7 @@ class ManualRow:
     comment: str
     graded_by: str  # "tom, 2026-12-03 10:20 UTC", or ""
     answer: str = ""  # the student's answer (escaped text), on staff pages only
+    key: str = ""  # the part's answer id, as the grading pages' paths name it (/grading/<a>/<key>/<student>)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ def _row(result: ManualResult, with_answer: bool) -> ManualRow:
         comment=shorten(graded.comment, 5000) if graded else "",
         graded_by=f"{clean(graded.graded_by)}, {timestamp(graded.graded_at)}" if graded else "",
         answer=answer,
+        key=result.part.answer,
     )
 
 

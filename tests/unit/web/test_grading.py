@@ -319,3 +319,11 @@ def test_a_page_rendered_once_gets_each_visitors_own_header_and_token(tara: Test
         assert f"Logged in as <strong>{name}</strong>" in page and "<!--grade-" not in page
         tokens = set(re.findall(r'name="csrf_token" value="([^"]+)"', page))
         assert tokens == {form_token(client.get("/history").text)}  # logout and override forms: this session's
+
+
+def test_the_student_page_links_each_written_answer_to_its_grading_page(tara: TestClient) -> None:
+    page = tara.get("/" + student_page("s06")).text
+    link = f'href="{page_of("s06")}"'
+    assert link in page and "Grade the written answers" in page
+    assert tara.get(page_of("s06")).status_code == 200  # the link leads to the answer beside the rubric
+    assert "Grade the written answers" not in tara.get("/" + student_page("no_manual")).text
