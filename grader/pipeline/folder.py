@@ -89,14 +89,14 @@ def grade_folder(request: RunRequest, course: Course, progress: ProgressListener
                     memory_bytes=request.memory_mb * MiB, torch_threads=torch_threads(request.jobs, request.cluster))
     policy = load_policy(course, submitted_at=request.submitted_at,
                          commit_dates_in=request.path if request.trust_commit_dates else None)
-    # Sandboxed kernels run the course's environment (course.yaml `packages:`), which must be built;
-    # without the sandbox (your own code) they run grade's own, as `grade check` does.
     if not request.cluster:
-        start_forkserver()
+        start_forkserver()  # its imports (seconds) run beside everything below (`grade run` started it earlier)
     # The sandbox's probe (a sandboxed python, 0.3-0.4 s of waiting) runs beside discovery; its verdict
     # comes first, before any other error and before anything is graded or recorded.
     probing = _BACKGROUND.submit(sandbox.probe, limits) if request.sandbox else None
     try:
+        # Sandboxed kernels run the course's environment (course.yaml `packages:`), which must be built;
+        # without the sandbox (your own code) they run grade's own, as `grade check` does.
         kernel = kernel_interpreter(course.config) if request.sandbox else None
         submissions = discover(request.path, course, only=set(request.only) or None)
     finally:
